@@ -1,0 +1,48 @@
+"""Small file utilities shared by every writer: atomic writes and adler32 checksums."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+__all__ = ["adler32_file", "atomic_path"]
+
+_CHUNK = 8 * 1024 * 1024
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
+
+    On any exception the temporary file is removed, so a reader never sees a partial
+    output and a failed step leaves nothing behind.
+
+    Example:
+        >>> with atomic_path("out.parquet") as tmp:   # doctest: +SKIP
+        ...     pq.write_table(table, tmp)
+    """
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".part", dir=final.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, final)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+def adler32_file(path: str | os.PathLike[str]) -> str:
+    """Adler-32 checksum of a file as 8 lower-case hex digits (the WLCG convention)."""
+    value = 1
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            value = zlib.adler32(chunk, value)
+    return f"{value & 0xFFFFFFFF:08x}"

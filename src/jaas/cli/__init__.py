@@ -1,0 +1,1 @@
+"""The ``jaas`` command line: one sub-command module per layer, loaded on demand."""

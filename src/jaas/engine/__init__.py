@@ -1,0 +1,1 @@
+"""Analysis engine: selections, coincidences, vetoes and exposure over index columns."""

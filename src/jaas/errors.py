@@ -1,0 +1,111 @@
+"""The jaas exception tree: every error jaas raises on purpose derives from JaasError.
+
+    JaasError
+    ├── ConfigError (ValueError)          bad parameter, option or YAML file
+    ├── FormatError                       a data file cannot be read as what it claims to be
+    │   ├── CorruptRecordError            a record fails its check (CRC, magic, length)
+    │   └── TruncatedFileError            the file ends before its declared end
+    ├── SelectionError (ValueError)       a selection expression cannot be parsed or evaluated
+    ├── CatalogError                      the event catalog refuses an operation
+    │   └── NotInCatalogError (KeyError)  a run, file or dataset is not known
+    └── PipelineError                     keep-up production cannot carry out a step
+
+Messages name what a user needs to recover: the file, the byte offset or entry, the
+nearest valid name, the command to run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = [
+    "CatalogError",
+    "ConfigError",
+    "CorruptRecordError",
+    "FormatError",
+    "JaasError",
+    "NotInCatalogError",
+    "PipelineError",
+    "SelectionError",
+    "TruncatedFileError",
+]
+
+
+class JaasError(Exception):
+    """Base class of all errors raised by jaas."""
+
+
+class ConfigError(JaasError, ValueError):
+    """A parameter, option or configuration file is invalid."""
+
+
+class FormatError(JaasError):
+    """A data file cannot be read as the format it claims to be.
+
+    Attributes:
+        path: the file.
+        offset: byte offset of the problem, when known.
+        event: event number (0-based, in file order) where the problem is, when known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | Path | None = None,
+        offset: int | None = None,
+        event: int | None = None,
+    ) -> None:
+        self.path = None if path is None else str(path)
+        self.offset = offset
+        self.event = event
+        where = []
+        if self.path is not None:
+            where.append(self.path)
+        if offset is not None:
+            where.append(f"byte offset {offset}")
+        if event is not None:
+            where.append(f"event {event}")
+        self.reason = message
+        super().__init__(f"{', '.join(where)}: {message}" if where else message)
+
+
+class CorruptRecordError(FormatError):
+    """A record fails its integrity check (bad magic, length or CRC)."""
+
+
+class TruncatedFileError(FormatError):
+    """The file ends before the end its header or records promise."""
+
+
+class SelectionError(JaasError, ValueError):
+    """A selection expression cannot be parsed or evaluated.
+
+    Attributes:
+        text: the expression.
+        position: 0-based character position of the problem, when known.
+    """
+
+    def __init__(self, message: str, *, text: str | None = None, position: int | None = None):
+        self.text = text
+        self.position = position
+        self.reason = message
+        if text is not None and position is not None:
+            pointer = " " * position + "^"
+            message = f"{message}\n  {text}\n  {pointer}"
+        super().__init__(message)
+
+
+class CatalogError(JaasError):
+    """The event catalog refuses an operation."""
+
+
+class NotInCatalogError(CatalogError, KeyError):
+    """A run, file or dataset is not in the catalog."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class PipelineError(JaasError):
+    """Keep-up production cannot carry out a step."""

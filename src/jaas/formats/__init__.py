@@ -1,0 +1,1 @@
+"""File formats: RAW (our DAQ binary), RTRAW and ESD (ROOT), index (Parquet)."""

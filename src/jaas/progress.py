@@ -1,0 +1,28 @@
+"""Progress bars for long work: tqdm in a terminal, a widget in a notebook."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from tqdm.auto import tqdm
+
+__all__ = ["progress"]
+
+
+def progress(total: float | None = None, desc: str = "", unit: str = "it", **kwargs: Any) -> tqdm:
+    """Return a progress bar; disabled when ``JAAS_PROGRESS=0`` or stderr is not a terminal.
+
+    Example:
+        >>> with progress(total=10, desc="simulate", unit="s") as bar:   # doctest: +SKIP
+        ...     bar.update(1)
+    """
+    env = os.environ.get("JAAS_PROGRESS")
+    if env is not None:
+        disable = env in ("0", "false", "no")
+    else:
+        disable = not (sys.stderr.isatty() or "ipykernel" in sys.modules)
+    kwargs.setdefault("disable", disable)
+    kwargs.setdefault("dynamic_ncols", True)
+    return tqdm(total=total, desc=desc, unit=unit, **kwargs)

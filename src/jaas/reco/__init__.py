@@ -1,0 +1,1 @@
+"""Reconstruction: energy, vertex, event class and muon track from hits."""

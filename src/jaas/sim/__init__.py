@@ -1,0 +1,1 @@
+"""Detector simulation: event sources, detector response, RAW and index-level output."""

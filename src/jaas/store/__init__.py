@@ -1,0 +1,1 @@
+"""The event store: catalog database (runs, files, checksums, parentage, datasets)."""
