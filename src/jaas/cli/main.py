@@ -21,7 +21,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "sim": ("jaas.cli.sim", "sim", "Simulate a detector run: RAW files or index-level events."),
     "raw": ("jaas.cli.raw", "raw", "Inspect, verify and salvage RAW files."),
     "convert": ("jaas.cli.process", "convert", "Convert RAW files to RTRAW (ROOT)."),
-    "reco": ("jaas.cli.process", "reco", "Reconstruct RTRAW files into ESD (ROOT)."),
+    "reco": ("jaas.cli.reco", "reco", "Reconstruct RTRAW files into ESD (ROOT)."),
     "index": ("jaas.cli.process", "index", "Build index files (Parquet) from ESD files."),
     "store": ("jaas.cli.store", "store", "Event catalog: add, list, show and verify files."),
     "ibd": ("jaas.cli.analysis", "ibd", "Run the standard IBD selection on a dataset."),
