@@ -16,7 +16,7 @@ nearest valid name, the command to run.
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 
 __all__ = [
     "CatalogError",
@@ -52,11 +52,11 @@ class FormatError(JaasError):
         self,
         message: str,
         *,
-        path: str | Path | None = None,
+        path: str | os.PathLike[str] | None = None,
         offset: int | None = None,
         event: int | None = None,
     ) -> None:
-        self.path = None if path is None else str(path)
+        self.path = None if path is None else os.fspath(path)
         self.offset = offset
         self.event = event
         where = []
