@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "store": ("jaas.cli.store", "store", "Event catalog: add, list, show and verify files."),
     "ibd": ("jaas.cli.analysis", "ibd", "Run the standard IBD selection on a dataset."),
     "query": ("jaas.cli.analysis", "query", "Run a selection or correlation query on a dataset."),
+    "kup": ("jaas.cli.kup", "kup", "Keep-up production: start, feed, watch and stop the pipeline."),
     "demo": ("jaas.cli.demo", "demo", "Simulate a run and analyse it end to end."),
 }
 
