@@ -91,9 +91,20 @@ class SelectionError(JaasError, ValueError):
         self.position = position
         self.reason = message
         if text is not None and position is not None:
-            pointer = " " * position + "^"
-            message = f"{message}\n  {text}\n  {pointer}"
+            line, col = _window(text, position)
+            message = f"{message}\n  {line}\n  {' ' * col}^"
         super().__init__(message)
+
+
+def _window(text: str, position: int, width: int = 72) -> tuple[str, int]:
+    """The part of a one-line ``text`` around ``position``, and the caret column in it."""
+    text = text.replace("\n", " ").replace("\t", " ")
+    if len(text) <= width:
+        return text, position
+    start = max(0, min(position - width // 2, len(text) - width))
+    prefix = "..." if start > 0 else ""
+    suffix = "..." if start + width < len(text) else ""
+    return prefix + text[start : start + width] + suffix, len(prefix) + position - start
 
 
 class CatalogError(JaasError):
