@@ -20,15 +20,47 @@ from jaas.errors import (
     TruncatedFileError,
 )
 
+_LAZY = {
+    "open": ("jaas.engine.dataset", "open_dataset"),
+    "Dataset": ("jaas.engine.dataset", "Dataset"),
+    "ibd": ("jaas.engine.analysis", "ibd"),
+    "coincidence": ("jaas.engine.analysis", "coincidence"),
+    "select": ("jaas.engine.analysis", "select"),
+    "veto": ("jaas.engine.analysis", "veto"),
+    "IBDSelection": ("jaas.engine.analysis", "IBDSelection"),
+    "OffTime": ("jaas.engine.correlate", "OffTime"),
+}
+
+
+def __getattr__(name: str) -> object:
+    # heavy layers (numba kernels, pandas) load on first use, so `import jaas` stays fast
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        value = getattr(importlib.import_module(module), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'jaas' has no attribute {name!r}")
+
+
 __all__ = [
     "CatalogError",
     "ConfigError",
     "CorruptRecordError",
+    "Dataset",
     "FormatError",
+    "IBDSelection",
     "JaasError",
     "NotInCatalogError",
+    "OffTime",
     "PipelineError",
     "SelectionError",
     "TruncatedFileError",
     "__version__",
+    "coincidence",
+    "ibd",
+    "open",
+    "select",
+    "veto",
 ]

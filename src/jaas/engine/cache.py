@@ -73,7 +73,16 @@ class ColumnCache:
         load: Callable[[str, list[str]], dict[str, np.ndarray]],
     ) -> dict[str, np.ndarray]:
         """Return ``columns`` of ``path``, calling ``load(path, missing)`` for the misses."""
-        fkey = self.file_key(path)
+        return self.get_keyed(self.file_key(path), columns, lambda missing: load(path, missing))
+
+    def get_keyed(
+        self,
+        fkey: tuple[str, int, int],
+        columns: Sequence[str],
+        load: Callable[[list[str]], dict[str, np.ndarray]],
+    ) -> dict[str, np.ndarray]:
+        """Like ``get_columns`` for any source identified by ``fkey`` (e.g. a whole
+        dataset: the key must change whenever the content can)."""
         out: dict[str, np.ndarray] = {}
         missing: list[str] = []
         with self._lock:
@@ -88,7 +97,7 @@ class ColumnCache:
                     self._hits += 1
                     out[name] = arr
         if missing:
-            loaded = load(path, missing)
+            loaded = load(missing)
             with self._lock:
                 for name in missing:
                     arr = loaded[name]

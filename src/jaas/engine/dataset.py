@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -26,6 +26,10 @@ from jaas.engine.cache import ColumnCache, default_cache
 from jaas.errors import ConfigError, FormatError
 from jaas.formats.index import read_index
 from jaas.formats.schema import INDEX_SCHEMA
+
+if TYPE_CHECKING:
+    from jaas.engine.analysis import IBDSelection
+    from jaas.engine.results import CoincidenceResult, SelectionResult
 
 __all__ = ["Dataset", "IndexFile", "LostData", "open_dataset"]
 
@@ -182,6 +186,25 @@ class Dataset:
         title = html.escape(self.name or "dataset")
         return f"<b>jaas dataset {title}</b><table>{rows}</table>"
 
+    # --- analysis (implemented in jaas.engine.analysis) -----------------------------
+    def select(self, condition: str, **kwargs: Any) -> SelectionResult:
+        """Events passing ``condition``; see :func:`jaas.engine.analysis.select`."""
+        from jaas.engine.analysis import select
+
+        return select(self, condition, **kwargs)
+
+    def coincidence(self, **kwargs: Any) -> CoincidenceResult:
+        """Delayed-first coincidence search; see :func:`jaas.engine.analysis.coincidence`."""
+        from jaas.engine.analysis import coincidence
+
+        return coincidence(self, **kwargs)
+
+    def ibd(self, selection: IBDSelection | None = None, **kwargs: Any) -> CoincidenceResult:
+        """The standard IBD selection; see :func:`jaas.engine.analysis.ibd`."""
+        from jaas.engine.analysis import ibd
+
+        return ibd(self, selection, **kwargs)
+
     # --- data ----------------------------------------------------------------------
     def load(self, columns: Sequence[str]) -> dict[str, np.ndarray]:
         """Columns of every event in time order (through the column cache).
@@ -198,15 +221,28 @@ class Dataset:
                 close = difflib.get_close_matches(name, sorted(available), n=3)
                 hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
                 raise ConfigError(f"no column {name!r} in dataset {self.name!r}{hint}")
-        parts = [self.cache.get_columns(f.path, names, _load_columns) for f in self.files]
-        if not parts:
+        return self.cache.get_keyed(self._fingerprint(), names, self._load_concatenated)
+
+    def _fingerprint(self) -> tuple[str, int, int]:
+        """Cache key of the whole dataset: changes when any of its files changes."""
+        import hashlib
+
+        keys = [ColumnCache.file_key(f.path) for f in self.files]
+        digest = hashlib.sha1(repr(keys).encode()).hexdigest()
+        return (f"dataset:{digest}", len(keys), 0)
+
+    def _load_concatenated(self, names: list[str]) -> dict[str, np.ndarray]:
+        # the dataset-level arrays are what the cache keeps: a warm query copies nothing
+        if not self.files:
             return {n: np.zeros(0, INDEX_SCHEMA.field(n).type.to_pandas_dtype()) for n in names}
-        out = {n: np.concatenate([p[n] for p in parts]) for n in names}
+        cols = list(dict.fromkeys(["t", *names]))
+        parts = [_load_columns(f.path, cols) for f in self.files]
+        out = {n: np.concatenate([p[n] for p in parts]) for n in cols}
         t = out["t"]
         if len(t) > 1 and np.any(t[1:] < t[:-1]):  # overlapping files: restore time order
             order = np.argsort(t, kind="stable")
             out = {n: a[order] for n, a in out.items()}
-        return out
+        return {n: out[n] for n in names}
 
 
 def _load_columns(path: str, columns: list[str]) -> dict[str, np.ndarray]:
@@ -227,8 +263,9 @@ def _segments_from_files(
     for run, fs in sorted(by_run.items()):
         fs.sort(key=lambda f: f.t_min)
         meta = run_meta.get(run, {})
-        start = int(meta.get("start", fs[0].t_min))
-        end = int(meta.get("end", fs[-1].t_max + 1))
+        # run metadata (e.g. a simulated run's JSON) knows the true run span in ns
+        start = int(meta.get("start_ns", fs[0].t_min))
+        end = int(meta.get("end_ns", fs[-1].t_max + 1))
         cur = start
         for prev, nxt in itertools.pairwise(fs):
             if prev.seq >= 0 and nxt.seq > prev.seq + 1:
