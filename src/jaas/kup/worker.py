@@ -1,0 +1,292 @@
+"""Stage worker: consumes its stage's topic, starts attempts through the ledger and an executor.
+
+Order per message: ledger write (queued -> running, attempt row) -> offset commit ->
+executor submit. A redelivered message finds its job no longer queued and is skipped, so
+a crash between the ledger write and the commit is harmless; a worker that dies with
+attempts running leaves them to :meth:`Ledger.reclaim` (at the next worker start) or to
+lease expiry (relay). Run as ``python -m jaas.kup.worker STATE_DIR STAGE``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import TopicPartition
+
+from jaas.errors import PipelineError
+from jaas.kup.bus import BusConfig, decode, make_consumer
+from jaas.kup.config import KupSettings, StageConfig
+from jaas.kup.executors.base import Executor, ExecutorStatus, Handle, JobSpec, get_executor
+from jaas.kup.ledger import Ledger, Ticket
+from jaas.kup.stages import EXIT_TRANSIENT
+from jaas.kup.states import Classification, JobKey
+
+__all__ = ["StageWorker", "main", "owner_alive"]
+
+log = logging.getLogger("jaas.kup.worker")
+
+
+def owner_alive(owner: str) -> bool:
+    """Whether the worker ``host:pid:stage`` still runs (other hosts: assumed alive)."""
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return True
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass
+class _Running:
+    ticket: Ticket
+    handle: Handle
+    result: Path
+
+
+def _last_line(path: Path) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, os.path.getsize(path) - 4096))
+            lines = [ln.strip() for ln in f.read().decode(errors="replace").splitlines()]
+    except OSError:
+        return ""
+    lines = [ln for ln in lines if ln]
+    return lines[-1] if lines else ""
+
+
+class StageWorker:
+    """Runs one stage: Kafka in, ledger transitions, executor attempts.
+
+    Args:
+        stage: the stage's configuration.
+        ledger: the pipeline ledger.
+        executor: where attempts run.
+        bus: broker settings.
+        data_dir: stage products go to ``data_dir/STAGE``, logs to ``data_dir/logs/STAGE``.
+        group: consumer group (default ``jaas-kup.STAGE``).
+    """
+
+    def __init__(
+        self,
+        stage: StageConfig,
+        ledger: Ledger,
+        executor: Executor,
+        bus: BusConfig,
+        data_dir: Path,
+        group: str | None = None,
+    ) -> None:
+        self.stage = stage
+        self.ledger = ledger
+        self.executor = executor
+        self.bus = bus
+        self.out_dir = data_dir / stage.name
+        self.log_dir = data_dir / "logs" / stage.name
+        self.group = group or f"jaas-kup.{stage.name}"
+        self.ident = f"{socket.gethostname()}:{os.getpid()}:{stage.name}"
+        self.running: dict[str, _Running] = {}
+        self.consumer: Any = None
+
+    def _argv(self, ticket: Ticket, result: Path) -> list[str]:
+        subst = {
+            "{python}": sys.executable,
+            "{input}": ticket.input_path or "",
+            "{output_dir}": str(self.out_dir),
+            "{file}": ticket.key.file,
+            "{result}": str(result),
+        }
+        if self.stage.command is not None:
+            out = []
+            for arg in self.stage.command:
+                for k, v in subst.items():
+                    arg = arg.replace(k, v)
+                out.append(arg)
+            return out
+        assert self.stage.entry is not None
+        return [
+            sys.executable,
+            "-m",
+            "jaas.kup.stages",
+            self.stage.entry,
+            "--file",
+            ticket.key.file,
+            "--stage",
+            self.stage.name,
+            "--input",
+            ticket.input_path or "",
+            "--output-dir",
+            str(self.out_dir),
+            "--params",
+            json.dumps(self.stage.params),
+            "--result",
+            str(result),
+        ]
+
+    def handle_message(self, payload: dict[str, Any]) -> Ticket | None:
+        """Ledger side of one message: start the attempt (None: duplicate or other version)."""
+        if payload.get("stage") != self.stage.name or payload.get("version") != self.stage.version:
+            return None
+        key = JobKey(str(payload.get("file")), self.stage.name, self.stage.version)
+        return self.ledger.start(key, worker=self.ident, log_dir=str(self.log_dir))
+
+    def launch(self, ticket: Ticket) -> None:
+        """Submit an attempt to the executor (a refused submit is a transient failure)."""
+        result = self.log_dir / f"{ticket.key.file}.{ticket.attempt}.result.json"
+        log_path = Path(ticket.log_path or self.log_dir / f"{ticket.key.file}.log")
+        spec = JobSpec(
+            name=f"{self.stage.name}:{ticket.key.file}#{ticket.attempt}",
+            argv=self._argv(ticket, result),
+            log_path=log_path,
+            timeout=self.stage.timeout,
+            cpus=self.stage.resources.cpus,
+            memory_mb=self.stage.resources.memory_mb,
+            env={"JAAS_PROGRESS": "0"},
+        )
+        try:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            handle = self.executor.submit(spec)
+        except Exception as exc:
+            self.ledger.finish(
+                ticket,
+                exit_code=None,
+                reason=f"cannot submit: {exc}",
+                classification=Classification.TRANSIENT,
+            )
+            return
+        self.running[handle.id] = _Running(ticket, handle, result)
+
+    def reap(self) -> int:
+        """Record every finished attempt in the ledger; return how many finished."""
+        done = 0
+        for hid, run in list(self.running.items()):
+            st = self.executor.poll(run.handle)
+            if not st.finished:
+                continue
+            outcome: dict[str, Any] = {}
+            if run.result.is_file():
+                try:
+                    outcome = json.loads(run.result.read_text(encoding="utf-8"))
+                except ValueError:
+                    outcome = {}
+            code = st.exit_code
+            if st.status is ExecutorStatus.SUCCEEDED:
+                self.ledger.finish(run.ticket, exit_code=0, output_path=outcome.get("output"))
+            elif st.status is ExecutorStatus.TIMED_OUT:
+                self.ledger.finish(run.ticket, exit_code=code, timed_out=self.stage.timeout)
+            else:
+                deterministic = code in self.stage.deterministic_exit_codes
+                reason = outcome.get("reason") or (
+                    f"exit code {code}: {_last_line(run.handle.spec.log_path)}".rstrip(": ")
+                )
+                kind = Classification.DETERMINISTIC if deterministic else Classification.TRANSIENT
+                if code == EXIT_TRANSIENT:
+                    kind = Classification.TRANSIENT
+                self.ledger.finish(run.ticket, exit_code=code, reason=reason, classification=kind)
+            self.executor.forget(run.handle)
+            del self.running[hid]
+            done += 1
+        return done
+
+    def step(self, timeout: float) -> None:
+        """Reap finished attempts, then take at most one message if a slot is free."""
+        self.reap()
+        if self.executor.free_slots() < min(self.stage.resources.cpus, 1):
+            threading.Event().wait(timeout)
+            return
+        msg = self.consumer.poll(timeout)
+        if msg is None:
+            return
+        if msg.error():
+            log.debug("consumer: %s", msg.error())
+            return
+        try:
+            payload: dict[str, Any] | None = decode(msg)
+        except PipelineError as exc:
+            log.error("skipping a bad message: %s", exc)
+            payload = None
+        try:
+            ticket = None if payload is None else self.handle_message(payload)
+        except Exception:
+            # the ledger write failed: rewind so the message is read again, then re-raise
+            self.consumer.seek(TopicPartition(msg.topic(), msg.partition(), msg.offset()))
+            raise
+        try:
+            self.consumer.commit(message=msg, asynchronous=False)  # after the ledger write
+        except Exception as exc:  # broker gone: a redelivery will be a harmless duplicate
+            log.warning("offset commit failed (the ledger already has it): %s", exc)
+        if ticket is not None:
+            self.launch(ticket)  # the ledger says running: launch whatever the commit did
+
+    def run(self, stop: threading.Event, poll: float = 0.2, grace: float = 5.0) -> None:
+        """Consume until ``stop`` is set; then wait ``grace`` s for attempts, cancel the rest."""
+        n = self.ledger.reclaim(self.stage.name, owner_alive)
+        if n:
+            log.info("reclaimed %d attempt(s) of dead workers", n)
+        self.consumer = make_consumer(self.bus, self.group, [self.stage.input])
+        try:
+            while not stop.is_set():
+                try:
+                    self.step(poll)
+                except Exception as exc:  # broker or DB hiccup: keep going
+                    log.warning("worker step failed, retrying: %s", exc)
+                    stop.wait(0.5)
+            deadline = time.monotonic() + grace
+            while self.running and time.monotonic() < deadline:  # let attempts finish
+                self.reap()
+                threading.Event().wait(poll)
+            for run in self.running.values():  # then stop the rest; they will be retried
+                self.executor.cancel(run.handle)
+                self.ledger.finish(
+                    run.ticket,
+                    exit_code=None,
+                    reason=f"worker {self.ident} stopped during the attempt",
+                    classification=Classification.TRANSIENT,
+                )
+            self.running.clear()
+        finally:
+            self.consumer.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m jaas.kup.worker STATE_DIR STAGE``."""
+    args = sys.argv[1:] if argv is None else argv
+    settings = KupSettings.load(args[0])
+    config = settings.pipeline()
+    stage = config.stage(args[1])
+    logging.basicConfig(
+        level=logging.INFO, format=f"%(asctime)s {stage.name} %(levelname)s %(message)s"
+    )
+    state = json.loads((settings.state_dir / "state.json").read_text(encoding="utf-8"))
+    bus = BusConfig(state["bootstrap"], settings.session_timeout_ms)
+    ledger = Ledger(settings.database, config)
+    executor = get_executor(settings.executor, slots=settings.slots)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    worker = StageWorker(
+        stage, ledger, executor, bus, settings.data, group=f"{settings.group_prefix}.{stage.name}"
+    )
+    try:
+        worker.run(stop, settings.poll_interval)
+    finally:
+        executor.shutdown()
+        ledger.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
