@@ -1,0 +1,188 @@
+"""Index -> full event redirect: fetch ESD rows and RTRAW hits for (file_id, entry) pairs."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import pyarrow as pa
+
+from jaas.errors import FormatError, NotInCatalogError
+from jaas.formats.esd import ESD_COLUMNS, read_esd
+from jaas.formats.events import HitEvents
+from jaas.formats.rtraw import read_rtraw, take_hits
+
+if TYPE_CHECKING:
+    from jaas.store.catalog import Catalog
+
+__all__ = ["FetchedEvents", "fetch_events", "resolve_paths"]
+
+PathPair = tuple[str, str | None]
+
+
+@dataclass
+class FetchedEvents:
+    """Full events for (file_id, entry) pairs, in the caller's order.
+
+    Attributes:
+        esd: one row per requested pair: ``file_id``, ``entry`` and every ESD column.
+        hits: the RTRAW hits of the same events, in the same order (None if not asked).
+    """
+
+    esd: pd.DataFrame
+    hits: HitEvents | None
+
+    def __len__(self) -> int:
+        return len(self.esd)
+
+    def event(self, i: int) -> dict[str, Any]:
+        """Event ``i``: its ESD quantities and, if fetched, its hit arrays."""
+        out: dict[str, Any] = {str(k): v for k, v in self.esd.iloc[i].items()}
+        if self.hits is not None:
+            h = self.hits.event(i)
+            out.update(pmt=h["pmt"], charge=h["charge"], time=h["time"], trigger=h["trigger"])
+        return out
+
+
+def _pairs_array(pairs: Any) -> npt.NDArray[np.int64]:
+    if isinstance(pairs, pd.DataFrame):
+        return pairs[["file_id", "entry"]].to_numpy(dtype=np.int64)
+    if isinstance(pairs, pa.Table):
+        cols = [pairs.column(c).to_numpy() for c in ("file_id", "entry")]
+        return np.stack(cols, axis=1).astype(np.int64)
+    arr = np.asarray(list(pairs) if not isinstance(pairs, np.ndarray) else pairs, dtype=np.int64)
+    if arr.size == 0:
+        return np.zeros((0, 2), dtype=np.int64)
+    if arr.ndim != 2 or arr.shape[1] != 2:
+        raise ValueError(f"pairs must be (file_id, entry) pairs, got shape {arr.shape}")
+    return arr
+
+
+def resolve_paths(
+    file_ids: Iterable[int], catalog: Catalog, *, with_hits: bool = True
+) -> dict[int, PathPair]:
+    """{file_id: (esd_path, rtraw_path)} from the catalog (RTRAW = the ESD's rtraw parent).
+
+    Raises:
+        NotInCatalogError: an id is unknown, is not an ESD file, or has no RTRAW parent.
+    """
+    out: dict[int, PathPair] = {}
+    for fid in file_ids:
+        rec = catalog.get_file(int(fid))
+        if rec.kind != "esd":
+            raise NotInCatalogError(
+                f"file id {fid} ({rec.path}) is a {rec.kind!r} file, not an ESD file"
+            )
+        rtraw = None
+        if with_hits:
+            parents = [p for p in catalog.parents(int(fid)) if p.kind == "rtraw"]
+            if not parents:
+                raise NotInCatalogError(
+                    f"file id {fid} ({rec.path}) has no RTRAW parent in the catalog; "
+                    "register it with parents=[rtraw id] or pass with_hits=False"
+                )
+            rtraw = parents[0].path
+        out[int(fid)] = (rec.path, rtraw)
+    return out
+
+
+def fetch_events(
+    pairs: Iterable[tuple[int, int]] | npt.ArrayLike | pd.DataFrame | pa.Table,
+    *,
+    catalog: Catalog | None = None,
+    paths: Mapping[int, PathPair] | None = None,
+    with_hits: bool = True,
+    columns: list[str] | None = None,
+) -> FetchedEvents:
+    """Read the full events of (file_id, entry) pairs: ESD rows and RTRAW hits.
+
+    Pairs are grouped by file; each ESD and RTRAW file is opened once and only the baskets
+    holding the requested entries are read. The result keeps the caller's order.
+
+    Args:
+        pairs: (file_id, entry) pairs, an (n, 2) array, or a table with ``file_id`` and
+            ``entry`` columns (e.g. candidates selected on the index).
+        catalog: resolves file ids to ESD paths and ESD -> RTRAW parents.
+        paths: explicit {file_id: (esd_path, rtraw_path or None)}; used before the catalog.
+        with_hits: also read the hits from the RTRAW files.
+        columns: ESD columns to return (default all).
+
+    Raises:
+        NotInCatalogError: a file id is in neither ``paths`` nor the catalog.
+        FormatError: an entry is out of range or the ESD and RTRAW events disagree
+            (file id, path and entry named).
+
+    Example:
+        >>> cands = engine.ibd(...).candidates                      # doctest: +SKIP
+        >>> ev = fetch_events(cands[["file_id", "entry"]], catalog=Catalog.default())
+        >>> ev.esd[["t", "E"]], ev.hits.nhits
+    """
+    want = _pairs_array(pairs)
+    names = list(ESD_COLUMNS) if columns is None else list(columns)
+    read_names = names if "event_id" in names else [*names, "event_id"]
+    file_ids = np.unique(want[:, 0]).tolist()
+    known: dict[int, PathPair] = {int(k): v for k, v in (paths or {}).items()}
+    unknown = [f for f in file_ids if f not in known]
+    if unknown:
+        if catalog is None:
+            raise NotInCatalogError(
+                f"file ids {unknown} are not in the given paths and no catalog was given"
+            )
+        known.update(resolve_paths(unknown, catalog, with_hits=with_hits))
+
+    n = len(want)
+    esd_cols: dict[str, np.ndarray] = {
+        c: np.zeros(n, dtype=ESD_COLUMNS[c]) for c in read_names if c in ESD_COLUMNS
+    }
+    hit_parts: list[HitEvents] = []
+    hit_rows: list[np.ndarray] = []
+    for fid in file_ids:
+        rows = np.flatnonzero(want[:, 0] == fid)
+        entries = want[rows, 1]
+        esd_path, rtraw_path = known[fid]
+        esd = _read(read_esd, esd_path, entries, fid, columns=read_names)
+        for c in esd_cols:
+            esd_cols[c][rows] = esd[c]
+        if not with_hits:
+            continue
+        if rtraw_path is None:
+            raise NotInCatalogError(f"file id {fid} ({esd_path}): no RTRAW file to read hits from")
+        hits = _read(read_rtraw, rtraw_path, entries, fid)
+        bad = np.flatnonzero(hits.event_id != esd["event_id"])
+        if len(bad):
+            k = int(bad[0])
+            raise FormatError(
+                f"file id {fid}: ESD entry {int(entries[k])} has event_id "
+                f"{int(esd['event_id'][k])} but RTRAW {rtraw_path} has {int(hits.event_id[k])}: "
+                "the ESD was not made from this RTRAW file",
+                path=esd_path,
+            )
+        hit_parts.append(hits)
+        hit_rows.append(rows)
+
+    frame = pd.DataFrame({"file_id": want[:, 0], "entry": want[:, 1]})
+    for c in names:
+        frame[c] = esd_cols[c]
+    hits_out = None
+    if with_hits:
+        joined = HitEvents.concatenate(hit_parts)
+        order = np.empty(n, dtype=np.int64)
+        order[np.concatenate(hit_rows) if hit_rows else np.zeros(0, np.int64)] = np.arange(n)
+        hits_out = take_hits(joined, order)
+    return FetchedEvents(esd=frame, hits=hits_out)
+
+
+def _read(
+    reader: Any, path: str | os.PathLike[str], entries: np.ndarray, fid: int, **kw: Any
+) -> Any:
+    try:
+        return reader(path, entries, **kw)
+    except FileNotFoundError as exc:
+        raise FormatError(f"file id {fid}: file not found", path=path) from exc
+    except FormatError as exc:
+        raise FormatError(f"file id {fid}: {exc.reason}", path=exc.path or path) from exc

@@ -1,0 +1,5 @@
+"""Test-suite wide configuration: shared fixture plugins."""
+
+from __future__ import annotations
+
+pytest_plugins = ["tests.fixtures.postgres"]
