@@ -3,12 +3,17 @@
 The index is what analyses scan; its (file_id, entry) pair redirects to the full event.
 Row groups are large (scans read whole columns) and carry min/max statistics so that a
 time-range query skips row groups and files without reading them.
+
+HDF5 is an option (``fmt="hdf5"``, needs h5py): one dataset per column at the root of the
+file, chunked and gzip-compressed, units as dataset attributes, metadata as file
+attributes. ``read_index`` recognises either format by its first bytes.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -16,12 +21,14 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from jaas._io import atomic_path
-from jaas.errors import FormatError
+from jaas.errors import ConfigError, FormatError
 from jaas.formats.schema import INDEX_SCHEMA
 
-__all__ = ["ROW_GROUP_SIZE", "read_index", "write_index"]
+__all__ = ["HDF5_CHUNK", "ROW_GROUP_SIZE", "index_metadata", "read_index", "write_index"]
 
 ROW_GROUP_SIZE = 1 << 20  # rows; ~25 MB of index columns per group
+HDF5_CHUNK = 1 << 16  # rows per HDF5 chunk
+_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
 
 def write_index(
@@ -30,6 +37,7 @@ def write_index(
     *,
     metadata: dict[str, str] | None = None,
     row_group_size: int = ROW_GROUP_SIZE,
+    fmt: str = "parquet",
 ) -> None:
     """Write ``table`` as an index file at ``path``: cast to INDEX_SCHEMA, sorted by time.
 
@@ -42,7 +50,10 @@ def write_index(
         path: output ``.parquet`` path.
         metadata: extra key/value pairs stored in the file's schema metadata.
         row_group_size: rows per Parquet row group.
+        fmt: ``"parquet"`` (default) or ``"hdf5"`` (chunks of ``HDF5_CHUNK`` rows).
     """
+    if fmt not in ("parquet", "hdf5"):
+        raise ConfigError(f"unknown index format {fmt!r}; use 'parquet' or 'hdf5'")
     if isinstance(table, dict):
         table = pa.table(table)
     missing = [name for name in INDEX_SCHEMA.names if name not in table.column_names]
@@ -53,6 +64,9 @@ def write_index(
     if len(t) > 1 and not bool(pc.all(pc.greater_equal(t[1:], t[:-1])).as_py()):
         order = pc.sort_indices(table, sort_keys=[("t", "ascending"), ("entry", "ascending")])
         table = table.take(order)
+    if fmt == "hdf5":
+        _write_hdf5(table, path, metadata or {})
+        return
     meta = dict(INDEX_SCHEMA.metadata or {})
     meta.update({k.encode(): v.encode() for k, v in (metadata or {}).items()})
     table = table.replace_schema_metadata(meta)
@@ -79,6 +93,9 @@ def read_index(
         paths = [paths]
     tables = []
     for p in paths:
+        if _is_hdf5(p):
+            tables.append(_read_hdf5(p, columns))
+            continue
         try:
             tables.append(pq.read_table(p, columns=list(columns) if columns else None))
         except (OSError, pa.ArrowInvalid) as exc:
@@ -86,3 +103,71 @@ def read_index(
     if not tables:
         return INDEX_SCHEMA.empty_table().select(list(columns) if columns else INDEX_SCHEMA.names)
     return pa.concat_tables(tables)
+
+
+def index_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
+    """The key/value metadata of an index file (Parquet schema metadata or HDF5 attributes)."""
+    if _is_hdf5(path):
+        h5py = _h5py()
+        with h5py.File(path, "r") as f:
+            return {str(k): str(v) for k, v in f.attrs.items()}
+    try:
+        raw = pq.read_schema(path).metadata or {}
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise FormatError(f"not a readable index file: {exc}", path=path) from exc
+    return {k.decode(): v.decode() for k, v in raw.items() if not k.startswith(b"ARROW:")}
+
+
+def _is_hdf5(path: str | os.PathLike[str]) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(_HDF5_MAGIC)) == _HDF5_MAGIC
+    except OSError:
+        return False
+
+
+def _h5py() -> Any:
+    try:
+        import h5py
+    except ImportError:
+        raise ConfigError(
+            "HDF5 index files need the 'h5py' package: pip install 'jaas[hdf5]'"
+        ) from None
+    return h5py
+
+
+def _write_hdf5(table: pa.Table, path: str | os.PathLike[str], metadata: dict[str, str]) -> None:
+    h5py = _h5py()
+    n = table.num_rows
+    # track_times=False and a fixed layout: the bytes depend only on the content
+    with atomic_path(path) as tmp, h5py.File(tmp, "w", track_order=True) as f:
+        for key, value in sorted(metadata.items()):
+            f.attrs[key] = value
+        for fld in INDEX_SCHEMA:
+            data = table.column(fld.name).to_numpy()
+            ds = f.create_dataset(
+                fld.name,
+                data=data,
+                chunks=(min(HDF5_CHUNK, n),) if n else None,
+                compression="gzip" if n else None,
+                compression_opts=4 if n else None,
+                shuffle=bool(n),
+                track_times=False,
+            )
+            for key, value in (fld.metadata or {}).items():
+                ds.attrs[key.decode()] = value.decode()
+
+
+def _read_hdf5(path: str | os.PathLike[str], columns: Sequence[str] | None) -> pa.Table:
+    h5py = _h5py()
+    names = list(columns) if columns else INDEX_SCHEMA.names
+    try:
+        with h5py.File(path, "r") as f:
+            missing = [c for c in names if c not in f]
+            if missing:
+                raise FormatError(f"HDF5 index lacks datasets {missing}", path=path)
+            arrays = {c: f[c][()] for c in names}
+    except OSError as exc:
+        raise FormatError(f"not a readable HDF5 index file: {exc}", path=path) from exc
+    schema = pa.schema([INDEX_SCHEMA.field(c) for c in names])
+    return pa.table(arrays).cast(schema)

@@ -1,0 +1,143 @@
+"""``jaas convert`` (RAW -> RTRAW) and ``jaas index`` (ESD -> index) commands."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from jaas._version import __version__
+from jaas.formats.rtraw import StepResult, parse_compression
+from jaas.progress import progress
+
+__all__ = ["convert", "index"]
+
+
+def _open_catalog(url: str | None) -> Any:
+    if url is None:
+        return None
+    from jaas.store import Catalog
+
+    return Catalog(url)
+
+
+def _report(res: StepResult) -> None:
+    what = "up to date" if res.skipped else f"{res.seconds:.1f} s"
+    click.echo(f"{res.input.name} -> {res.output} ({res.n_events} events, {what})")
+
+
+@click.command("convert")
+@click.argument("raw", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--outdir", type=click.Path(file_okay=False), help="Output directory.")
+@click.option(
+    "--compression",
+    default="zstd:5",
+    show_default=True,
+    help="Codec and level: zstd[:1-22], lz4[:1-12], zlib[:1-9] or none.",
+)
+@click.option("--catalog", "catalog_url", help="Catalog URL or SQLite path to register outputs.")
+@click.option("--force", is_flag=True, help="Rewrite outputs that are already up to date.")
+def convert(
+    raw: tuple[str, ...], outdir: str | None, compression: str, catalog_url: str | None, force: bool
+) -> None:
+    """Convert RAW files to RTRAW (ROOT TTree 'rtraw'), one output per input.
+
+    Outputs are named like the input (run000001_0000.raw -> run000001_0000.rtraw.root),
+    beside it or in OUTDIR. An output that exists with the same source checksum and
+    software version is kept unless --force.
+    """
+    from jaas.formats.rtraw import convert_raw, default_rtraw_path
+
+    codec, level = parse_compression(compression)
+    cat = _open_catalog(catalog_url)
+    with progress(total=len(raw), desc="convert", unit="file") as bar:
+        for path in raw:
+            out = default_rtraw_path(path, outdir)
+            res = convert_raw(path, out, compression=codec, level=level, force=force)
+            bar.update(1)
+            _report(res)
+            if cat is not None:
+                m = res.meta
+                parent = cat.add_file(path, kind="raw", run=m["run"], seq=m["file_seq"])
+                cat.add_file(
+                    res.output,
+                    kind="rtraw",
+                    run=m["run"],
+                    seq=m["file_seq"],
+                    parents=[parent.id],
+                    software_version=__version__,
+                    n_events=res.n_events,
+                    t_min=res.t_min,
+                    t_max=res.t_max,
+                    meta={"compression": m.get("compression")},
+                )
+
+
+@click.command("index")
+@click.argument("esd", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--outdir", type=click.Path(file_okay=False), help="Output directory.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["parquet", "hdf5"]),
+    default="parquet",
+    show_default=True,
+    help="Index file format.",
+)
+@click.option(
+    "--catalog",
+    "catalog_url",
+    help="Catalog URL or SQLite path: ESD ids come from it and outputs are registered.",
+)
+@click.option(
+    "--file-id",
+    type=int,
+    help="File id stored in the index rows (one ESD only; default: catalog id, else file_seq).",
+)
+@click.option("--force", is_flag=True, help="Rebuild indexes that are already up to date.")
+def index(
+    esd: tuple[str, ...],
+    outdir: str | None,
+    fmt: str,
+    catalog_url: str | None,
+    file_id: int | None,
+    force: bool,
+) -> None:
+    """Build one index file per ESD file (time-sorted rows, (file_id, entry) -> event).
+
+    With --catalog, the ESD file is looked up (or registered) to get its id, and the index
+    is registered as its child. Without it, the file id is --file-id or the ESD's file_seq.
+    """
+    from jaas.formats.esd import esd_meta
+    from jaas.formats.indexing import build_index, default_index_path
+
+    if file_id is not None and len(esd) > 1:
+        raise click.UsageError("--file-id applies to one ESD file only")
+    cat = _open_catalog(catalog_url)
+    with progress(total=len(esd), desc="index", unit="file") as bar:
+        for path in esd:
+            meta = esd_meta(path)
+            run, seq = meta.get("run"), meta.get("file_seq")
+            parent = None
+            if cat is not None:
+                parent = cat.add_file(path, kind="esd", run=run, seq=seq)
+            fid = file_id if file_id is not None else (parent.id if parent else seq)
+            if fid is None:
+                raise click.UsageError(f"{path}: no file_seq in its metadata; pass --file-id")
+            out = default_index_path(path, outdir, fmt)
+            res = build_index(path, out, file_id=int(fid), run=run, fmt=fmt, force=force)
+            bar.update(1)
+            _report(res)
+            if cat is not None and parent is not None:
+                cat.add_file(
+                    res.output,
+                    kind="index",
+                    run=run,
+                    seq=seq,
+                    parents=[parent.id],
+                    software_version=__version__,
+                    n_events=res.n_events,
+                    t_min=res.t_min,
+                    t_max=res.t_max,
+                    meta={"format": fmt, "file_id": int(fid)},
+                )
