@@ -57,3 +57,14 @@ def test_unreadable_file_named(tmp_path: Path) -> None:
     bad.write_bytes(b"not parquet at all")
     with pytest.raises(FormatError, match=r"bad\.parquet"):
         read_index(bad)
+
+
+def test_written_files_get_umask_permissions(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    write_index(_rows(5), tmp_path / "p.parquet")
+    mode = stat.S_IMODE(os.stat(tmp_path / "p.parquet").st_mode)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert mode == 0o666 & ~mask  # not mkstemp's 0600: other users can read the data

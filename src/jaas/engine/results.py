@@ -24,6 +24,7 @@ from jaas._io import atomic_path
 from jaas._version import __version__
 from jaas.engine.correlate import Result, Spec
 from jaas.engine.exposure import Exposure
+from jaas.errors import ConfigError
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     from jaas.engine.dataset import Dataset
     from jaas.engine.truth import TruthReport
 
-__all__ = ["CoincidenceResult", "DtFit", "SelectionResult"]
+__all__ = ["CoincidenceResult", "DtFit", "SelectionResult", "fit_exponential"]
 
 _DAY_NS = 86_400 * 10**9
 _PAIR_COLUMNS = ("run", "file_id", "entry", "t", "E", "x", "y", "z", "r")
@@ -66,6 +67,33 @@ class DtFit:
             f"signal fraction {self.signal_fraction:.3f} ({self.n} pairs)"
             + ("" if self.valid else "  [fit did not converge]")
         )
+
+
+def fit_exponential(values: np.ndarray, lo: float, hi: float, *, tau0: float) -> DtFit:
+    """Unbinned maximum-likelihood fit of exp(-x/tau) plus flat on (lo, hi) (iminuit)."""
+    from iminuit import Minuit
+
+    x = np.asarray(values, np.float64)
+    x = x[(x > lo) & (x < hi)]
+    if len(x) < 5:
+        return DtFit(float("nan"), float("nan"), float("nan"), len(x), False)
+    width = hi - lo
+
+    def nll(tau: float, f: float) -> float:
+        norm = tau * (np.exp(-lo / tau) - np.exp(-hi / tau))
+        pdf = f * np.exp(-x / tau) / norm + (1 - f) / width
+        return float(-np.sum(np.log(np.maximum(pdf, 1e-300))))
+
+    m = Minuit(nll, tau=tau0, f=0.9)
+    m.errordef = Minuit.LIKELIHOOD
+    m.limits["tau"] = (width * 1e-3, 10 * width)
+    m.limits["f"] = (0.0, 1.0)
+    m.migrad()
+    m.hesse()
+    return DtFit(
+        float(m.values["tau"]), float(m.errors["tau"]), float(m.values["f"]), len(x),
+        bool(m.valid),
+    )  # fmt: skip
 
 
 @dataclass
@@ -189,31 +217,27 @@ class CoincidenceResult:
     # --- fits, histograms, truth --------------------------------------------------
     def fit_dt(self) -> DtFit:
         """Fit dt with exp(-dt/tau) plus a flat (accidental) term over the dt window."""
-        from iminuit import Minuit
-
         c = self.spec.coincidence
         assert c is not None
-        lo, hi = c.dt_min_ns / 1e3, c.dt_max_ns / 1e3
-        dt = self.pairs["dt_us"].to_numpy()
-        if len(dt) < 5:
-            return DtFit(float("nan"), float("nan"), float("nan"), len(dt), False)
-        width = hi - lo
+        return fit_exponential(
+            self.pairs["dt_us"].to_numpy(), c.dt_min_ns / 1e3, c.dt_max_ns / 1e3, tau0=200.0
+        )
 
-        def nll(tau: float, f: float) -> float:
-            norm = tau * (np.exp(-lo / tau) - np.exp(-hi / tau))
-            pdf = f * np.exp(-dt / tau) / norm + (1 - f) / width
-            return float(-np.sum(np.log(np.maximum(pdf, 1e-300))))
+    def fit_since(self, name: str, *, role: str = "prompt", t_max: float = 5.0) -> DtFit:
+        """Fit the time since the last muon (a ``since=`` column, in s) of the pairs with
+        exp(-t/tau) plus flat, e.g. to find 9Li (tau 257 ms) / 8He (172 ms).
 
-        m = Minuit(nll, tau=200.0, f=0.9)
-        m.errordef = Minuit.LIKELIHOOD
-        m.limits["tau"] = (1.0, 10 * width)
-        m.limits["f"] = (0.0, 1.0)
-        m.migrad()
-        m.hesse()
-        return DtFit(
-            float(m.values["tau"]), float(m.errors["tau"]), float(m.values["f"]), len(dt),
-            bool(m.valid),
-        )  # fmt: skip
+        The returned ``tau_us`` is in microseconds like ``fit_dt``.
+        """
+        column = f"{role}_{name}"
+        if column not in self.pairs:
+            raise ConfigError(
+                f"no column {column!r}; run the query with since={{{name!r}: 'muon'}} "
+                f"(pair columns: {', '.join(map(str, self.pairs.columns))})"
+            )
+        values_us = self.pairs[column].to_numpy() / 1e3  # ns -> us
+        values_us = values_us[np.isfinite(values_us)]
+        return fit_exponential(values_us, 0.0, t_max * 1e6, tau0=0.25e6)
 
     def hist(self, column: str, bins: int = 60, range: tuple[float, float] | None = None):  # type: ignore[no-untyped-def]
         """A ``hist.Hist`` of a pair column (e.g. "prompt_E", "dt_us", "dr_m")."""

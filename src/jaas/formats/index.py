@@ -77,6 +77,9 @@ def write_index(
             compression="zstd",
             row_group_size=row_group_size,
             write_statistics=True,
+            # dictionaries only pay for the few-valued columns; on float columns they
+            # cost write time and bytes
+            use_dictionary=["run", "file_id", "cls", "quality"],
         )
 
 
