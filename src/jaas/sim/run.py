@@ -1,0 +1,344 @@
+"""Run orchestration: truth chunks -> response (index-level or hit-level) -> files + metadata.
+
+Output layout under ``outdir``::
+
+    index/run{run:06d}_{seq:04d}.parquet        index mode (INDEX_SCHEMA)
+    raw/run{run:06d}_{seq:04d}.raw              hit mode (RAW)
+    truth/run{run:06d}_{seq:04d}.truth.parquet  truth of the same events (TRUTH_SCHEMA)
+    run{run:06d}.json                           config, seed, version, files, counts
+
+The response is computed in batches of a fixed number of events, each with its own seed,
+so the output depends only on the seed and the config.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from jaas._io import adler32_file, atomic_path
+from jaas._version import __version__
+from jaas.errors import ConfigError
+from jaas.formats.events import HitEvents
+from jaas.formats.index import write_index
+from jaas.progress import progress
+from jaas.sim.indexlevel import index_columns
+from jaas.sim.params import SimConfig, validated
+from jaas.sim.stream import generate_truth, rng_for
+from jaas.sim.truth import ROLES, SOURCES, Events, truth_table
+
+__all__ = ["FileRecord", "SimSummary", "simulate"]
+
+BATCH_INDEX = 1 << 16  # events per response batch (index mode)
+BATCH_HIT = 512  # events per response batch (hit mode)
+_WRITE_SLICE = 64  # hit mode: events per write_batch call (granularity of byte splitting)
+_PRIMARY_ROLES = ("single", "prompt", "muon", "neutron", "beta")  # one per group
+
+
+@dataclass
+class FileRecord:
+    """One output file: kind (index, raw, truth), path relative to outdir, content summary."""
+
+    kind: str
+    path: str
+    seq: int
+    n_events: int
+    t_first: int
+    t_last: int
+    bytes: int
+    adler32: str
+
+
+@dataclass
+class SimSummary:
+    """What a simulation produced: counts per source, files, wall time."""
+
+    config: SimConfig
+    outdir: Path
+    n_events: int
+    counts: dict[str, int]
+    roles: dict[str, dict[str, int]]
+    files: list[FileRecord] = field(default_factory=list)
+    wall_s: float = 0.0
+    metadata_path: Path | None = None
+
+    @property
+    def events_per_s(self) -> float:
+        """Simulated events per wall-clock second."""
+        return self.n_events / self.wall_s if self.wall_s > 0 else float("inf")
+
+    def __str__(self) -> str:
+        dur = self.config.duration_s
+        lines = [
+            f"run {self.config.run} ({self.config.mode} mode, seed {self.config.seed}): "
+            f"{dur:g} s simulated, {self.n_events} events -> {self.outdir}",
+            f"  {'source':<12} {'events':>10} {'rate/Hz':>10} {'per day':>12} {'groups/day':>12}",
+        ]
+        for name in SOURCES:
+            n = self.counts.get(name, 0)
+            g = sum(v for r, v in self.roles.get(name, {}).items() if r in _PRIMARY_ROLES)
+            lines.append(
+                f"  {name:<12} {n:>10} {n / dur:>10.4g} {n / dur * 86400:>12.4g}"
+                f" {g / dur * 86400:>12.4g}"
+            )
+        lines.append(f"  {'files':<12} {'events':>10} {'MB':>10}")
+        for rec in self.files:
+            lines.append(f"  {rec.path:<40} {rec.n_events:>10} {rec.bytes / 1e6:>10.3f}")
+        lines.append(f"  wall time {self.wall_s:.2f} s, {self.events_per_s:,.0f} events/s")
+        return "\n".join(lines)
+
+
+def _name(cfg: SimConfig, seq: int) -> str:
+    return f"run{cfg.run:06d}_{seq:04d}"
+
+
+def _record(outdir: Path, kind: str, path: Path, seq: int, t: np.ndarray) -> FileRecord:
+    return FileRecord(
+        kind=kind,
+        path=path.relative_to(outdir).as_posix(),
+        seq=seq,
+        n_events=len(t),
+        t_first=int(t[0]) if len(t) else 0,
+        t_last=int(t[-1]) if len(t) else 0,
+        bytes=path.stat().st_size,
+        adler32=adler32_file(path),
+    )
+
+
+class _Sink:
+    """Collects response batches into files; subclasses write index or RAW files."""
+
+    def __init__(self, cfg: SimConfig, outdir: Path) -> None:
+        self.cfg = cfg
+        self.outdir = outdir
+        self.records: list[FileRecord] = []
+        self.seq = 0
+        self.truth: list[Events] = []
+        self.ids: list[np.ndarray] = []
+        self.n_file = 0
+
+    def _write_truth(self) -> np.ndarray:
+        events = Events.concat(self.truth)
+        if self.cfg.write_truth:
+            path = self.outdir / "truth" / f"{_name(self.cfg, self.seq)}.truth.parquet"
+            table = truth_table(
+                events,
+                run=self.cfg.run,
+                event_id=np.concatenate(self.ids) if self.ids else np.zeros(0, np.int64),
+                file_seq=self.seq,
+                entry=np.arange(len(events), dtype=np.int64),
+            )
+            with atomic_path(path) as tmp:
+                pq.write_table(
+                    table,
+                    tmp,
+                    compression="zstd",
+                    row_group_size=1 << 20,
+                    use_dictionary=["source", "role"],  # floats: dictionary is slow and larger
+                )
+            self.records.append(_record(self.outdir, "truth", path, self.seq, events["t"]))
+        t = events["t"]
+        self.truth, self.ids, self.n_file = [], [], 0
+        return t
+
+
+class _IndexSink(_Sink):
+    def __init__(self, cfg: SimConfig, outdir: Path) -> None:
+        super().__init__(cfg, outdir)
+        self.cols: list[dict[str, np.ndarray]] = []
+
+    def add(self, events: Events, first_id: int, rng: np.random.Generator) -> None:
+        cols = index_columns(events, rng, self.cfg.physics)
+        pos, n = 0, len(events)
+        while pos < n:
+            take = min(self.cfg.events_per_file - self.n_file, n - pos)
+            sl = slice(pos, pos + take)
+            self.cols.append({k: v[sl] for k, v in cols.items()})
+            self.truth.append(events.take(sl))
+            self.ids.append(np.arange(first_id + pos, first_id + pos + take, dtype=np.int64))
+            self.n_file += take
+            pos += take
+            if self.n_file == self.cfg.events_per_file:
+                self.flush()
+
+    def flush(self) -> None:
+        if not self.n_file:
+            return
+        n = self.n_file
+        table: dict[str, Any] = {k: np.concatenate([c[k] for c in self.cols]) for k in self.cols[0]}
+        table["run"] = np.full(n, self.cfg.run, np.int32)
+        table["file_id"] = np.full(n, self.seq, np.int32)
+        table["entry"] = np.arange(n, dtype=np.int64)
+        path = self.outdir / "index" / f"{_name(self.cfg, self.seq)}.parquet"
+        meta = {"jaas.run": str(self.cfg.run), "jaas.file_seq": str(self.seq)}
+        write_index(table, path, metadata={**meta, "jaas.version": __version__})
+        self.records.append(_record(self.outdir, "index", path, self.seq, table["t"]))
+        self._write_truth()
+        self.cols = []
+        self.seq += 1
+
+    def close(self) -> None:
+        self.flush()
+
+
+def _slice_hits(h: HitEvents, a: int, b: int) -> HitEvents:
+    lo, hi = int(h.offsets[a]), int(h.offsets[b])
+    return HitEvents(
+        event_id=h.event_id[a:b],
+        t=h.t[a:b],
+        trigger=h.trigger[a:b],
+        offsets=h.offsets[a : b + 1] - lo,
+        pmt=h.pmt[lo:hi],
+        charge=h.charge[lo:hi],
+        time=h.time[lo:hi],
+    )
+
+
+class _HitSink(_Sink):
+    def __init__(self, cfg: SimConfig, outdir: Path) -> None:
+        super().__init__(cfg, outdir)
+        try:
+            from jaas.formats.raw import RawWriter
+            from jaas.sim.detector import Detector
+        except ImportError as exc:
+            raise ConfigError(
+                f"mode='hit' needs the detector response and RAW writer ({exc}); "
+                "use mode='index' with this build"
+            ) from exc
+        self._writer_cls = RawWriter
+        self.detector = Detector(light_scale=cfg.light_scale, pmt_scale=cfg.pmt_scale)
+        self.writer: Any = None
+        self.path: Path | None = None
+
+    def _open(self, t_first: int) -> None:
+        self.path = self.outdir / "raw" / f"{_name(self.cfg, self.seq)}.raw"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.writer = self._writer_cls(
+            self.path, run=self.cfg.run, file_seq=self.seq, start_time=t_first
+        )
+        self.writer.__enter__()
+
+    def add(self, events: Events, first_id: int, rng: np.random.Generator) -> None:
+        ids = np.arange(first_id, first_id + len(events), dtype=np.int64)
+        table = truth_table(events, run=self.cfg.run, event_id=ids, file_seq=-1, entry=ids)
+        hits = self.detector.respond(table, rng)
+        max_bytes = self.cfg.max_bytes_per_file
+        for a in range(0, len(events), _WRITE_SLICE):
+            b = min(a + _WRITE_SLICE, len(events))
+            while a < b:
+                if self.writer is None:
+                    self._open(int(events["t"][a]))
+                take = min(self.cfg.events_per_file - self.n_file, b - a)
+                self.writer.write_batch(_slice_hits(hits, a, a + take))
+                self.truth.append(events.take(slice(a, a + take)))
+                self.ids.append(ids[a : a + take])
+                self.n_file += take
+                a += take
+                full = self.n_file >= self.cfg.events_per_file
+                if full or (max_bytes is not None and self.writer.bytes_written >= max_bytes):
+                    self.flush()
+
+    def flush(self) -> None:
+        if self.writer is None:
+            return
+        self.writer.__exit__(None, None, None)
+        assert self.path is not None
+        t = self._write_truth()
+        self.records.append(_record(self.outdir, "raw", self.path, self.seq, t))
+        self.writer = None
+        self.seq += 1
+
+    def close(self) -> None:
+        self.flush()
+
+
+def simulate(config: SimConfig | dict[str, Any], outdir: str | os.PathLike[str]) -> SimSummary:
+    """Simulate a run into ``outdir`` (index-level Parquet or RAW files, truth, metadata).
+
+    Args:
+        config: a SimConfig, or a dict of its fields (validated; ConfigError names the field).
+        outdir: output directory (created).
+
+    Example:
+        >>> cfg = {"duration_s": 60, "block_s": 60, "chunk_s": 60}
+        >>> print(simulate(cfg, "/tmp/sim"))  # doctest: +SKIP
+    """
+    cfg = validated(config)
+    out = Path(outdir)
+    out.mkdir(parents=True, exist_ok=True)
+    wall0 = time.perf_counter()
+    sink: _IndexSink | _HitSink = (
+        _IndexSink(cfg, out) if cfg.mode == "index" else _HitSink(cfg, out)
+    )
+    batch = BATCH_INDEX if cfg.mode == "index" else BATCH_HIT
+    counts = np.zeros((len(SOURCES), len(ROLES)), np.int64)
+    carry, n_done, k = Events.empty(), 0, 0
+    with progress(total=cfg.duration_s, desc=f"sim run {cfg.run}", unit="s") as bar:
+        for chunk in generate_truth(cfg):
+            ev = Events.concat([carry, chunk.events])
+            np.add.at(counts, (chunk.events["src"], chunk.events["role"]), 1)
+            pos = 0
+            while len(ev) - pos >= batch:
+                sink.add(ev.take(slice(pos, pos + batch)), n_done, rng_for(cfg.seed, "response", k))
+                pos, n_done, k = pos + batch, n_done + batch, k + 1
+            carry = ev.take(slice(pos, None))
+            bar.update((chunk.t1 - chunk.t0) * 1e-9)
+        if len(carry):
+            sink.add(carry, n_done, rng_for(cfg.seed, "response", k))
+            n_done += len(carry)
+        sink.close()
+    summary = SimSummary(
+        config=cfg,
+        outdir=out,
+        n_events=n_done,
+        counts={s: int(counts[i].sum()) for i, s in enumerate(SOURCES)},
+        roles={
+            s: {r: int(counts[i, j]) for j, r in enumerate(ROLES) if counts[i, j]}
+            for i, s in enumerate(SOURCES)
+        },
+        files=sink.records,
+    )
+    summary.metadata_path = _write_metadata(summary)
+    summary.wall_s = time.perf_counter() - wall0
+    return summary
+
+
+def _iso(ns: int) -> str:
+    return np.datetime_as_string(np.datetime64(ns, "ns"), unit="ns", timezone="UTC")
+
+
+def _write_metadata(s: SimSummary) -> Path:
+    cfg = s.config
+    meta = {
+        "run": cfg.run,
+        "mode": cfg.mode,
+        "seed": cfg.seed,
+        "software": {
+            "name": "jaas",
+            "version": __version__,
+            "numpy": np.__version__,
+            "pyarrow": pa.__version__,
+        },
+        "start_ns": cfg.start_ns,
+        "end_ns": cfg.end_ns,
+        "start": _iso(cfg.start_ns),
+        "end": _iso(cfg.end_ns),
+        "duration_s": cfg.duration_s,
+        "n_events": s.n_events,
+        "counts": s.counts,
+        "counts_by_role": s.roles,
+        "files": [vars(r) for r in s.files],
+        "config": cfg.model_dump(mode="json"),
+    }
+    path = s.outdir / f"run{cfg.run:06d}.json"
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
+    return path

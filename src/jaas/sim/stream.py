@@ -1,0 +1,88 @@
+"""Chunked truth generation: time blocks with their own seeds, followers carried over.
+
+Each source draws, per seed block, from ``SeedSequence(seed, spawn_key=(crc32(source),
+block))``, so adding a source leaves the others' streams unchanged and the output does not
+depend on the chunk size (chunks only bound memory). Followers of a chunk's primaries that
+fall after the chunk end wait in a pending buffer for the chunk that covers them.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from jaas.sim.params import SimConfig
+from jaas.sim.sources import GENERATORS, Block
+from jaas.sim.truth import Events
+
+__all__ = ["Chunk", "generate_truth", "rng_for"]
+
+
+def rng_for(seed: int, stream: str, index: int) -> np.random.Generator:
+    """The random generator of ``stream`` (a source name, or ``response``) for ``index``."""
+    key = zlib.crc32(stream.encode())
+    return np.random.Generator(
+        np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(key, index)))
+    )
+
+
+@dataclass
+class Chunk:
+    """Time-sorted truth events with ``t`` in [t0, t1) (raw times; ties moved apart)."""
+
+    events: Events
+    t0: int
+    t1: int
+
+
+def _separate(t: np.ndarray, last: int, gap: int) -> np.ndarray:
+    """Make ``t`` strictly increasing by at least ``gap`` ns, after ``last`` (min shift)."""
+    if len(t) == 0:
+        return t
+    idx = np.arange(len(t), dtype=np.int64) * gap
+    v = t - idx
+    v[0] = max(v[0], last + gap)
+    return np.maximum.accumulate(v) + idx
+
+
+def generate_truth(config: SimConfig) -> Iterator[Chunk]:
+    """Yield the run's truth events chunk by chunk, time-sorted, all ``t`` distinct.
+
+    Example:
+        >>> cfg = SimConfig(duration_s=60, block_s=60, chunk_s=60)
+        >>> sum(len(c.events) for c in generate_truth(cfg)) > 0
+        True
+    """
+    start, end = config.start_ns, config.end_ns
+    block_ns = round(config.block_s * 1e9)
+    per_chunk = round(config.chunk_s / config.block_s)
+    n_blocks = -(-(end - start) // block_ns)
+    pending = Events.empty()
+    last = np.iinfo(np.int64).min // 2
+    p = config.physics
+    for first in range(0, n_blocks, per_chunk):
+        parts = [pending]
+        for k in range(first, min(first + per_chunk, n_blocks)):
+            t0 = start + k * block_ns
+            block = Block(index=k, t0=t0, length=min(block_ns, end - t0))
+            muons = Events.empty()
+            for name, generate in GENERATORS.items():
+                scale = config.factor(name)
+                if scale == 0:
+                    continue
+                ev = generate(block, rng_for(config.seed, name, k), p, scale, muons)
+                if name == "muon":
+                    muons = ev
+                parts.append(ev)
+        t1 = min(start + (first + per_chunk) * block_ns, end)
+        merged = Events.concat(parts)
+        now = merged["t"] < t1
+        pending = merged.take(~now & (merged["t"] < end))
+        out = merged.take(now).sorted()
+        out.cols["t"] = _separate(out["t"], last, config.min_trigger_gap_ns)
+        if len(out):
+            last = int(out["t"][-1])
+        yield Chunk(out, start + first * block_ns, t1)
