@@ -27,6 +27,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "ibd": ("jaas.cli.analysis", "ibd", "Run the standard IBD selection on a dataset."),
     "query": ("jaas.cli.analysis", "query", "Run a selection or correlation query on a dataset."),
     "kup": ("jaas.cli.kup", "kup", "Keep-up production: start, feed, watch and stop the pipeline."),
+    "cluster": ("jaas.cli.cluster", "cluster", "Start or stop a local Dask cluster for analyses."),
+    "worker": ("jaas.cli.worker", "worker", "Start a Dask worker that owns a list of files."),
     "demo": ("jaas.cli.demo", "demo", "Simulate a run and analyse it end to end."),
 }
 
