@@ -54,6 +54,19 @@ class HitEvents:
             "time": self.time[a:b],
         }
 
+    def slice(self, a: int, b: int) -> HitEvents:
+        """Events ``a:b`` as a new batch sharing memory with this one (no copy)."""
+        lo, hi = int(self.offsets[a]), int(self.offsets[b])
+        return HitEvents(
+            event_id=self.event_id[a:b],
+            t=self.t[a:b],
+            trigger=self.trigger[a:b],
+            offsets=self.offsets[a : b + 1] - lo,
+            pmt=self.pmt[lo:hi],
+            charge=self.charge[lo:hi],
+            time=self.time[lo:hi],
+        )
+
     @classmethod
     def concatenate(cls, batches: list[HitEvents]) -> HitEvents:
         """Join batches in order into one."""

@@ -330,25 +330,12 @@ def iter_rtraw(path: str | os.PathLike[str], step_size: int = 10_000) -> Iterato
             yield _to_hits(arr)
 
 
-def _slice(h: HitEvents, a: int, b: int) -> HitEvents:
-    ha, hb = int(h.offsets[a]), int(h.offsets[b])
-    return HitEvents(
-        event_id=h.event_id[a:b],
-        t=h.t[a:b],
-        trigger=h.trigger[a:b],
-        offsets=h.offsets[a : b + 1] - ha,
-        pmt=h.pmt[ha:hb],
-        charge=h.charge[ha:hb],
-        time=h.time[ha:hb],
-    )
-
-
 def _chunks(h: HitEvents, basket_hits: int, basket_events: int) -> Iterator[HitEvents]:
     start, n = 0, len(h)
     while start < n:
         stop = int(np.searchsorted(h.offsets, h.offsets[start] + basket_hits, side="right")) - 1
         stop = min(max(stop, start + 1), start + basket_events, n)
-        yield _slice(h, start, stop)
+        yield h.slice(start, stop)
         start = stop
 
 

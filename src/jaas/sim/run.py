@@ -27,7 +27,6 @@ import pyarrow.parquet as pq
 from jaas._io import adler32_file, atomic_path
 from jaas._version import __version__
 from jaas.errors import ConfigError
-from jaas.formats.events import HitEvents
 from jaas.formats.index import write_index
 from jaas.progress import progress
 from jaas.sim.indexlevel import index_columns
@@ -189,19 +188,6 @@ class _IndexSink(_Sink):
         self.flush()
 
 
-def _slice_hits(h: HitEvents, a: int, b: int) -> HitEvents:
-    lo, hi = int(h.offsets[a]), int(h.offsets[b])
-    return HitEvents(
-        event_id=h.event_id[a:b],
-        t=h.t[a:b],
-        trigger=h.trigger[a:b],
-        offsets=h.offsets[a : b + 1] - lo,
-        pmt=h.pmt[lo:hi],
-        charge=h.charge[lo:hi],
-        time=h.time[lo:hi],
-    )
-
-
 class _HitSink(_Sink):
     def __init__(self, cfg: SimConfig, outdir: Path) -> None:
         super().__init__(cfg, outdir)
@@ -237,7 +223,7 @@ class _HitSink(_Sink):
                 if self.writer is None:
                     self._open(int(events["t"][a]))
                 take = min(self.cfg.events_per_file - self.n_file, b - a)
-                self.writer.write_batch(_slice_hits(hits, a, a + take))
+                self.writer.write_batch(hits.slice(a, a + take))
                 self.truth.append(events.take(slice(a, a + take)))
                 self.ids.append(ids[a : a + take])
                 self.n_file += take
