@@ -60,6 +60,7 @@ __all__ = [
     "read_meta",
     "read_rtraw",
     "take_hits",
+    "up_to_date",
     "write_rtraw",
 ]
 
@@ -491,6 +492,11 @@ def convert_raw(
             "raw_version": int(header.version),
             **expect,
         }
+        if header.metadata:  # e.g. the detector configuration of a simulated run
+            try:
+                meta["raw_metadata"] = json.loads(header.metadata)
+            except json.JSONDecodeError:
+                meta["raw_metadata"] = header.metadata
         with _bar(progress, raw.name) as bar:
             meta = write_rtraw(
                 reader,

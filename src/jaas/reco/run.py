@@ -125,8 +125,12 @@ def reconstruct(
         )
     run = int(meta_in.get("run", 0))
     rmeta: dict[str, Any] | None
+    embedded = meta_in.get("raw_metadata")
     if isinstance(run_meta, dict):
         rmeta = run_meta
+    elif run_meta is None and isinstance(embedded, dict) and "detector" in embedded:
+        # the RAW header carried the detector configuration into the RTRAW metadata
+        rmeta = {"run": run, "detector": embedded["detector"]}
     else:
         path = Path(run_meta) if run_meta is not None else find_run_metadata(src, run)
         rmeta = _load_json(path) if path is not None else None

@@ -207,8 +207,13 @@ class _HitSink(_Sink):
     def _open(self, t_first: int) -> None:
         self.path = self.outdir / "raw" / f"{_name(self.cfg, self.seq)}.raw"
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        # the detector configuration travels with the data: RAW header -> RTRAW -> reco
         self.writer = self._writer_cls(
-            self.path, run=self.cfg.run, file_seq=self.seq, start_time=t_first
+            self.path,
+            run=self.cfg.run,
+            file_seq=self.seq,
+            start_time=t_first,
+            metadata=json.dumps({"detector": self.detector.to_dict()}, sort_keys=True),
         )
         self.writer.__enter__()
 
@@ -324,6 +329,11 @@ def _write_metadata(s: SimSummary) -> Path:
         "files": [vars(r) for r in s.files],
         "config": cfg.model_dump(mode="json"),
     }
+    if cfg.mode == "hit":
+        from jaas.sim.detector import Detector
+
+        det = Detector(light_scale=cfg.light_scale, pmt_scale=cfg.pmt_scale)
+        meta["detector"] = det.to_dict()
     path = s.outdir / f"run{cfg.run:06d}.json"
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
