@@ -107,13 +107,19 @@ def naive(path: Path) -> int:
     return n
 
 
-def best(fn: Callable[[Path], int], path: Path, repeat: int) -> tuple[float, int]:
-    times, out = [], 0
+def best_interleaved(
+    fns: dict[str, Callable[[Path], int]], path: Path, repeat: int
+) -> dict[str, tuple[float, int]]:
+    """Best time of each method over ``repeat`` rounds, the methods interleaved in every
+    round so that load from other processes hits them alike."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    out: dict[str, int] = {}
     for _ in range(repeat):
-        start = time.perf_counter()
-        out = fn(path)
-        times.append(time.perf_counter() - start)
-    return min(times), out
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            out[name] = fn(path)
+            times[name].append(time.perf_counter() - start)
+    return {name: (min(ts), out[name]) for name, ts in times.items()}
 
 
 def main() -> None:
@@ -121,7 +127,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="~50 MB file instead of ~400 MB")
     ap.add_argument("--mb", type=int, default=None, help="file size in MB")
     ap.add_argument("--dir", default=None, help="where to write the file (default: tmp)")
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
     mb = args.mb or (50 if args.quick else 400)
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
@@ -131,10 +137,13 @@ def main() -> None:
         plain_read(path)
         gb = size / 1e9
         rows = []
-        t_read, _ = best(plain_read, path, args.repeat)
-        t_crc, _ = best(read_crc, path, args.repeat)
-        t_ours, n_events = best(ours, path, args.repeat)
-        t_naive, _ = best(naive, path, max(1, args.repeat - 2))
+        res = best_interleaved(
+            {"read": plain_read, "crc": read_crc, "ours": ours, "naive": naive},
+            path,
+            args.repeat,
+        )
+        t_read, t_crc, t_naive = res["read"][0], res["crc"][0], res["naive"][0]
+        t_ours, n_events = res["ours"]
         rows.append(("plain readinto (32 MB chunks)", t_read, 1.0))
         rows.append(("readinto + CRC-32C of chunks", t_crc, t_read / t_crc))
         rows.append(("RawReader (jaas)", t_ours, t_read / t_ours))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -18,7 +19,7 @@ from jaas.formats.events import HitEvents
 __all__ = ["LostRange", "RawReader", "SalvageReport"]
 
 CHUNK_BYTES = 1 << 20  # read size: small enough that CRC and copy find the bytes in cache
-BATCH_BYTES = 16 << 20  # hit bytes per yielded batch at most (unless one event is larger)
+BATCH_BYTES = 4 << 20  # hit bytes per batch: small enough to stay in cache when reused (bench)
 _MAGIC_J, _MAGIC_E = ord("J"), ord("E")
 
 
@@ -108,6 +109,15 @@ class SalvageReport:
         return "\n".join(lines)
 
 
+def _unreferenced(ev: HitEvents) -> bool:
+    """True when no view of ``ev``'s arrays is alive outside the reader (CPython refcount:
+    one reference from ``ev`` itself plus the call's argument)."""
+    return all(
+        sys.getrefcount(a) == 2
+        for a in (ev.event_id, ev.t, ev.trigger, ev.offsets, ev.pmt, ev.charge, ev.time)
+    )
+
+
 class RawReader:
     """Stream a RAW file as HitEvents batches of at most ``batch_events`` events.
 
@@ -168,6 +178,7 @@ class RawReader:
         self._buf = np.empty(max(chunk_bytes, 64) // 4 * 4, np.uint8)
         self._rs = np.empty(batch_events, np.int64)
         self._rnh = np.empty(batch_events, np.int64)
+        self._spare: HitEvents | None = None  # last batch's arrays, reused when released
 
     # -- buffer: buf[pos:n] holds file bytes [base + pos, base + n) ---------------------
     def _seek(self, off: int) -> None:
@@ -267,6 +278,13 @@ class RawReader:
 
     def _new_batch(self, min_hits: int) -> HitEvents:
         n, h = self.batch_events, max(self.batch_hits, min_hits)
+        spare, self._spare = self._spare, None
+        if spare is not None and len(spare.pmt) >= h and _unreferenced(spare):
+            # the caller dropped the previous batch: reuse its memory instead of having
+            # the kernel hand out (and zero) fresh pages for every batch
+            self._ev = spare
+            self._k = 0
+            return spare
         self._ev = HitEvents(
             event_id=np.empty(n, np.uint64),
             t=np.empty(n, np.int64),
@@ -286,6 +304,7 @@ class RawReader:
             return
         h = int(ev.offsets[k])
         self._ev, self._k = None, 0
+        self._spare = ev
         yield HitEvents(
             event_id=ev.event_id[:k],
             t=ev.t[:k],
