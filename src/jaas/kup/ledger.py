@@ -461,14 +461,30 @@ class Ledger:
     # ---- operator actions ----------------------------------------------------------------
 
     def retry(
-        self, *, file: str | None = None, stage: str | None = None, who: str = "operator"
+        self,
+        *,
+        file: str | None = None,
+        stage: str | None = None,
+        who: str = "operator",
+        states: Iterable[State] | None = None,
+        files: Iterable[str] | None = None,
+        note: str | None = None,
     ) -> int:
-        """Manually re-queue failed or dead jobs (attempts start again at 0), audited."""
-        where: list[ColumnElement[bool]] = [
-            jobs.c.state.in_([State.FAILED.value, State.DEAD.value])
-        ]
+        """Manually re-queue failed or dead jobs (attempts start again at 0), audited.
+
+        ``states`` narrows the replay to failed or dead jobs only, ``files`` to a set of
+        files (e.g. those of one run); ``note`` (why) goes to the audit row.
+        """
+        allowed = {State.FAILED, State.DEAD}
+        chosen = allowed if states is None else set(states)
+        if not chosen or not chosen <= allowed:
+            bad = ", ".join(sorted(s.value for s in chosen - allowed)) or "none"
+            raise PipelineError(f"only failed or dead jobs can be retried (asked: {bad})")
+        where: list[ColumnElement[bool]] = [jobs.c.state.in_(sorted(s.value for s in chosen))]
         if file is not None:
             where.append(jobs.c.file == file)
+        if files is not None:
+            where.append(jobs.c.file.in_(sorted(set(files))))
         if stage is not None:
             where.append(jobs.c.stage == stage)
         with self._tx() as conn:
@@ -476,7 +492,7 @@ class Ledger:
             rows = conn.execute(select(jobs).where(*where).with_for_update()).all()
             for row in rows:
                 new, _ = self._apply(conn, row, Retry(manual=True), now)
-                self._audit(conn, now, who, "retry", row, new.state, None)
+                self._audit(conn, now, who, "retry", row, new.state, note)
             return len(rows)
 
     def reset(
@@ -567,6 +583,35 @@ class Ledger:
                 }
                 for r in conn.execute(q)
             ]
+
+    def jobs_of(self, files: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """Job rows (file, stage, version, state, attempts, reason, paths, updated) by file."""
+        q = select(jobs).order_by(jobs.c.file, jobs.c.id)
+        if files is not None:
+            q = q.where(jobs.c.file.in_(sorted(set(files))))
+        with self.engine.connect() as conn:
+            return [
+                {
+                    "file": r.file,
+                    "stage": r.stage,
+                    "version": r.version,
+                    "state": r.state,
+                    "attempts": r.attempts,
+                    "reason": r.last_reason,
+                    "input_path": r.input_path,
+                    "output_path": r.output_path,
+                    "updated": _aware(r.updated),
+                }
+                for r in conn.execute(q)
+            ]
+
+    def audit_log(self, file: str | None = None) -> list[dict[str, Any]]:
+        """Operator actions (who, when, what, from/to state, why), oldest first."""
+        q = select(audit).order_by(audit.c.id)
+        if file is not None:
+            q = q.where(audit.c.file == file)
+        with self.engine.connect() as conn:
+            return [{**r._mapping, "at": _aware(r.at)} for r in conn.execute(q)]
 
     def attempts_of(self, key: JobKey) -> list[dict[str, Any]]:
         """Every attempt of one job, oldest first."""

@@ -141,4 +141,6 @@ def get_executor(name: str, **options: Any) -> Executor:
 
 
 def _load_builtins() -> None:
-    from jaas.kup.executors import local  # noqa: F401 - registers "local"
+    import jaas.kup.executors.htcondor
+    import jaas.kup.executors.local
+    import jaas.kup.executors.slurm  # noqa: F401 - each registers itself
