@@ -236,3 +236,10 @@ def manifest_cmd(
     click.echo(format_runs(reports) or "no manifest registered")
     if check and (not reports or not all(r.complete for r in reports)):
         raise SystemExit(1)
+
+
+# monitoring commands (monitor, alerts, metrics) live in their own module
+from jaas.cli.kup_monitor import COMMANDS as _MONITOR_COMMANDS  # noqa: E402
+
+for _command in _MONITOR_COMMANDS:
+    kup.add_command(_command)

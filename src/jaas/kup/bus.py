@@ -115,6 +115,10 @@ def make_consumer(cfg: BusConfig, group: str, topics: Sequence[str]) -> Any:
             "heartbeat.interval.ms": max(100, cfg.session_timeout_ms // 5),
             "max.poll.interval.ms": max(60000, cfg.session_timeout_ms * 2),
             "topic.metadata.refresh.interval.ms": 2000,
+            # the embedded broker (Tansu) answers a fetch only when this wait expires,
+            # not when data arrives: librdkafka's 500 ms default would add ~250 ms per
+            # message (bench_kup); Apache Kafka answers early either way
+            "fetch.wait.max.ms": 20,
             "log_level": 3,
             **cfg.extra,
         }

@@ -24,10 +24,22 @@ from jaas.errors import PipelineError
 from jaas.kup.broker import ensure_topics, free_port, start_broker_process, wait_ready
 from jaas.kup.config import KupSettings
 from jaas.kup.ledger import Ledger
+from jaas.kup.manifest import RunReport, format_runs, run_reports
 from jaas.kup.relay import all_topics
 from jaas.kup.states import JobKey
 
-__all__ = ["Status", "down", "format_status", "ingest", "pid_alive", "status", "up"]
+__all__ = [
+    "ResetPlan",
+    "Status",
+    "down",
+    "format_status",
+    "ingest",
+    "pid_alive",
+    "plan_reset",
+    "reset_file",
+    "status",
+    "up",
+]
 
 
 def pid_alive(pid: int | None) -> bool:
@@ -79,17 +91,19 @@ def _spawn(argv: list[str], log: Path) -> int:
     return proc.pid
 
 
-def up(settings: KupSettings) -> dict[str, Any]:
-    """Start what is not running yet: broker (embedded), relay, one worker per stage.
+def up(settings: KupSettings, monitor_interval: float | None = 10.0) -> dict[str, Any]:
+    """Start what is not running yet: broker (embedded), relay, monitor, one worker per stage.
 
     Idempotent: a second ``up`` restarts only dead pieces (a restarted embedded broker
     comes back on the same port; the relay then republishes every queued job).
 
     Args:
         settings: state dir, database, broker, stages and executor.
+        monitor_interval: seconds between the monitor's collections (alerts, history);
+            None: no monitor process.
 
     Returns:
-        The state: ``{"bootstrap", "broker", "relay", "workers": {stage: pid}}``.
+        The state: ``{"bootstrap", "broker", "relay", "monitor", "workers": {stage: pid}}``.
 
     Example:
         >>> up(KupSettings(state_dir=Path("kup")))      # doctest: +SKIP
@@ -119,6 +133,9 @@ def up(settings: KupSettings) -> dict[str, Any]:
     if not pid_alive(state.get("relay")):
         argv = [py, "-m", "jaas.kup.relay", str(state_dir)]
         state["relay"] = _spawn(argv, logs / "relay.log")
+    if monitor_interval is not None and not pid_alive(state.get("monitor")):
+        argv = [py, "-m", "jaas.kup.monitor", str(state_dir), str(monitor_interval)]
+        state["monitor"] = _spawn(argv, logs / "monitor.log")
     workers = state.setdefault("workers", {})
     for stage in config.stages:
         if not pid_alive(workers.get(stage.name)):
@@ -166,7 +183,7 @@ def down(state_dir: str | os.PathLike[str], timeout: float = 15.0) -> list[str]:
     workers = {k: v for k, v in state.get("workers", {}).items() if pid_alive(v)}
     _stop(list(workers.values()), timeout)
     stopped += [f"worker {name}" for name in workers]
-    for role in ("relay", "broker"):
+    for role in ("monitor", "relay", "broker"):
         pid = state.get(role)
         if pid is not None and pid_alive(pid):
             _stop([int(pid)], 3.0)
@@ -205,6 +222,7 @@ class Status:
     counts: dict[str, dict[str, int]]
     failures: list[dict[str, Any]] = field(default_factory=list)
     bootstrap: str | None = None
+    runs: list[RunReport] = field(default_factory=list)
 
     def files_done(self, stage: str) -> int:
         """Number of files done at ``stage``."""
@@ -219,13 +237,17 @@ def status(state_dir: str | os.PathLike[str]) -> Status:
     if settings.bootstrap is None:
         procs["broker"] = pid_alive(state.get("broker"))
     procs["relay"] = pid_alive(state.get("relay"))
+    if state.get("monitor") is not None:
+        procs["monitor"] = pid_alive(state.get("monitor"))
     for name, pid in state.get("workers", {}).items():
         procs[f"worker {name}"] = pid_alive(pid)
     ledger = Ledger(settings.database, settings.pipeline())
     try:
-        return Status(procs, ledger.counts(), ledger.failures(), state.get("bootstrap"))
+        st = Status(procs, ledger.counts(), ledger.failures(), state.get("bootstrap"))
     finally:
         ledger.close()
+    st.runs = run_reports(state_dir)
+    return st
 
 
 _ORDER = ("pending", "queued", "running", "retrying", "done", "failed", "dead")
@@ -248,4 +270,95 @@ def format_status(st: Status) -> str:
                 f"  {f['stage']:<10} {f['file']:<32} {f['state']:<9} "
                 f"attempts {f['attempts']}: {f['reason']}"
             )
+    if st.runs:
+        lines += ["", "runs (end-of-run manifests):", format_runs(st.runs)]
     return "\n".join(lines)
+
+
+@dataclass
+class ResetPlan:
+    """What resetting one file from one stage touches: jobs, and products to delete or keep."""
+
+    file: str
+    stage: str
+    jobs: list[dict[str, Any]]
+    delete: list[Path]
+    keep: list[tuple[Path, str]]
+
+    def describe(self) -> str:
+        """Lines an operator reads before confirming."""
+        lines = [f"reset {self.file} from stage {self.stage!r}:"]
+        for j in self.jobs:
+            lines.append(
+                f"  {j['stage']:<10} {j['state']:<9} attempts {j['attempts']}"
+                + (f"  (last reason: {j['reason']})" if j["reason"] else "")
+            )
+        lines += [f"  delete product {p}" for p in self.delete]
+        lines += [f"  keep {p} ({why})" for p, why in self.keep]
+        return "\n".join(lines)
+
+
+def plan_reset(state_dir: str | os.PathLike[str], file: str, stage: str) -> ResetPlan:
+    """The jobs of ``file`` at ``stage`` and after it, and their products.
+
+    Products inside the pipeline's data directory are deleted on reset; anything else
+    (the RAW input, a shared store) is kept and listed.
+    """
+    settings = KupSettings.load(state_dir)
+    config = settings.pipeline()
+    names = [s.name for s in config.stages]
+    config.stage(stage)  # ConfigError naming the stages
+    downstream = {s.name: s.version for s in config.stages[names.index(stage) :]}
+    every = _jobs_of(settings, [file])
+    rows = [r for r in every if downstream.get(r["stage"]) == r["version"]]
+    rows.sort(key=lambda r: names.index(r["stage"]))
+    if not rows:
+        raise PipelineError(
+            f"file {file!r}: no job at stage {stage!r} or after it to reset "
+            f"(see `jaas kup status {state_dir}`)"
+        )
+    data = settings.data.resolve()
+    # inputs of the reset stage and of the stages before it stay: they are upstream products
+    upstream = set(names[: names.index(stage) + 1])
+    inputs = {
+        Path(r["input_path"]).resolve() for r in every if r["input_path"] and r["stage"] in upstream
+    }
+    delete: list[Path] = []
+    keep: list[tuple[Path, str]] = []
+    for r in rows:
+        if not r["output_path"]:
+            continue
+        out = Path(r["output_path"]).resolve()
+        if out in delete or out in [k for k, _ in keep]:
+            continue
+        if out in inputs:
+            keep.append((out, f"input of stage {stage!r} or before: stays valid"))
+        elif not out.is_relative_to(data):
+            keep.append((out, f"outside the pipeline's data directory {data}"))
+        else:
+            delete.append(out)
+    return ResetPlan(file, stage, rows, delete, keep)
+
+
+def _jobs_of(settings: KupSettings, files: list[str]) -> list[dict[str, Any]]:
+    ledger = Ledger(settings.database, settings.pipeline())
+    try:
+        return ledger.jobs_of(files)
+    finally:
+        ledger.close()
+
+
+def reset_file(state_dir: str | os.PathLike[str], plan: ResetPlan, *, who: str, why: str) -> int:
+    """Carry out a :func:`plan_reset`: delete the owned products, reset the jobs (audited).
+
+    Returns the number of jobs reset; the first one is queued again at once.
+    """
+    for p in plan.delete:
+        with contextlib.suppress(FileNotFoundError):
+            p.unlink()
+    settings = KupSettings.load(state_dir)
+    ledger = Ledger(settings.database, settings.pipeline())
+    try:
+        return ledger.reset(plan.file, plan.stage, who=who, note=why)
+    finally:
+        ledger.close()
