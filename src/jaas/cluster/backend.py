@@ -1,0 +1,414 @@
+"""The distributed query: the engine's partition step run on Dask workers, near the data.
+
+For each time partition one ``run_part`` task runs on the worker owning the file that
+holds most of its core (``workers=`` restriction, loose with shared storage so that a
+lost worker's tasks move; strict with node-local storage). Rows of the halo that live in
+files owned by other workers come from ``load_piece`` tasks on those owners, Dask moving
+them worker to worker; a halo may span any number of partitions and workers. The client
+merges the partial results with the engine's ``merge``: the result is identical to the
+local engine's. With node-local storage, files whose worker is lost are cut from the
+dataset, reported as ``LostData`` and the query reruns on the rest (warm caches).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from jaas.cluster import plan as _plan
+from jaas.cluster import registry as _registry
+from jaas.cluster.worker import FileRef, PartOutput, PartTask, Query, load_piece, run_part
+from jaas.engine.analysis import UNITS, IBDSelection, VetoRule, quantity
+from jaas.engine.correlate import Coincidence, Isolation, OffTime, SinceLast, Spec, Veto
+from jaas.engine.exposure import intervals_measure, normalize_intervals
+from jaas.engine.expr import Expr, parse_condition
+from jaas.engine.partition import merge
+from jaas.errors import JaasError
+from jaas.progress import progress
+
+if TYPE_CHECKING:
+    from jaas.cluster.client import Cluster
+    from jaas.engine.dataset import Dataset
+    from jaas.engine.results import CoincidenceResult
+
+__all__ = ["QueryInfo", "coincidence", "ibd"]
+
+LOST_REASON = "unreachable: its worker was lost (node-local storage)"
+
+
+@dataclass
+class QueryInfo:
+    """How a distributed query ran: partitions, where each ran, lost files, timing."""
+
+    partitions: list[tuple[int, int, int, str]] = field(default_factory=list)  # k, lo, hi, w
+    owners: dict[str, str | None] = field(default_factory=dict)
+    lost: dict[str, str] = field(default_factory=dict)
+    attempts: int = 0
+    seconds: float = 0.0
+
+
+def _ns(value: str | float | int) -> int:
+    return round(quantity(value, "time"))
+
+
+def _build(
+    prompt: str,
+    delayed: str,
+    dt: str | float | tuple[str | float, str | float],
+    dr: str | float | None,
+    mode: Literal["all", "nearest", "exactly_one"],
+    vetoes: Sequence[VetoRule],
+    isolation: Sequence[tuple[str, str | float, str | float]],
+    offtime: OffTime | None,
+    since: Mapping[str, str] | None,
+    derived: Mapping[str, str] | None,
+) -> tuple[Spec, dict[str, Expr], dict[str, object]]:
+    """Spec, mask expressions and selection text, exactly as ``analysis.coincidence``."""
+    dt_min, dt_max = dt if isinstance(dt, tuple) else (0.0, dt)
+    texts: dict[str, str] = {"__prompt": prompt, "__delayed": delayed}
+    veto_specs: list[Veto] = []
+    for i, rule in enumerate(vetoes):
+        key = f"__veto{i}"
+        texts[key] = rule.trigger
+        name = rule.name or f"{rule.kind}{i}"
+        if rule.kind == "detector":
+            veto_specs.append(Veto.detector(name, key, _ns(rule.window)))
+        else:
+            radius = quantity(rule.radius if rule.radius is not None else 0.0, "length")
+            veto_specs.append(Veto(name, rule.kind, key, _ns(rule.window), radius))
+    iso_specs = []
+    for j, (cond, before, after) in enumerate(isolation):
+        texts[f"__iso{j}"] = cond
+        iso_specs.append(Isolation(f"__iso{j}", _ns(before), _ns(after)))
+    since_specs = []
+    for name, cond in (since or {}).items():
+        texts[f"__since_{name}"] = cond
+        since_specs.append(SinceLast(name, f"__since_{name}"))
+    exprs = {name: parse_condition(text, UNITS, derived) for name, text in texts.items()}
+    spec = Spec(
+        vetoes=tuple(veto_specs),
+        coincidence=Coincidence(
+            "__prompt",
+            "__delayed",
+            dt_max_ns=_ns(dt_max),
+            dt_min_ns=_ns(dt_min),
+            dr_max=None if dr is None else quantity(dr, "length"),
+            mode=mode,
+            isolation=tuple(iso_specs),
+            offtime=offtime,
+        ),
+        since=tuple(since_specs),
+    )
+    spec.validate()
+    selection: dict[str, object] = {
+        "prompt": prompt,
+        "delayed": delayed,
+        "dt": f"{dt_min} < dt < {dt_max}",
+        "dr": "none" if dr is None else f"dR < {dr}",
+        "mode": mode,
+        "vetoes": [r.describe() for r in vetoes],
+        "isolation": [f"no [{c}] in [-{b}, +{a}]" for c, b, a in isolation],
+    }
+    if derived:
+        selection["derived"] = dict(derived)
+    return spec, exprs, selection
+
+
+def _refs(files: list[Any]) -> list[FileRef]:
+    offsets = np.concatenate([[0], np.cumsum([f.n_events for f in files])]).tolist()
+    return [
+        FileRef(os.path.abspath(f.path), int(offsets[i]), f.n_events) for i, f in enumerate(files)
+    ]
+
+
+def _submit(
+    client: Any,
+    parts: list[_plan.PlannedPartition],
+    refs: list[FileRef],
+    query: Query,
+    owners: dict[str, str | None],
+) -> tuple[dict[int, Any], set[str]]:
+    """One ``run_part`` per partition on the owner of its home file, ``load_piece`` tasks
+    on the owners of its other files; strict restrictions: a task runs where its
+    columns are cached (a lost worker's tasks are resubmitted by ``run``)."""
+    futures: dict[int, Any] = {}
+    targets: set[str] = set()
+    for p in parts:
+        home = owners[refs[p.home].path]
+        if home is None:
+            raise JaasError(f"no worker owns {refs[p.home].path}")
+        sources: list[FileRef | int] = []
+        pieces: list[Any] = []
+        for i in p.files:
+            owner = owners[refs[i].path]
+            if owner is None:
+                raise JaasError(f"no worker owns {refs[i].path}")
+            targets.add(owner)
+            if owner == home:
+                sources.append(refs[i])
+                continue
+            sources.append(len(pieces))
+            pieces.append(
+                client.submit(load_piece, refs[i], query, p.lo, p.hi, workers=[owner], pure=False)
+            )
+        task = PartTask(p.index, p.t_lo, p.t_hi, p.lo, p.hi, tuple(sources))
+        futures[p.index] = client.submit(run_part, task, query, *pieces, workers=[home], pure=False)
+    return futures, targets
+
+
+def _collect(
+    client: Any,
+    futures: dict[int, Any],
+    out: dict[int, PartOutput],
+    paths: list[str],
+    lost: dict[str, str],
+    targets: set[str],
+    report: Callable[[], None],
+) -> str:
+    """Gather results into ``out`` as they complete (fetched in the background):
+    "done", or "lost" (files became unreachable) or "moved" (a worker we wait on is
+    gone); both checked whenever nothing completes for a while or a task fails."""
+    from distributed import as_completed
+
+    index = {f.key: k for k, f in futures.items()}
+    stream = as_completed(
+        list(futures.values()), with_results=True, raise_errors=False, loop=client.loop
+    )
+    pending = set(futures)
+    idle_since = time.monotonic()
+    while pending:
+        batch = stream.next_batch(block=False) if stream.has_ready() else []
+        failed = []
+        for f, value in batch:
+            k = index[f.key]
+            if f.status != "finished":
+                failed.append(f)
+                continue
+            pending.discard(k)
+            out[k] = value
+            report()
+        if batch and not failed:
+            idle_since = time.monotonic()
+            continue
+        if failed or time.monotonic() - idle_since > 0.5:
+            idle_since = time.monotonic()
+            now_lost, alive = client.run_on_scheduler(_registry.status, paths)
+            status = "lost" if set(now_lost) - set(lost) else ""
+            if not status and targets - set(alive):
+                status = "moved"
+            if status:  # the caller re-plans (and redoes everything if files were lost)
+                client.cancel([futures[k] for k in pending])
+                return status
+            if failed:
+                failed[0].result()  # raises the task's error
+        time.sleep(0.002)
+    return "done"
+
+
+def run(
+    cluster: Cluster,
+    ds: Dataset,
+    spec: Spec,
+    exprs: dict[str, Expr],
+    needed: list[str],
+    *,
+    partition_ns: int | None = None,
+    partition_events: int | None = None,
+    local_storage: bool | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+    desc: str = "query",
+) -> tuple[Dataset, Any, dict[str, np.ndarray], dict[str, np.ndarray], QueryInfo]:
+    """Run ``spec`` over ``ds`` on the cluster: (dataset actually used, Result, columns,
+    masks, QueryInfo)."""
+    t_start = time.perf_counter()
+    client = cluster.client
+    local = cluster.local_storage if local_storage is None else local_storage
+    _plan.check_time_order(ds.files)
+    triples = [(os.path.abspath(f.path), f.t_min, f.t_max) for f in ds.files]
+    paths = [p for p, _, _ in triples]
+    before, after = spec.halo()
+    names = tuple(sorted(needed))
+    n_workers = max(len(cluster.workers()), 1)
+    if partition_events is None and partition_ns is None and ds.files:
+        biggest = max(f.n_events for f in ds.files)
+        partition_events = min(biggest, -(-ds.n_events // (2 * n_workers)))
+    info = QueryInfo()
+    lost: dict[str, str] = {}
+    out: dict[int, PartOutput] = {}
+    with progress(total=0, desc=desc, unit="part") as bar:
+        for attempt in range(1, 3 + n_workers):
+            info.attempts = attempt
+            owners, now_lost, _ = client.run_on_scheduler(_registry.assign, triples, local)
+            if set(now_lost) - set(lost):
+                out.clear()  # the good time changes: every partition is redone
+            lost.update(now_lost)
+            sub = _plan.without_files(ds, lost, LOST_REASON)
+            if not sub.files:
+                raise JaasError(f"every file of dataset {ds.name!r} is unreachable: {sorted(lost)}")
+            segments = normalize_intervals(sub.segments, what="segments")
+            query = Query(names, exprs, spec, segments, before, after, (*names, *exprs))
+            parts = _plan.plan(
+                sub.files, before, after, partition_ns=partition_ns,
+                partition_events=partition_events,
+            )  # fmt: skip
+            bar.reset(total=len(parts))
+            bar.update(len(out))
+
+            def report(n: int = len(parts)) -> None:
+                bar.update(1)
+                if on_progress is not None:
+                    on_progress(len(out), n)
+
+            todo = [p for p in parts if p.index not in out]
+            futures, targets = _submit(client, todo, _refs(sub.files), query, owners)
+            status = _collect(client, futures, out, paths, lost, targets, report)
+            if status == "done":
+                break
+        else:
+            raise JaasError(f"workers kept failing; unreachable files: {sorted(lost)}")
+    outputs = [out[p.index] for p in parts]
+    partials = [o.partial for o in outputs]
+    bad = np.array([[x.start, x.end] for x in sub.lost], np.int64).reshape(-1, 2)
+    result = merge(partials, spec, segments, bad=bad)
+    if lost:
+        _count_lost_time(result.exposure, ds, sub, bad)
+    cols = {n: np.concatenate([o.core[n] for o in outputs]) for n in names}
+    masks = {n: np.concatenate([o.core[n] for o in outputs]) for n in exprs}
+    info.partitions = [
+        (p.index, p.t_lo, p.t_hi, o.worker) for p, o in zip(parts, outputs, strict=True)
+    ]
+    info.owners = owners
+    info.lost = dict(lost)
+    info.seconds = time.perf_counter() - t_start
+    return sub, result, cols, masks, info
+
+
+def _count_lost_time(exp: Any, ds: Dataset, sub: Dataset, bad: np.ndarray) -> None:
+    """Keep the original span: lost files at its edges count as bad time, not dropped."""
+    if not len(ds.segments) or not len(sub.segments):
+        return
+    span = (int(ds.segments[0, 0]), int(ds.segments[-1, 1]))
+    outside = _plan._subtract(np.array([span], np.int64), [tuple(s) for s in sub.segments])
+    bad_iv = normalize_intervals(bad, what="bad")
+    inter = [
+        (max(a, c), min(b, d))
+        for a, b in outside.tolist()
+        for c, d in bad_iv.tolist()
+        if min(b, d) > max(a, c)
+    ]
+    exp.span_ns = span[1] - span[0]
+    exp.gap_ns = exp.span_ns - exp.good_ns
+    exp.bad_ns = intervals_measure(np.array(inter, np.int64).reshape(-1, 2))
+
+
+def coincidence(
+    ds: Dataset,
+    *,
+    prompt: str,
+    delayed: str,
+    dt: str | float | tuple[str | float, str | float],
+    dr: str | float | None = None,
+    mode: Literal["all", "nearest", "exactly_one"] = "exactly_one",
+    vetoes: Sequence[VetoRule] = (),
+    isolation: Sequence[tuple[str, str | float, str | float]] = (),
+    offtime: OffTime | None = None,
+    since: Mapping[str, str] | None = None,
+    derived: Mapping[str, str] | None = None,
+    threads: int = 1,
+    partition_events: int | None = None,
+    label: str = "coincidence",
+    client: Cluster | Any = None,
+    partition_ns: int | None = None,
+    local_storage: bool | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> CoincidenceResult:
+    """``jaas.engine.analysis.coincidence`` on a Dask cluster: the same arguments and the
+    identical result, plus where to run.
+
+    Args:
+        client: a ``jaas.cluster.Cluster`` (from ``connect``), a ``distributed.Client``
+            or a scheduler address.
+        partition_ns: core duration of a partition (default: by events, two per worker).
+        local_storage: files are on node-local storage: a lost worker's files are
+            reported as lost data instead of being read by another worker (default: the
+            cluster handle's setting).
+        on_progress: called with (partitions done, total) as results arrive.
+        threads: ignored (a worker runs one partition per thread).
+
+    Example:
+        >>> c = jaas.cluster.connect("tcp://head:8786")                 # doctest: +SKIP
+        >>> res = jaas.cluster.coincidence(ds, prompt="E > 0.7 MeV", delayed="E > 1.9 MeV",
+        ...                                dt="1 ms", client=c)          # doctest: +SKIP
+    """
+    from jaas.cluster.client import as_cluster
+    from jaas.engine.results import CoincidenceResult
+
+    del threads
+    cluster = as_cluster(client)
+    spec, exprs, selection = _build(
+        prompt, delayed, dt, dr, mode, vetoes, isolation, offtime, since, derived
+    )
+    needed: set[str] = set().union(*(e.columns for e in exprs.values()))
+    needed |= {"file_id", "entry", "run", "E", "x", "y", "z", "r"}
+    needed |= {c for c in spec.required_columns() if not c.startswith("__")}
+    sub, result, cols, masks, info = run(
+        cluster, ds, spec, exprs, sorted(needed),
+        partition_ns=partition_ns, partition_events=partition_events,
+        local_storage=local_storage, on_progress=on_progress, desc=label,
+    )  # fmt: skip
+    res = CoincidenceResult(
+        dataset=sub,
+        label=label,
+        selection=selection,
+        spec=spec,
+        result=result,
+        columns=cols,
+        masks=masks,
+    )
+    res.provenance["backend"] = f"dask {cluster.address}"
+    res.cluster = info  # type: ignore[attr-defined]
+    return res
+
+
+def ibd(
+    ds: Dataset,
+    selection: IBDSelection | None = None,
+    *,
+    client: Cluster | Any = None,
+    partition_ns: int | None = None,
+    partition_events: int | None = None,
+    local_storage: bool | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+    **changes: object,
+) -> CoincidenceResult:
+    """The standard IBD selection on a Dask cluster (see ``jaas.engine.analysis.ibd``).
+
+    Example:
+        >>> res = jaas.cluster.ibd(ds, client=c, dr_max="1.2 m")    # doctest: +SKIP
+    """
+    sel = selection or IBDSelection()
+    if changes:
+        sel = sel.with_changes(**changes)
+    res = coincidence(
+        ds,
+        prompt=sel.prompt_condition,
+        delayed=sel.delayed_condition,
+        dt=(sel.dt_min, sel.dt_max),
+        dr=sel.dr_max,
+        mode=sel.mode,
+        vetoes=sel.vetoes,
+        offtime=sel.offtime,
+        label="IBD",
+        client=client,
+        partition_ns=partition_ns,
+        partition_events=partition_events,
+        local_storage=local_storage,
+        on_progress=on_progress,
+    )
+    res.ibd_selection = sel
+    return res

@@ -1,0 +1,290 @@
+"""Worker side: a per-worker column cache (a Dask WorkerPlugin) and the query tasks.
+
+Each worker keeps the columns (and evaluated selection masks) of the files it reads in a
+memory-bounded ``ColumnCache``, filled lazily on first use. Two tasks run there:
+``load_piece`` returns the rows of one owned file inside a time range (the halo a
+neighbouring partition borrows), ``run_part`` assembles core and halo rows of one time
+partition and runs the engine's ``run_partition`` on them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from distributed.diagnostics.plugin import WorkerPlugin
+
+from jaas.engine.cache import CacheStats, ColumnCache
+from jaas.engine.correlate import Spec
+from jaas.engine.exposure import mc_samples
+from jaas.engine.expr import Expr
+from jaas.engine.partition import PartialResult, Partition, run_partition
+from jaas.errors import FormatError
+from jaas.formats.index import read_index
+
+__all__ = [
+    "PLUGIN_NAME",
+    "FileRef",
+    "JaasWorkerPlugin",
+    "PartOutput",
+    "PartTask",
+    "Piece",
+    "Query",
+    "load_piece",
+    "run_part",
+    "worker_stats",
+]
+
+PLUGIN_NAME = "jaas-cache"
+_FAR = 1 << 62
+
+
+def _default_budget(memory_limit: int | None) -> int:
+    env = os.environ.get("JAAS_CACHE_BYTES")
+    if env:
+        return int(env)
+    # half the worker's memory limit: Dask's own spill threshold starts at 60 %
+    return int(memory_limit * 0.5) if memory_limit else 4 * 1024**3
+
+
+class JaasWorkerPlugin(WorkerPlugin):
+    """Per-worker column cache, and the files this worker owns (claimed at start).
+
+    Args:
+        budget: cache bytes (default ``JAAS_CACHE_BYTES`` or half the memory limit).
+        files: (path, t_min, t_max) of files this worker owns, registered with the
+            scheduler's registry at setup (``jaas worker --files``).
+        local: the files are on node-local storage (unreachable when this worker dies).
+    """
+
+    name = PLUGIN_NAME
+
+    def __init__(
+        self,
+        budget: int | None = None,
+        files: Sequence[tuple[str, int, int]] = (),
+        local: bool = False,
+    ) -> None:
+        self.budget = budget
+        self.files = [tuple(f) for f in files]
+        self.local = local
+        self.cache = ColumnCache(budget or _default_budget(None))
+        self.address = ""
+
+    def _init(self, worker: Any) -> None:
+        self.address = str(getattr(worker, "address", "") or "")
+        budget = self.budget or _default_budget(getattr(worker, "memory_limit", None))
+        if budget != self.cache.budget:
+            self.cache = ColumnCache(budget)
+
+    async def setup(self, worker: Any) -> None:
+        self._init(worker)
+        if self.files:
+            await worker.scheduler.jaas_claim(
+                worker=worker.address, files=self.files, local=self.local
+            )
+
+
+def _state(worker: Any = None) -> JaasWorkerPlugin:
+    """The current worker's plugin; installed with defaults on first use if missing."""
+    from distributed import get_worker
+
+    worker = worker if worker is not None else get_worker()
+    plugin = worker.plugins.get(PLUGIN_NAME)
+    if not isinstance(plugin, JaasWorkerPlugin):
+        plugin = JaasWorkerPlugin()
+        plugin._init(worker)
+        worker.plugins[PLUGIN_NAME] = plugin
+    if not plugin.address:
+        plugin.address = str(worker.address)
+    return plugin
+
+
+def dask_setup(worker: Any) -> None:
+    """``dask worker --preload jaas.cluster.worker``: a cache sized from the memory limit."""
+    plugin = JaasWorkerPlugin()
+    budget = _default_budget(getattr(worker, "memory_limit", None))
+    plugin.cache = ColumnCache(budget)
+    plugin.budget = budget
+    worker.plugins[PLUGIN_NAME] = plugin
+
+
+def worker_stats(dask_worker: Any = None) -> CacheStats:
+    """This worker's cache statistics (run with ``Client.run``)."""
+    return _state(dask_worker).cache.stats()
+
+
+# --- query data shipped to workers ---------------------------------------------------
+@dataclass(frozen=True)
+class FileRef:
+    """An index file, its first row's global stream index and its row count."""
+
+    path: str
+    offset: int
+    n_events: int
+
+
+@dataclass(frozen=True)
+class Query:
+    """What every task of one query needs: columns, masks, spec, segments, halo."""
+
+    names: tuple[str, ...]  # index columns to load (always with "t")
+    exprs: Mapping[str, Expr]  # mask name -> condition
+    spec: Spec
+    segments: np.ndarray
+    before: int
+    after: int
+    gather: tuple[str, ...]  # columns whose core rows return to the client
+
+
+@dataclass(frozen=True)
+class PartTask:
+    """One time partition: core ``[t_lo, t_hi)``, rows needed in ``[lo, hi]``.
+
+    ``sources`` lists the needed files in time order: a ``FileRef`` read here, or an int,
+    the position of a ``Piece`` computed by the file's owner among the task's arguments.
+    """
+
+    index: int
+    t_lo: int
+    t_hi: int
+    lo: int
+    hi: int
+    sources: tuple[FileRef | int, ...]
+    names: tuple[str, ...] = field(default=(), compare=False)
+
+
+@dataclass
+class Piece:
+    """Rows of one file in a time range; ``start`` is the first row's global index."""
+
+    path: str
+    start: int
+    columns: dict[str, np.ndarray]
+
+    @property
+    def stop(self) -> int:
+        return self.start + len(self.columns["t"])
+
+
+@dataclass
+class PartOutput:
+    """A partition's partial result, its core rows of the gathered columns, its worker."""
+
+    partial: PartialResult
+    core: dict[str, np.ndarray]
+    worker: str
+
+
+def _read(path: str, names: list[str]) -> dict[str, np.ndarray]:
+    table = read_index(path, names)
+    return {n: table.column(n).to_numpy() for n in names}
+
+
+def _masks(exprs: Mapping[str, Expr], cols: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    n = len(cols["t"])
+    out = {}
+    for name, expr in exprs.items():
+        mask = np.asarray(expr.evaluate(cols), dtype=bool)
+        out[name] = np.ascontiguousarray(np.broadcast_to(mask, (n,)))
+    return out
+
+
+def file_stream(cache: ColumnCache, ref: FileRef, query: Query) -> dict[str, np.ndarray]:
+    """Columns and masks of a whole file, through ``cache`` (masks cached by their text)."""
+    fkey = ColumnCache.file_key(ref.path)
+    names = list(dict.fromkeys(["t", *query.names]))
+    cols = cache.get_keyed(fkey, names, lambda missing: _read(ref.path, missing))
+    if len(cols["t"]) != ref.n_events:
+        raise FormatError(
+            f"file has {len(cols['t'])} rows, expected {ref.n_events} as when the dataset "
+            "was opened; it changed on disk: reopen the dataset",
+            path=ref.path,
+        )
+    canon = {name: str(expr) for name, expr in query.exprs.items()}
+    by_text = {text: query.exprs[name] for name, text in canon.items()}
+    masks = cache.get_keyed(
+        (f"{fkey[0]}:mask", fkey[1], fkey[2]),
+        list(by_text),
+        lambda missing: _masks({text: by_text[text] for text in missing}, cols),
+    )
+    out = dict(cols)
+    out.update({name: masks[text] for name, text in canon.items()})
+    return out
+
+
+def _slice(path: str, offset: int, cols: dict[str, np.ndarray], lo: int, hi: int) -> Piece:
+    t = cols["t"]
+    i0 = int(np.searchsorted(t, lo, side="left"))
+    i1 = int(np.searchsorted(t, hi, side="right"))
+    return Piece(path, offset + i0, {k: v[i0:i1] for k, v in cols.items()})
+
+
+def load_piece(ref: FileRef, query: Query, lo: int, hi: int) -> Piece:
+    """Rows of ``ref`` with ``lo <= t <= hi`` (run on the file's owner)."""
+    return _slice(ref.path, ref.offset, file_stream(_state().cache, ref, query), lo, hi)
+
+
+_SAMPLES: dict[tuple[bytes, int, float, int], tuple[np.ndarray, ...]] = {}
+
+
+def _samples(segments: np.ndarray, spec: Spec) -> tuple[np.ndarray, ...]:
+    key = (segments.tobytes(), spec.mc_samples, spec.fiducial_radius, spec.mc_seed)
+    got = _SAMPLES.get(key)
+    if got is None:
+        got = mc_samples(segments, spec.mc_samples, spec.fiducial_radius, spec.mc_seed)
+        if len(_SAMPLES) >= 4:
+            _SAMPLES.pop(next(iter(_SAMPLES)))
+        _SAMPLES[key] = got
+    return got
+
+
+def _concat(pieces: list[Piece], names: Sequence[str]) -> tuple[int, dict[str, np.ndarray]]:
+    for a, b in itertools.pairwise(pieces):
+        if b.start != a.stop:
+            raise FormatError(
+                f"rows {a.start}..{a.stop} of {a.path} and from {b.start} of {b.path} are "
+                "not contiguous in time order; do the files overlap in time?",
+                path=b.path,
+            )
+    if len(pieces) == 1:
+        return pieces[0].start, pieces[0].columns
+    return pieces[0].start, {n: np.concatenate([p.columns[n] for p in pieces]) for n in names}
+
+
+def run_part(task: PartTask, query: Query, *remote: Piece) -> PartOutput:
+    """Assemble the partition's rows (own files here, others' pieces) and run it."""
+    state = _state()
+    pieces = [
+        remote[s]
+        if isinstance(s, int)
+        else _slice(s.path, s.offset, file_stream(state.cache, s, query), task.lo, task.hi)
+        for s in task.sources
+    ]
+    names = list(dict.fromkeys(["t", *query.names, *query.exprs]))
+    if not pieces:
+        g0, cols = 0, {n: np.zeros(0, np.int64 if n == "t" else np.float64) for n in names}
+    else:
+        g0, cols = _concat(pieces, names)
+    t = cols["t"].astype(np.int64, copy=False)
+    a = int(np.searchsorted(t, task.t_lo, side="left"))
+    b = int(np.searchsorted(t, task.t_hi, side="left"))
+    h0 = 0 if task.t_lo <= -_FAR else int(np.searchsorted(t, task.t_lo - query.before, "left"))
+    h1 = int(np.searchsorted(t, t[b - 1] + query.after, side="right")) if b > a else b
+    h1 = max(h1, b)
+    part = Partition(task.index, g0 + h0, g0 + a, g0 + b, g0 + h1, task.t_lo, task.t_hi)
+    stream = {n: v[h0:h1] for n, v in cols.items()}
+    stream["t"] = t[h0:h1]
+    spec = query.spec
+    sub = None
+    if any(v.kind != "detector" for v in spec.vetoes):
+        samples = _samples(query.segments, spec)
+        s0, s1 = np.searchsorted(samples[0], [task.t_lo, task.t_hi], side="left")
+        sub = tuple(s[s0:s1] for s in samples)
+    partial = run_partition(stream, part, spec, query.segments, sub)
+    core = {n: np.ascontiguousarray(cols[n][a:b]) for n in query.gather}
+    return PartOutput(partial, core, state.address)
