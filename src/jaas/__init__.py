@@ -29,6 +29,7 @@ _LAZY = {
     "veto": ("jaas.engine.analysis", "veto"),
     "IBDSelection": ("jaas.engine.analysis", "IBDSelection"),
     "OffTime": ("jaas.engine.correlate", "OffTime"),
+    "connect": ("jaas.cluster", "connect"),
 }
 
 
@@ -59,6 +60,7 @@ __all__ = [
     "TruncatedFileError",
     "__version__",
     "coincidence",
+    "connect",
     "ibd",
     "open",
     "select",
