@@ -8,6 +8,7 @@ prompt candidate) and returns the number of pairs.
 from __future__ import annotations
 
 import collections
+import warnings
 
 import numpy as np
 
@@ -125,7 +126,9 @@ JaasIbdState jaas_ibd_state;
 
 def root_available() -> bool:
     try:
-        import ROOT  # noqa: F401
+        with warnings.catch_warnings():  # the ROOT alpha wheel warns on import
+            warnings.simplefilter("ignore")
+            import ROOT  # noqa: F401
     except Exception:
         return False
     return True
@@ -133,7 +136,9 @@ def root_available() -> bool:
 
 def root_rdf(cols: dict[str, np.ndarray]) -> int:
     """RDataFrame over in-memory columns with a stateful C++ helper (sequential, no IMT)."""
-    import ROOT
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import ROOT
 
     if not hasattr(ROOT, "jaas_ibd_state"):
         ROOT.gInterpreter.Declare(

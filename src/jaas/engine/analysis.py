@@ -170,6 +170,27 @@ def _masks(exprs: Mapping[str, Expr], cols: Mapping[str, np.ndarray]) -> dict[st
     return out
 
 
+def _cached_masks(
+    ds: Dataset, exprs: Mapping[str, Expr], cols: Mapping[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """``_masks`` through the dataset's column cache, keyed by the canonical text of each
+    expression: a warm query with one changed cut evaluates only that mask."""
+    cache = getattr(ds, "cache", None)
+    fingerprint = getattr(ds, "_fingerprint", None)
+    if cache is None or fingerprint is None:
+        return _masks(exprs, cols)
+    fp = fingerprint()
+    canon = {name: str(expr) for name, expr in exprs.items()}
+    by_text = {text: exprs[name] for name, text in canon.items()}
+
+    def load(missing: list[str]) -> dict[str, np.ndarray]:
+        got = _masks({text: by_text[text] for text in missing}, cols)
+        return {k: np.ascontiguousarray(v) for k, v in got.items()}
+
+    masks = cache.get_keyed((f"{fp[0]}:mask", fp[1], fp[2]), list(by_text), load)
+    return {name: masks[text] for name, text in canon.items()}
+
+
 def select(
     ds: Dataset, condition: str, *, derived: Mapping[str, str] | None = None
 ) -> SelectionResult:
@@ -266,7 +287,7 @@ def coincidence(
     needed |= {c for c in spec.required_columns() if not c.startswith("__")}
     cols = ds.load(sorted(needed))
     stream: dict[str, np.ndarray] = dict(cols)
-    stream.update(_masks(exprs, cols))
+    stream.update(_cached_masks(ds, exprs, cols))
     bad = np.array([[lost.start, lost.end] for lost in ds.lost], np.int64).reshape(-1, 2)
     result = correlate(
         stream,

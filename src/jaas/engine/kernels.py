@@ -17,15 +17,18 @@ __all__ = [
     "MODE_EXACTLY_ONE",
     "MODE_NEAREST",
     "coincide",
+    "coincide_sweep",
     "first_unsorted",
     "in_segments",
     "intersect_intervals",
     "mark_detector_veto",
     "mark_gap_veto",
+    "mark_volume_veto",
     "since_last",
     "union2",
     "union_intervals",
     "veto_exposure",
+    "volume_triggers",
     "volume_veto",
     "window_union",
 ]
@@ -55,15 +58,6 @@ def _dist2(px, py, pz, ax, ay, az, bx, by, bz, line):
     cy = wz * ux - wx * uz
     cz = wx * uy - wy * ux
     return (cx * cx + cy * cy + cz * cz) / uu
-
-
-@njit(cache=True, nogil=True)
-def _seg_of(tv, seg_lo, seg_hi):
-    """Index of the segment holding time ``tv``, -1 if none."""
-    k = np.searchsorted(seg_lo, tv, side="right") - 1
-    if k >= 0 and tv < seg_hi[k]:
-        return k
-    return -1
 
 
 @njit(cache=True, nogil=True)
@@ -150,6 +144,169 @@ def volume_veto(qt, qx, qy, qz, qidx, tt, tidx, ax, ay, az, bx, by, bz, window, 
 
 
 @njit(cache=True, nogil=True)
+def volume_triggers(idx, ax, ay, az, bx, by, bz, line):
+    """Triggers ``idx`` usable by a volume veto and their float64 geometry.
+
+    For lines (``line`` true) only tracked triggers (all six coordinates finite) are kept.
+    Returns (kept idx, ax, ay, az, bx, by, bz, uu) with ``uu = |b - a|^2`` (0 for points).
+    """
+    m = idx.size
+    keep = np.empty(m, np.int64)
+    g = np.empty((6, m), np.float64)
+    uu = np.zeros(m, np.float64)
+    k = 0
+    for i in range(m):
+        j = idx[i]
+        v0 = np.float64(ax[j])
+        v1 = np.float64(ay[j])
+        v2 = np.float64(az[j])
+        v3 = np.float64(bx[j])
+        v4 = np.float64(by[j])
+        v5 = np.float64(bz[j])
+        if line:
+            if not (
+                np.isfinite(v0)
+                and np.isfinite(v1)
+                and np.isfinite(v2)
+                and np.isfinite(v3)
+                and np.isfinite(v4)
+                and np.isfinite(v5)
+            ):
+                continue
+            uu[k] = (v3 - v0) * (v3 - v0) + (v4 - v1) * (v4 - v1) + (v5 - v2) * (v5 - v2)
+        keep[k] = j
+        g[0, k] = v0
+        g[1, k] = v1
+        g[2, k] = v2
+        g[3, k] = v3
+        g[4, k] = v4
+        g[5, k] = v5
+        k += 1
+    return keep[:k], g[0, :k], g[1, :k], g[2, :k], g[3, :k], g[4, :k], g[5, :k], uu[:k]
+
+
+@njit(cache=True, nogil=True)
+def _vol_run(x, y, z, i0, i1, ax, ay, az, bx, by, bz, uu, r2, bit, bits):
+    """OR ``bit`` into ``bits[i0:i1]`` within ``sqrt(r2)`` of one trigger; branch-free
+    inner loops (vectorised), the same arithmetic as ``_dist2``."""
+    xs = x[i0:i1]  # slices: indices from 0, so the loops vectorise
+    ys = y[i0:i1]
+    zs = z[i0:i1]
+    bs = bits[i0:i1]
+    zero = np.uint32(0)
+    if uu > 0.0:
+        ux = bx - ax
+        uy = by - ay
+        uz = bz - az
+        for i in range(xs.size):
+            wx = np.float64(xs[i]) - ax
+            wy = np.float64(ys[i]) - ay
+            wz = np.float64(zs[i]) - az
+            cx = wy * uz - wz * uy
+            cy = wz * ux - wx * uz
+            cz = wx * uy - wy * ux
+            bs[i] |= bit if (cx * cx + cy * cy + cz * cz) / uu < r2 else zero
+    else:
+        for i in range(xs.size):
+            wx = np.float64(xs[i]) - ax
+            wy = np.float64(ys[i]) - ay
+            wz = np.float64(zs[i]) - az
+            bs[i] |= bit if wx * wx + wy * wy + wz * wz < r2 else zero
+
+
+@njit(cache=True, nogil=True)
+def mark_volume_veto(
+    t, x, y, z, seg_lo, seg_hi, tidx, ax, ay, az, bx, by, bz, uu, window, r2, bit, bits
+):
+    """OR ``bit`` into ``bits`` of the in-segment events vetoed by a volume veto.
+
+    Same test as :func:`volume_veto` with every in-segment event of the slice as a query
+    (a trigger never vetoes itself); triggers from :func:`volume_triggers` (``uu > 0``: a
+    line), ascending. Each trigger scans the events of ``[t_j, t_j + window)``.
+    """
+    n = t.size
+    ns = seg_lo.size
+    if window <= 0:
+        return
+    ea = np.searchsorted(t, seg_lo, side="left")
+    eb = np.searchsorted(t, seg_hi, side="left")
+    b = 0
+    s0 = 0
+    for j in range(tidx.size):
+        q = tidx[j]
+        tj = t[q]
+        a = q
+        while a > 0 and t[a - 1] == tj:
+            a -= 1
+        e = tj + window
+        if b < a:
+            b = a
+        while b < n and t[b] < e:
+            b += 1
+        while s0 < ns and eb[s0] <= a:
+            s0 += 1
+        s = s0
+        while s < ns and ea[s] < b:
+            i0 = max(a, ea[s])
+            i1 = min(b, eb[s])
+            if i0 < i1:
+                if i0 <= q < i1:
+                    _vol_run(
+                        x,
+                        y,
+                        z,
+                        i0,
+                        q,
+                        ax[j],
+                        ay[j],
+                        az[j],
+                        bx[j],
+                        by[j],
+                        bz[j],
+                        uu[j],
+                        r2,
+                        bit,
+                        bits,
+                    )
+                    _vol_run(
+                        x,
+                        y,
+                        z,
+                        q + 1,
+                        i1,
+                        ax[j],
+                        ay[j],
+                        az[j],
+                        bx[j],
+                        by[j],
+                        bz[j],
+                        uu[j],
+                        r2,
+                        bit,
+                        bits,
+                    )
+                else:
+                    _vol_run(
+                        x,
+                        y,
+                        z,
+                        i0,
+                        i1,
+                        ax[j],
+                        ay[j],
+                        az[j],
+                        bx[j],
+                        by[j],
+                        bz[j],
+                        uu[j],
+                        r2,
+                        bit,
+                        bits,
+                    )
+            s += 1
+
+
+@njit(cache=True, nogil=True)
 def _count_iso(t, mask, p, d, a0, a1, b0, b1):
     """Events of ``mask`` in [a0, a1] U [b0, b1] (closed, around p and d), p and d excluded."""
     n = t.size
@@ -219,9 +376,9 @@ def coincide(
 ):
     """Pairs (prompt, delayed, window) for the delayed-mask events ``didx`` of a slice.
 
-    Delayed candidate: ``bits == 0`` and inside a segment. For each shift ``s_k`` (0 for
-    on-time; ascending) the window ``t_d - s_k - dt_max <= t_p`` must lie in the delayed's
-    segment; prompt candidates satisfy ``prompt & bits == 0``, same segment,
+    ``didx`` ascending. Delayed candidate: ``bits == 0`` and inside a segment. For each
+    shift ``s_k`` (0 for on-time; ascending) the window ``t_d - s_k - dt_max <= t_p`` must
+    lie in the delayed's segment; prompt candidates satisfy ``prompt & bits == 0``, same segment,
     ``dt_min < t_d - s_k - t_p < dt_max`` and ``|r_d - r_p|^2 < dr2`` (``dr2 < 0``: no
     cut). ``mode`` picks pairs, then isolation rejects pairs (see ``correlate``).
     Returns (prompt_idx, delayed_idx, window_idx) in slice indices, unsorted.
@@ -233,13 +390,17 @@ def coincide(
     cand = np.empty(16, np.int64)
     npairs = 0
     nk = shifts.size
+    ns = seg_lo.size
+    sp = 0  # segment pointer: delayed events ascend
     for d in didx:
         if bits[d] != 0:
             continue
         td = t[d]
-        sd = _seg_of(td, seg_lo, seg_hi)
-        if sd < 0:
+        while sp < ns and seg_hi[sp] <= td:
+            sp += 1
+        if sp == ns or td < seg_lo[sp]:
             continue
+        sd = sp
         p_hi = d  # exclusive upper bound of the window, moves back as shifts grow
         for k in range(nk):
             sk = shifts[k]
@@ -289,6 +450,128 @@ def coincide(
                 od[npairs] = d
                 ok[npairs] = k
                 npairs += 1
+    return op[:npairs], od[:npairs], ok[:npairs]
+
+
+@njit(cache=True, nogil=True)
+def _push(op, od, ok, npairs, p, d, k):
+    """Append (p, d, k) to the growable output arrays; returns them and the new count."""
+    if npairs == op.size:
+        cap = 2 * op.size
+        op2 = np.empty(cap, np.int64)
+        od2 = np.empty(cap, np.int64)
+        ok2 = np.empty(cap, np.int64)
+        op2[:npairs] = op[:npairs]
+        od2[:npairs] = od[:npairs]
+        ok2[:npairs] = ok[:npairs]
+        op, od, ok = op2, od2, ok2
+    op[npairs] = p
+    od[npairs] = d
+    ok[npairs] = k
+    return op, od, ok, npairs + 1
+
+
+@njit(cache=True, nogil=True)
+def _emit(op, od, ok, npairs, ctx, sd, p, d, k, shift):
+    """Append the pair (p, d, window k) unless isolation rejects it."""
+    t, seg_lo, seg_hi, iso, before, after = ctx
+    if before.size > 0 and not _isolated(t, sd, seg_lo, seg_hi, iso, before, after, p, d, shift):
+        return op, od, ok, npairs
+    return _push(op, od, ok, npairs, p, d, k)
+
+
+@njit(cache=True, nogil=True)
+def coincide_sweep(
+    t,
+    x,
+    y,
+    z,
+    seg_lo,
+    seg_hi,
+    bits,
+    prompt,
+    didx,
+    start,
+    step,
+    nk,
+    dt_min,
+    dt_max,
+    dr2,
+    mode,
+    iso,
+    before,
+    after,
+):
+    """Same result as :func:`coincide` with ``shifts = start + step * arange(nk)`` when
+    windows do not overlap (``step >= dt_max - dt_min``), in one backward sweep per delayed.
+
+    A prompt at ``u = t_d - start - t_p`` lies in window ``k = (u - dt_min - 1) // step``
+    if ``u < k * step + dt_max`` (strict bounds). Windows are visited in increasing ``k``
+    as the sweep goes back in time; mode and isolation are applied per window.
+    """
+    op = np.empty(64, np.int64)
+    od = np.empty(64, np.int64)
+    ok = np.empty(64, np.int64)
+    npairs = 0
+    n = t.size
+    jp = 0
+    ns = seg_lo.size
+    sp = 0  # segment pointer: delayed events ascend
+    ctx = (t, seg_lo, seg_hi, iso, before, after)
+    for d in didx:
+        if bits[d] != 0:
+            continue
+        td = t[d]
+        while sp < ns and seg_hi[sp] <= td:
+            sp += 1
+        if sp == ns or td < seg_lo[sp]:
+            continue
+        sd = sp
+        # windows k < kmax lie in the segment: td - start - k*step - dt_max >= seg_lo
+        room = td - start - dt_max - seg_lo[sd]
+        if room < 0:
+            continue
+        kmax = min(nk, room // step + 1)
+        t_hi = td - start - dt_min  # prompts strictly before this time
+        t_lo = td - start - (kmax - 1) * step - dt_max  # and strictly after this one
+        while jp < n and t[jp] < t_hi:  # delayed ascend, so does t_hi: one forward pass
+            jp += 1
+        j = min(d, jp) - 1
+        cur = -1  # window being collected
+        nc = 0
+        first = -1
+        while j >= 0 and t[j] > t_lo:
+            if prompt[j] and bits[j] == 0:
+                u = td - start - t[j]
+                k = (u - dt_min - 1) // step
+                if u < k * step + dt_max:
+                    good = True
+                    if dr2 >= 0.0:
+                        ddx = np.float64(x[d]) - np.float64(x[j])
+                        ddy = np.float64(y[d]) - np.float64(y[j])
+                        ddz = np.float64(z[d]) - np.float64(z[j])
+                        good = ddx * ddx + ddy * ddy + ddz * ddz < dr2
+                    if good:
+                        if k != cur:
+                            if cur >= 0 and (
+                                mode == MODE_NEAREST or (mode == MODE_EXACTLY_ONE and nc == 1)
+                            ):
+                                op, od, ok, npairs = _emit(
+                                    op, od, ok, npairs, ctx, sd, first, d, cur, start + cur * step
+                                )
+                            cur = k
+                            nc = 0
+                            first = j
+                        nc += 1
+                        if mode == MODE_ALL:
+                            op, od, ok, npairs = _emit(
+                                op, od, ok, npairs, ctx, sd, j, d, k, start + k * step
+                            )
+            j -= 1
+        if cur >= 0 and (mode == MODE_NEAREST or (mode == MODE_EXACTLY_ONE and nc == 1)):
+            op, od, ok, npairs = _emit(
+                op, od, ok, npairs, ctx, sd, first, d, cur, start + cur * step
+            )
     return op[:npairs], od[:npairs], ok[:npairs]
 
 

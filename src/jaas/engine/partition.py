@@ -14,6 +14,7 @@ worker, calls :func:`run_partition` there and :func:`merge` on the driver.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -32,7 +33,16 @@ from jaas.engine.exposure import (
     normalize_intervals,
 )
 
-__all__ = ["PartialResult", "Partition", "merge", "plan_partitions", "run_partition"]
+__all__ = [
+    "PartialResult",
+    "Partition",
+    "VetoPhase",
+    "clear_veto_memo",
+    "merge",
+    "plan_partitions",
+    "run_partition",
+    "run_vetoes",
+]
 
 _FAR = 1 << 62
 K: Any = _kernels  # numba dispatchers: untyped for mypy
@@ -137,35 +147,34 @@ def _triggers(cols: Mapping[str, np.ndarray], trigger: str, segs: I64) -> I64:
 
 
 def _volume(cols: Mapping[str, np.ndarray], idx: I64, kind: str) -> tuple[I64, list[np.ndarray]]:
-    """Triggers usable by a volume veto (tracked, for cylinders) and their geometry."""
-    if kind == "cylinder":
-        ok = np.ones(idx.size, bool)
-        for c in TRACK_COLUMNS:
-            ok &= np.isfinite(cols[c][idx])
-        idx = idx[ok]
-        return idx, [np.asarray(cols[c][idx], np.float64) for c in TRACK_COLUMNS]
-    return idx, [np.asarray(cols[c][idx], np.float64) for c in ("x", "y", "z")] * 2
+    """Triggers usable by a volume veto (tracked, for cylinders), their float64 geometry
+    (a, b) and ``|b - a|^2`` (0 for spheres)."""
+    names = TRACK_COLUMNS if kind == "cylinder" else ("x", "y", "z") * 2
+    keep, *g = K.volume_triggers(idx, *(cols[c] for c in names), kind == "cylinder")
+    return keep, g
 
 
-def run_partition(
+@dataclass
+class VetoPhase:
+    """The veto part of a partition's work: a function of the vetoes, never of the pair
+    cuts, so a query changing only those reuses it (see ``run_partitions``)."""
+
+    bits: npt.NDArray[np.uint32]  # per slice event
+    union: I64  # whole-detector veto intervals in the core time range
+    veto_ns: int
+    muon_veto_ns: int
+    mc: tuple[int, int, dict[str, int]] | None  # (live, pass, pass by veto)
+
+
+def run_vetoes(
     cols: Mapping[str, np.ndarray],
     part: Partition,
     spec: Spec,
     segments: I64,
     samples: tuple[np.ndarray, ...] | None = None,
-) -> PartialResult:
-    """Process one partition.
-
-    Args:
-        cols: the stream columns sliced to ``[part.halo_start, part.halo_stop)``.
-        part: the partition (global indices).
-        spec: what to compute.
-        segments: all good-time segments (normalised).
-        samples: the volume-veto Monte Carlo samples (t, x, y, z) in ``[t_lo, t_hi)``.
-    """
+) -> VetoPhase:
+    """Veto bits, whole-detector veto intervals and volume-veto MC of one partition."""
     t = cols["t"]
-    off = part.halo_start
-    lo, hi = part.core_start - off, part.core_stop - off
     seg_lo, seg_hi = segments[:, 0].copy(), segments[:, 1].copy()
     bits = np.zeros(t.size, np.uint32)
     trig = {v.name: _triggers(cols, v.trigger, segments) for v in spec.vetoes}
@@ -177,21 +186,59 @@ def run_partition(
     if gap_w:
         K.mark_gap_veto(t, seg_lo, seg_hi, gap_w, bits)
     vol = [(i, v) for i, v in enumerate(spec.vetoes) if v.kind != "detector"]
-    q = K.in_segments(t, seg_lo, seg_hi) if vol else np.empty(0, np.int64)
+    geo = {v.name: _volume(cols, trig[v.name], v.kind) for _, v in vol}
     for i, v in vol:
-        idx, g = _volume(cols, trig[v.name], v.kind)
-        hit = K.volume_veto(
-            t[q],
-            *(np.asarray(cols[c][q], np.float64) for c in ("x", "y", "z")),
-            q,
-            t[idx],
-            idx,
-            *g,
-            v.window_ns,
-            v.radius**2,
-            v.kind == "cylinder",
+        idx, g = geo[v.name]
+        xyz = (cols[c] for c in ("x", "y", "z"))
+        K.mark_volume_veto(
+            t, *xyz, seg_lo, seg_hi, idx, *g, v.window_ns, v.radius**2, np.uint32(1 << i), bits
         )
-        bits[q[hit]] |= np.uint32(1 << i)
+
+    # exposure: whole-detector veto time inside segments and the core time range
+    clip = segments.copy()
+    if len(clip):
+        clip[:, 0] = np.maximum(clip[:, 0], part.t_lo)
+        clip[:, 1] = np.minimum(clip[:, 1], part.t_hi)
+        clip = clip[clip[:, 1] > clip[:, 0]]
+    det = [v for v in spec.vetoes if v.kind == "detector"]
+    extra = np.empty((0, 2), np.int64)
+    for v in det[1:]:
+        extra, _ = K.union2(extra, K.window_union(t, trig[v.name], v.window_ns))
+    gaps = np.empty((0, 2), np.int64)
+    if gap_w:
+        gaps = normalize_intervals(np.stack([segments[:, 0], segments[:, 0] + gap_w], axis=1))
+    first = (trig[det[0].name], det[0].window_ns) if det else (np.empty(0, np.int64), 0)
+    all_union, all_ns, mu_ns = K.veto_exposure(t, *first, extra, gaps, clip)
+    mc = _mc(cols, geo, samples, all_union, vol) if samples is not None and vol else None
+    return VetoPhase(bits, all_union, int(all_ns), int(mu_ns), mc)
+
+
+def run_partition(
+    cols: Mapping[str, np.ndarray],
+    part: Partition,
+    spec: Spec,
+    segments: I64,
+    samples: tuple[np.ndarray, ...] | None = None,
+    vetoes: VetoPhase | None = None,
+) -> PartialResult:
+    """Process one partition.
+
+    Args:
+        cols: the stream columns sliced to ``[part.halo_start, part.halo_stop)``.
+        part: the partition (global indices).
+        spec: what to compute.
+        segments: all good-time segments (normalised).
+        samples: the volume-veto Monte Carlo samples (t, x, y, z) in ``[t_lo, t_hi)``.
+        vetoes: the result of :func:`run_vetoes` for the same arguments, if known (it
+            is not modified).
+    """
+    t = cols["t"]
+    off = part.halo_start
+    lo, hi = part.core_start - off, part.core_stop - off
+    seg_lo, seg_hi = segments[:, 0].copy(), segments[:, 1].copy()
+    fresh = vetoes is None
+    vp = run_vetoes(cols, part, spec, segments, samples) if vetoes is None else vetoes
+    bits = vp.bits
 
     empty = np.empty(0, np.int64)
     pairs = (empty, empty, empty)
@@ -211,9 +258,14 @@ def run_partition(
         common = (t, *xyz, seg_lo, seg_hi, bits)
         masks = (cols[c.prompt], np.flatnonzero(cols[c.delayed][lo:hi]) + lo)
         pairs = K.coincide(*common, *masks, np.zeros(1, np.int64), *args)
-        shifts = spec.shifts()
-        if shifts.size:
-            offp = K.coincide(*common, *masks, shifts, *args)
+        o = c.offtime
+        if o is not None:
+            width = c.dt_max_ns - c.dt_min_ns
+            step = width if o.step_ns is None else o.step_ns
+            if step >= width:  # disjoint windows: one backward sweep per delayed
+                offp = K.coincide_sweep(*common, *masks, o.start_ns, step, o.n, *args)
+            else:
+                offp = K.coincide(*common, *masks, spec.shifts(), *args)
     columns: dict[str, np.ndarray] = {}
     for s in spec.since:
         n = t.size
@@ -223,44 +275,29 @@ def run_partition(
         columns[s.name] = dt
         columns[s.name + "_dist"] = dist
 
-    # exposure: whole-detector veto time inside segments and the core time range
-    clip = segments.copy()
-    if len(clip):
-        clip[:, 0] = np.maximum(clip[:, 0], part.t_lo)
-        clip[:, 1] = np.minimum(clip[:, 1], part.t_hi)
-        clip = clip[clip[:, 1] > clip[:, 0]]
-    det = [v for v in spec.vetoes if v.kind == "detector"]
-    extra = np.empty((0, 2), np.int64)
-    for v in det[1:]:
-        extra, _ = K.union2(extra, K.window_union(t, trig[v.name], v.window_ns))
-    gaps = np.empty((0, 2), np.int64)
-    if gap_w:
-        gaps = normalize_intervals(np.stack([segments[:, 0], segments[:, 0] + gap_w], axis=1))
-    first = (trig[det[0].name], det[0].window_ns) if det else (np.empty(0, np.int64), 0)
-    all_union, all_ns, mu_ns = K.veto_exposure(t, *first, extra, gaps, clip)
     partial = PartialResult(
         part,
         *(_sorted_pairs(*pairs, off)[:2]),
         *_sorted_pairs(*offp, off),
-        bits[lo:hi],
+        bits[lo:hi] if fresh else bits[lo:hi].copy(),
         columns,
-        all_union,
-        int(all_ns),
-        int(mu_ns),
+        vp.union if fresh else vp.union.copy(),
+        vp.veto_ns,
+        vp.muon_veto_ns,
     )
-    if samples is not None and vol:
-        _mc(partial, cols, trig, samples, all_union, vol)
+    if vp.mc is not None:
+        partial.mc_live, partial.mc_pass, by = vp.mc
+        partial.mc_pass_by_veto = dict(by)
     return partial
 
 
 def _mc(
-    partial: PartialResult,
     cols: Mapping[str, np.ndarray],
-    trig: dict[str, I64],
+    geo: dict[str, tuple[I64, list[np.ndarray]]],
     samples: tuple[np.ndarray, ...],
     union: I64,
     vol: list,
-) -> None:
+) -> tuple[int, int, dict[str, int]]:
     st, sx, sy, sz = samples
     k = np.searchsorted(union[:, 0], st, side="right") - 1
     dead = (k >= 0) & (st < union[np.maximum(k, 0), 1]) if len(union) else np.zeros(st.size, bool)
@@ -268,16 +305,26 @@ def _mc(
     lt, lx, ly, lz = st[live], sx[live], sy[live], sz[live]
     qidx = np.full(lt.size, -1, np.int64)
     any_hit = np.zeros(lt.size, np.bool_)
+    by_veto: dict[str, int] = {}
     t = cols["t"]
     for _, v in vol:
-        idx, g = _volume(cols, trig[v.name], v.kind)
+        idx, g = geo[v.name]
         hit = K.volume_veto(
-            lt, lx, ly, lz, qidx, t[idx], idx, *g, v.window_ns, v.radius**2, v.kind == "cylinder"
+            lt,
+            lx,
+            ly,
+            lz,
+            qidx,
+            t[idx],
+            idx,
+            *g[:6],
+            v.window_ns,
+            v.radius**2,
+            v.kind == "cylinder",
         )
-        partial.mc_pass_by_veto[v.name] = int(lt.size - hit.sum())
+        by_veto[v.name] = int(lt.size - hit.sum())
         any_hit |= hit
-    partial.mc_live = int(lt.size)
-    partial.mc_pass = int(lt.size - any_hit.sum())
+    return int(lt.size), int(lt.size - any_hit.sum()), by_veto
 
 
 def _sorted_pairs(p: I64, d: I64, k: I64, off: int) -> tuple[I64, I64, I64]:
@@ -285,6 +332,81 @@ def _sorted_pairs(p: I64, d: I64, k: I64, off: int) -> tuple[I64, I64, I64]:
         order = np.lexsort((p, k, d))
         p, d, k = p[order], d[order], k[order]
     return p + off, d + off, k
+
+
+_SAMPLES: dict[tuple[bytes, int, float, int], tuple[np.ndarray, ...]] = {}
+
+
+def _samples(segments: I64, spec: Spec) -> tuple[np.ndarray, ...]:
+    """``mc_samples`` memoised (a pure function of its arguments; a few recent keys)."""
+    key = (
+        np.ascontiguousarray(segments).tobytes(),
+        spec.mc_samples,
+        spec.fiducial_radius,
+        spec.mc_seed,
+    )
+    got = _SAMPLES.get(key)
+    if got is None:
+        got = mc_samples(segments, spec.mc_samples, spec.fiducial_radius, spec.mc_seed)
+        for a in got:
+            a.setflags(write=False)
+        if len(_SAMPLES) >= 4:
+            _SAMPLES.pop(next(iter(_SAMPLES)))
+        _SAMPLES[key] = got
+    return got
+
+
+def _frozen(a: np.ndarray) -> bool:
+    """True if ``a`` cannot change: read-only down to the array owning its memory."""
+    b: object = a
+    while isinstance(b, np.ndarray):
+        if b.flags.writeable:
+            return False
+        b = b.base
+    return b is None
+
+
+# The veto phase of the last (stream, vetoes) seen, per partition: a warm query that
+# changes only the pair cuts reuses it. Only for read-only columns (the column cache's),
+# held here so that their identity stays valid; one stream at a time.
+_VETO_MEMO: dict[tuple, tuple[list[np.ndarray], dict[Partition, VetoPhase]]] = {}
+_MEMO_LOCK = threading.Lock()
+_MEMO_PARTS = 64
+
+
+def _veto_memo(
+    cols: Mapping[str, np.ndarray], spec: Spec, segments: I64
+) -> dict[Partition, VetoPhase] | None:
+    names = ["t", *(v.trigger for v in spec.vetoes)]
+    if any(v.kind != "detector" for v in spec.vetoes):
+        names += ["x", "y", "z"]
+    if any(v.kind == "cylinder" for v in spec.vetoes):
+        names += list(TRACK_COLUMNS)
+    arrays = [cols[n] for n in dict.fromkeys(names)]
+    if not all(isinstance(a, np.ndarray) and _frozen(a) for a in arrays):
+        return None
+    key = (
+        spec.vetoes,
+        spec.gap_veto,
+        spec.fiducial_radius,
+        spec.mc_samples,
+        spec.mc_seed,
+        np.ascontiguousarray(segments).tobytes(),
+        tuple(id(a) for a in arrays),
+    )
+    with _MEMO_LOCK:
+        got = _VETO_MEMO.get(key)
+        if got is not None and all(a is b for a, b in zip(got[0], arrays, strict=True)):
+            return got[1]
+        _VETO_MEMO.clear()
+        _VETO_MEMO[key] = (arrays, {})
+        return _VETO_MEMO[key][1]
+
+
+def clear_veto_memo() -> None:
+    """Forget the remembered veto phase (it is also replaced by the next stream)."""
+    with _MEMO_LOCK:
+        _VETO_MEMO.clear()
 
 
 def run_partitions(
@@ -295,13 +417,15 @@ def run_partitions(
     *,
     threads: int = 1,
 ) -> list[PartialResult]:
-    """Run every partition (on ``threads`` threads), with the volume-veto MC samples."""
+    """Run every partition (on ``threads`` threads), with the volume-veto MC samples.
+
+    When every column the vetoes read is read-only (as the column cache serves them),
+    the veto phase of each partition is remembered for the next call with the same
+    columns, vetoes and segments: a query changing only pair cuts skips it.
+    """
     has_vol = any(v.kind != "detector" for v in spec.vetoes)
-    samples = (
-        mc_samples(segments, spec.mc_samples, spec.fiducial_radius, spec.mc_seed)
-        if has_vol
-        else None
-    )
+    samples = _samples(segments, spec) if has_vol else None
+    memo = _veto_memo(cols, spec, segments) if spec.vetoes else None
 
     def one(p: Partition) -> PartialResult:
         sl = {name: a[p.halo_start : p.halo_stop] for name, a in cols.items()}
@@ -309,7 +433,15 @@ def run_partitions(
         if samples is not None:
             a, b = np.searchsorted(samples[0], [p.t_lo, p.t_hi], side="left")
             sub = tuple(s[a:b] for s in samples)
-        return run_partition(sl, p, spec, segments, sub)
+        if memo is None:
+            return run_partition(sl, p, spec, segments, sub)
+        vp = memo.get(p)
+        if vp is None:
+            vp = run_vetoes(sl, p, spec, segments, sub)
+            if len(memo) >= _MEMO_PARTS:  # many partition plans: keep memory bounded
+                memo.clear()
+            memo[p] = vp
+        return run_partition(sl, p, spec, segments, sub, vp)
 
     if threads <= 1 or len(parts) == 1:
         return [one(p) for p in parts]
