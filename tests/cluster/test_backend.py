@@ -140,3 +140,12 @@ def test_overlapping_files_are_refused_by_name(handle: Cluster, sim_dir: Path) -
     with pytest.raises(jaas.ConfigError, match=r"overlap in time") as exc:
         coincidence(bad, client=handle, **QUERY)  # type: ignore[arg-type]
     assert f0.path in str(exc.value)
+
+
+def test_one_argument_chooses_the_backend(handle: Cluster, sim_dir: Path) -> None:
+    """``ds.ibd(client=...)`` runs on the cluster and equals the local result."""
+    ds = _open(sim_dir)
+    local = ds.ibd()
+    remote = ds.ibd(client=handle)
+    assert remote.provenance.get("backend")
+    assert_identical(remote, local)

@@ -23,10 +23,10 @@ import numpy as np
 from jaas.cluster import plan as _plan
 from jaas.cluster import registry as _registry
 from jaas.cluster.worker import FileRef, PartOutput, PartTask, Query, load_piece, run_part
-from jaas.engine.analysis import UNITS, IBDSelection, VetoRule, quantity
-from jaas.engine.correlate import Coincidence, Isolation, OffTime, SinceLast, Spec, Veto
+from jaas.engine.analysis import IBDSelection, VetoRule, build_query
+from jaas.engine.correlate import OffTime, Spec
 from jaas.engine.exposure import intervals_measure, normalize_intervals
-from jaas.engine.expr import Expr, parse_condition
+from jaas.engine.expr import Expr
 from jaas.engine.partition import merge
 from jaas.errors import JaasError
 from jaas.progress import progress
@@ -50,73 +50,6 @@ class QueryInfo:
     lost: dict[str, str] = field(default_factory=dict)
     attempts: int = 0
     seconds: float = 0.0
-
-
-def _ns(value: str | float | int) -> int:
-    return round(quantity(value, "time"))
-
-
-def _build(
-    prompt: str,
-    delayed: str,
-    dt: str | float | tuple[str | float, str | float],
-    dr: str | float | None,
-    mode: Literal["all", "nearest", "exactly_one"],
-    vetoes: Sequence[VetoRule],
-    isolation: Sequence[tuple[str, str | float, str | float]],
-    offtime: OffTime | None,
-    since: Mapping[str, str] | None,
-    derived: Mapping[str, str] | None,
-) -> tuple[Spec, dict[str, Expr], dict[str, object]]:
-    """Spec, mask expressions and selection text, exactly as ``analysis.coincidence``."""
-    dt_min, dt_max = dt if isinstance(dt, tuple) else (0.0, dt)
-    texts: dict[str, str] = {"__prompt": prompt, "__delayed": delayed}
-    veto_specs: list[Veto] = []
-    for i, rule in enumerate(vetoes):
-        key = f"__veto{i}"
-        texts[key] = rule.trigger
-        name = rule.name or f"{rule.kind}{i}"
-        if rule.kind == "detector":
-            veto_specs.append(Veto.detector(name, key, _ns(rule.window)))
-        else:
-            radius = quantity(rule.radius if rule.radius is not None else 0.0, "length")
-            veto_specs.append(Veto(name, rule.kind, key, _ns(rule.window), radius))
-    iso_specs = []
-    for j, (cond, before, after) in enumerate(isolation):
-        texts[f"__iso{j}"] = cond
-        iso_specs.append(Isolation(f"__iso{j}", _ns(before), _ns(after)))
-    since_specs = []
-    for name, cond in (since or {}).items():
-        texts[f"__since_{name}"] = cond
-        since_specs.append(SinceLast(name, f"__since_{name}"))
-    exprs = {name: parse_condition(text, UNITS, derived) for name, text in texts.items()}
-    spec = Spec(
-        vetoes=tuple(veto_specs),
-        coincidence=Coincidence(
-            "__prompt",
-            "__delayed",
-            dt_max_ns=_ns(dt_max),
-            dt_min_ns=_ns(dt_min),
-            dr_max=None if dr is None else quantity(dr, "length"),
-            mode=mode,
-            isolation=tuple(iso_specs),
-            offtime=offtime,
-        ),
-        since=tuple(since_specs),
-    )
-    spec.validate()
-    selection: dict[str, object] = {
-        "prompt": prompt,
-        "delayed": delayed,
-        "dt": f"{dt_min} < dt < {dt_max}",
-        "dr": "none" if dr is None else f"dR < {dr}",
-        "mode": mode,
-        "vetoes": [r.describe() for r in vetoes],
-        "isolation": [f"no [{c}] in [-{b}, +{a}]" for c, b, a in isolation],
-    }
-    if derived:
-        selection["derived"] = dict(derived)
-    return spec, exprs, selection
 
 
 def _refs(files: list[Any]) -> list[FileRef]:
@@ -350,9 +283,10 @@ def coincidence(
 
     del threads
     cluster = as_cluster(client)
-    spec, exprs, selection = _build(
-        prompt, delayed, dt, dr, mode, vetoes, isolation, offtime, since, derived
-    )
+    spec, exprs, selection = build_query(
+        prompt=prompt, delayed=delayed, dt=dt, dr=dr, mode=mode, vetoes=vetoes,
+        isolation=isolation, offtime=offtime, since=since, derived=derived,
+    )  # fmt: skip
     needed: set[str] = set().union(*(e.columns for e in exprs.values()))
     needed |= {"file_id", "entry", "run", "E", "x", "y", "z", "r"}
     needed |= {c for c in spec.required_columns() if not c.startswith("__")}

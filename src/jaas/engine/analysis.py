@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = [
     "IBDSelection",
     "VetoRule",
+    "build_query",
     "coincidence",
     "ibd",
     "quantity",
@@ -203,8 +204,7 @@ def select(
     return SelectionResult(dataset=ds, condition=str(condition), columns=cols, mask=mask)
 
 
-def coincidence(
-    ds: Dataset,
+def build_query(
     *,
     prompt: str,
     delayed: str,
@@ -216,32 +216,10 @@ def coincidence(
     offtime: OffTime | None = None,
     since: Mapping[str, str] | None = None,
     derived: Mapping[str, str] | None = None,
-    threads: int = 1,
-    partition_events: int | None = None,
-    label: str = "coincidence",
-) -> CoincidenceResult:
-    """Delayed-first coincidence search over a dataset (junosw semantics; see ``correlate``).
-
-    Args:
-        ds: the dataset.
-        prompt, delayed: conditions selecting prompt and delayed candidates.
-        dt: maximum time difference (``"1 ms"``) or ``(dt_min, dt_max)``; strict bounds.
-        dr: maximum prompt-delayed distance (``"1.5 m"``), or None for no distance cut.
-        mode: "exactly_one" (JUNO standard multiplicity), "nearest" or "all".
-        vetoes: veto rules, evaluated on ALL triggers.
-        isolation: ``(condition, before, after)``: no other such trigger in
-            ``[t_prompt - before, t_delayed + after]``.
-        offtime: off-time windows for the accidental background estimate.
-        since: derived "time since last" columns, ``{name: condition}`` (e.g.
-            ``{"t_mu": "muon"}``), reported for both events of every pair.
-        derived: named derived columns usable in every condition.
-        threads: worker threads (results are identical for any number).
-        partition_events: time-partition size in events (default: one partition per
-            thread, or automatic).
-        label: a name for the result.
-    """
-    from jaas.engine.results import CoincidenceResult
-
+) -> tuple[Spec, dict[str, Expr], dict[str, object]]:
+    """Turn a coincidence query in text into the pure correlation ``Spec``, the mask
+    expressions it needs (named ``__prompt``, ``__delayed``, ``__veto0`` ...) and the
+    selection text recorded in provenance. Shared by the local and Dask backends."""
     dt_min, dt_max = dt if isinstance(dt, tuple) else (0.0, dt)
     texts: dict[str, str] = {"__prompt": prompt, "__delayed": delayed}
     veto_specs: list[Veto] = []
@@ -266,7 +244,6 @@ def coincidence(
         texts[key] = cond
         since_specs.append(SinceLast(name, key))
     exprs = _conditions(texts, derived)
-    dr_max = None if dr is None else quantity(dr, "length")
     spec = Spec(
         vetoes=tuple(veto_specs),
         coincidence=Coincidence(
@@ -274,7 +251,7 @@ def coincidence(
             "__delayed",
             dt_max_ns=_ns(dt_max),
             dt_min_ns=_ns(dt_min),
-            dr_max=dr_max,
+            dr_max=None if dr is None else quantity(dr, "length"),
             mode=mode,
             isolation=tuple(iso_specs),
             offtime=offtime,
@@ -282,6 +259,74 @@ def coincidence(
         since=tuple(since_specs),
     )
     spec.validate()
+    selection: dict[str, object] = {
+        "prompt": prompt,
+        "delayed": delayed,
+        "dt": f"{dt_min} < dt < {dt_max}",
+        "dr": "none" if dr is None else f"dR < {dr}",
+        "mode": mode,
+        "vetoes": [r.describe() for r in vetoes],
+        "isolation": [f"no [{c}] in [-{b}, +{a}]" for c, b, a in isolation],
+    }
+    if derived:
+        selection["derived"] = dict(derived)
+    return spec, exprs, selection
+
+
+def coincidence(
+    ds: Dataset,
+    *,
+    prompt: str,
+    delayed: str,
+    dt: str | float | tuple[str | float, str | float],
+    dr: str | float | None = None,
+    mode: Literal["all", "nearest", "exactly_one"] = "exactly_one",
+    vetoes: Sequence[VetoRule] = (),
+    isolation: Sequence[tuple[str, str | float, str | float]] = (),
+    offtime: OffTime | None = None,
+    since: Mapping[str, str] | None = None,
+    derived: Mapping[str, str] | None = None,
+    threads: int = 1,
+    partition_events: int | None = None,
+    label: str = "coincidence",
+    client: Any = None,
+) -> CoincidenceResult:
+    """Delayed-first coincidence search over a dataset (junosw semantics; see ``correlate``).
+
+    Args:
+        ds: the dataset.
+        prompt, delayed: conditions selecting prompt and delayed candidates.
+        dt: maximum time difference (``"1 ms"``) or ``(dt_min, dt_max)``; strict bounds.
+        dr: maximum prompt-delayed distance (``"1.5 m"``), or None for no distance cut.
+        mode: "exactly_one" (JUNO standard multiplicity), "nearest" or "all".
+        vetoes: veto rules, evaluated on ALL triggers.
+        isolation: ``(condition, before, after)``: no other such trigger in
+            ``[t_prompt - before, t_delayed + after]``.
+        offtime: off-time windows for the accidental background estimate.
+        since: derived "time since last" columns, ``{name: condition}`` (e.g.
+            ``{"t_mu": "muon"}``), reported for both events of every pair.
+        derived: named derived columns usable in every condition.
+        threads: worker threads (results are identical for any number).
+        partition_events: time-partition size in events (default: one partition per
+            thread, or automatic).
+        label: a name for the result.
+        client: run on a Dask cluster (``jaas.connect(ADDR)``) instead of in this
+            process; the result is identical.
+    """
+    if client is not None:
+        from jaas.cluster import coincidence as on_cluster
+
+        return on_cluster(
+            ds, prompt=prompt, delayed=delayed, dt=dt, dr=dr, mode=mode, vetoes=vetoes,
+            isolation=isolation, offtime=offtime, since=since, derived=derived, label=label,
+            client=client, partition_events=partition_events,
+        )  # fmt: skip
+    from jaas.engine.results import CoincidenceResult
+
+    spec, exprs, selection = build_query(
+        prompt=prompt, delayed=delayed, dt=dt, dr=dr, mode=mode, vetoes=vetoes,
+        isolation=isolation, offtime=offtime, since=since, derived=derived,
+    )  # fmt: skip
     needed: set[str] = set().union(*(e.columns for e in exprs.values()))
     needed |= {"file_id", "entry", "run", "E", "x", "y", "z", "r"}
     needed |= {c for c in spec.required_columns() if not c.startswith("__")}
@@ -299,17 +344,6 @@ def coincidence(
         else (max(1, len(cols["t"]) // threads + 1) if threads > 1 else None),
         threads=threads,
     )
-    selection: dict[str, object] = {
-        "prompt": prompt,
-        "delayed": delayed,
-        "dt": f"{dt_min} < dt < {dt_max}",
-        "dr": "none" if dr is None else f"dR < {dr}",
-        "mode": mode,
-        "vetoes": [r.describe() for r in vetoes],
-        "isolation": [f"no [{c}] in [-{b}, +{a}]" for c, b, a in isolation],
-    }
-    if derived:
-        selection["derived"] = dict(derived)
     return CoincidenceResult(
         dataset=ds,
         label=label,
@@ -326,6 +360,7 @@ def ibd(
     selection: IBDSelection | None = None,
     *,
     threads: int = 1,
+    client: Any = None,
     **changes: object,
 ) -> CoincidenceResult:
     """The standard IBD selection on ``ds``; keyword arguments change single cuts.
@@ -347,6 +382,7 @@ def ibd(
         offtime=sel.offtime,
         threads=threads,
         label="IBD",
+        client=client,
     )
     res.ibd_selection = sel
     return res
