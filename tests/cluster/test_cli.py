@@ -112,3 +112,20 @@ def test_worker_needs_exactly_one_file_source() -> None:
         worker, ["--scheduler", "tcp://127.0.0.1:1", "--files", "a.parquet", "--query", "d/"]
     )
     assert res.exit_code == 2
+
+
+def test_ibd_command_on_the_cluster(cli_cluster: tuple[str, str, Path], sim_dir: Path) -> None:
+    """A terminal user picks the backend with one option and gets the same pairs."""
+    from jaas.cli.analysis import ibd
+
+    address = cli_cluster[0]
+    runner = CliRunner()
+    local = runner.invoke(ibd, [str(sim_dir), "--offtime", "0"])
+    remote = runner.invoke(ibd, [str(sim_dir), "--offtime", "0", "--scheduler", address])
+    assert local.exit_code == 0, local.output
+    assert remote.exit_code == 0, remote.output
+
+    def pairs_line(text: str) -> str:
+        return next(s for s in text.splitlines() if s.startswith("pairs"))
+
+    assert pairs_line(remote.output) == pairs_line(local.output)

@@ -44,6 +44,19 @@ _out_opt = click.option(
     help="Write pairs (Parquet), plots (PNG) and the summary here.",
 )  # fmt: skip
 _threads_opt = click.option("--threads", default=1, show_default=True, help="Worker threads.")
+_scheduler_opt = click.option(
+    "--scheduler",
+    metavar="ADDR",
+    help="Run on a Dask cluster (address or scheduler file; see `jaas cluster up`).",
+)
+
+
+def _client(scheduler: str | None) -> Any:
+    if scheduler is None:
+        return None
+    from jaas.cluster import connect
+
+    return connect(scheduler)
 
 
 def _finish(res: Any, out: Path | None, started: float, truth: bool) -> None:
@@ -78,6 +91,7 @@ def _finish(res: Any, out: Path | None, started: float, truth: bool) -> None:
 @click.option("--offtime", default=200, show_default=True,
               help="Off-time windows for the accidental estimate (0: none).")  # fmt: skip
 @_threads_opt
+@_scheduler_opt
 @_out_opt
 def ibd(
     dataset: str,
@@ -93,6 +107,7 @@ def ibd(
     no_vetoes: bool,
     offtime: int,
     threads: int,
+    scheduler: str | None,
     out: Path | None,
 ) -> None:
     """Run the standard IBD selection on DATASET (a directory of index files, a simulated
@@ -124,7 +139,7 @@ def ibd(
     sel = IBDSelection().with_changes(**changes)
     from jaas.engine.analysis import ibd as run_ibd
 
-    res = run_ibd(ds, sel, threads=threads)
+    res = run_ibd(ds, sel, threads=threads, client=_client(scheduler))
     _finish(res, out, started, truth=True)
 
 
@@ -149,6 +164,7 @@ def ibd(
 @click.option("--offtime", default=0, show_default=True, help="Off-time windows (0: none).")
 @click.option("--label", default="query", show_default=True)
 @_threads_opt
+@_scheduler_opt
 @_out_opt
 def query(
     dataset: str,
@@ -167,6 +183,7 @@ def query(
     offtime: int,
     label: str,
     threads: int,
+    scheduler: str | None,
     out: Path | None,
 ) -> None:
     """Run a selection (--select) or a coincidence search (--prompt/--delayed) on DATASET.
@@ -224,5 +241,6 @@ def query(
         offtime=OffTime(n=offtime, start_ns=2_000_000_000) if offtime > 0 else None,
         threads=threads,
         label=label,
+        client=_client(scheduler),
     )
     _finish(res, out, started, truth=False)
