@@ -6,7 +6,6 @@ from typing import Any
 
 import click
 
-from jaas._version import __version__
 from jaas.formats.rtraw import StepResult, parse_compression
 from jaas.progress import progress
 
@@ -57,20 +56,10 @@ def convert(
             bar.update(1)
             _report(res)
             if cat is not None:
-                m = res.meta
-                parent = cat.add_file(path, kind="raw", run=m["run"], seq=m["file_seq"])
-                cat.add_file(
-                    res.output,
-                    kind="rtraw",
-                    run=m["run"],
-                    seq=m["file_seq"],
-                    parents=[parent.id],
-                    software_version=__version__,
-                    n_events=res.n_events,
-                    t_min=res.t_min,
-                    t_max=res.t_max,
-                    meta={"compression": m.get("compression")},
-                )
+                from jaas.store.register import register_step
+
+                meta = {"compression": res.meta.get("compression")}
+                register_step(cat, res, kind="rtraw", input_kind="raw", meta=meta)
 
 
 @click.command("index")
@@ -129,15 +118,8 @@ def index(
             bar.update(1)
             _report(res)
             if cat is not None and parent is not None:
-                cat.add_file(
-                    res.output,
-                    kind="index",
-                    run=run,
-                    seq=seq,
-                    parents=[parent.id],
-                    software_version=__version__,
-                    n_events=res.n_events,
-                    t_min=res.t_min,
-                    t_max=res.t_max,
-                    meta={"format": fmt, "file_id": int(fid)},
-                )
+                from jaas.store.register import register_step
+
+                meta = {"format": fmt, "file_id": int(fid)}
+                kw = {"run": run, "seq": seq, "parent": parent, "meta": meta}
+                register_step(cat, res, kind="index", input_kind="esd", **kw)

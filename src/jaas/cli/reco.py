@@ -6,7 +6,6 @@ from typing import Any
 
 import click
 
-from jaas._version import __version__
 from jaas.progress import progress
 
 __all__ = ["reco"]
@@ -73,20 +72,10 @@ def run(
             what = "up to date" if res.skipped else f"{res.seconds:.1f} s"
             click.echo(f"{res.input.name} -> {res.output} ({res.n_events} events, {what})")
             if cat is not None:
-                m = res.meta
-                parent = cat.add_file(path, kind="rtraw", run=m["run"], seq=m["file_seq"])
-                cat.add_file(
-                    res.output,
-                    kind="esd",
-                    run=m["run"],
-                    seq=m["file_seq"],
-                    parents=[parent.id],
-                    software_version=__version__,
-                    n_events=res.n_events,
-                    t_min=res.t_min,
-                    t_max=res.t_max,
-                    meta={"calib_version": m.get("calib_version")},
-                )
+                from jaas.store.register import register_step
+
+                meta = {"calib_version": res.meta.get("calib_version")}
+                register_step(cat, res, kind="esd", input_kind="rtraw", meta=meta)
 
 
 @reco.command("calibrate")

@@ -10,25 +10,27 @@ failure: bad input or configuration, not worth retrying) or 75 (transient failur
 from __future__ import annotations
 
 import argparse
+import contextlib
+import hashlib
 import importlib
 import json
 import os
 import shutil
 import sys
 import traceback
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jaas._io import adler32_file, atomic_path
-from jaas.errors import ConfigError, FormatError, PipelineError
+from jaas._io import atomic_path
+from jaas.errors import CatalogError, ConfigError, FormatError, PipelineError
 
 __all__ = [
     "EXIT_DETERMINISTIC",
     "EXIT_TRANSIENT",
     "StageContext",
+    "catalog_url",
     "copy",
     "index",
     "ingest",
@@ -86,16 +88,95 @@ def copy(ctx: StageContext) -> Path:
 
 
 # ---- the default chain -----------------------------------------------------------------
+# Each stage writes its product atomically (or finds it up to date) and then registers it
+# in the catalog with its parents; both are idempotent, so a redelivered message or a
+# retried attempt after a crash adds no second file and no second catalog row.
+
+
+def catalog_url(ctx: StageContext) -> str:
+    """The catalog of a stage: param ``catalog``, else ``$JAAS_KUP_CATALOG``, else the
+    pipeline's database (``$JAAS_KUP_STATE_DIR/kup.json``, set by the worker)."""
+    url = ctx.params.get("catalog") or os.environ.get("JAAS_KUP_CATALOG")
+    if url:
+        return str(url)
+    state_dir = os.environ.get("JAAS_KUP_STATE_DIR")
+    if not state_dir:
+        raise ConfigError(
+            f"stage {ctx.stage!r} ({ctx.input}): no catalog; give the stage param 'catalog' "
+            "or run it under `jaas kup up` (which sets JAAS_KUP_STATE_DIR)"
+        )
+    from jaas.kup.config import KupSettings
+
+    return KupSettings.load(state_dir).database
+
+
+def _catalog(ctx: StageContext) -> Any:
+    from jaas.store import Catalog
+
+    return Catalog(catalog_url(ctx))
+
+
+def _quarantine(ctx: StageContext, exc: FormatError) -> Path:
+    """Mark a corrupt RAW file quarantined in the catalog and link/copy it aside."""
+    area = Path(ctx.params.get("quarantine_dir") or ctx.output_dir.parent / "quarantine")
+    area.mkdir(parents=True, exist_ok=True)
+    dest = area / ctx.input.name
+    if not dest.exists():
+        with atomic_path(dest) as tmp:
+            tmp.unlink()
+            try:
+                os.link(ctx.input, tmp)  # same file system: no copy of a large file
+            except OSError:
+                shutil.copyfile(ctx.input, tmp)
+    run = seq = None
+    with contextlib.suppress(Exception):  # the header may be readable even so
+        from jaas.formats.raw import RawReader
+
+        with RawReader(ctx.input) as reader:
+            run, seq = reader.header.run, reader.header.file_seq
+    with _catalog(ctx) as cat:
+        rec = cat.add_file(ctx.input, kind="raw", run=run, seq=seq, meta={"quarantine": str(dest)})
+        cat.set_status(rec.id, "quarantined", str(exc))
+    ctx.meta.update({"catalog_id": rec.id, "quarantine": str(dest)})
+    return dest
 
 
 def ingest(ctx: StageContext) -> Path:
-    """Register a RAW file: check it is readable (header + end record) and record adler32."""
+    """Check a RAW file (header, end record and, unless ``full_check: false``, every
+    record's CRC) and register it in the catalog with its adler32.
+
+    A corrupt file is quarantined (catalog status ``quarantined`` with the reason, a
+    link or copy in ``data/quarantine/``) and the stage fails deterministically.
+    """
     if not ctx.input.is_file():
         raise FormatError("RAW file not found in the drop area", path=ctx.input)
-    from jaas.formats.raw import raw_info
+    from jaas.formats.raw import RawReader, raw_info
 
-    info = raw_info(ctx.input)
-    ctx.meta.update({"adler32": adler32_file(ctx.input), "n_events": info.get("n_events")})
+    try:
+        info = raw_info(ctx.input)
+        if ctx.params.get("full_check", True):
+            with RawReader(ctx.input) as reader:
+                n = sum(len(batch) for batch in reader)
+            if n != info.get("n_events"):
+                raise FormatError(
+                    f"{n} readable events, but the end record says {info.get('n_events')}",
+                    path=ctx.input,
+                )
+    except FormatError as exc:
+        dest = _quarantine(ctx, exc)
+        msg = f"quarantined (copy in {dest}): {exc.reason}"
+        raise FormatError(msg, path=exc.path, offset=exc.offset, event=exc.event) from exc
+    with _catalog(ctx) as cat:
+        rec = cat.add_file(
+            ctx.input,
+            kind="raw",
+            run=info["run"],
+            seq=info["file_seq"],
+            n_events=info["n_events"],
+            t_min=info.get("t_first"),
+            t_max=info.get("t_last"),
+        )
+    ctx.meta.update({"adler32": rec.adler32, "n_events": rec.n_events, "catalog_id": rec.id})
     return ctx.input
 
 
@@ -106,42 +187,106 @@ def _step(module: str, name: str) -> Callable[..., Any]:
         raise ConfigError(f"{module}.{name} is not available in this jaas build: {exc}") from exc
 
 
+def _register(ctx: StageContext, res: Any, kind: str, input_kind: str, **kw: Any) -> Path:
+    from jaas.store.register import register_step
+
+    with _catalog(ctx) as cat:
+        _, child = register_step(cat, res, kind=kind, input_kind=input_kind, **kw)
+    ctx.meta.update({"catalog_id": child.id, "n_events": res.n_events, "skipped": res.skipped})
+    return Path(res.output)
+
+
 def rtraw(ctx: StageContext) -> Path:
-    """RAW -> RTRAW (ROOT) with :func:`jaas.formats.rtraw.convert_raw`."""
+    """RAW -> RTRAW (ROOT) with :func:`jaas.formats.rtraw.convert_raw` (param ``compression``)."""
     convert = _step("jaas.formats.rtraw", "convert_raw")
     stem = ctx.input.name.removesuffix(".raw")
-    res = convert(ctx.input, ctx.output_dir / f"{stem}.rtraw.root", progress=False)
-    return Path(res.output)
+    compression = str(ctx.params.get("compression", "zstd"))
+    out = ctx.output_dir / f"{stem}.rtraw.root"
+    res = convert(ctx.input, out, compression=compression, progress=False)
+    meta = {"compression": res.meta.get("compression")}
+    return _register(ctx, res, "rtraw", "raw", meta=meta)
+
+
+def _calibration(ctx: StageContext) -> Any:
+    """The calibration for an RTRAW file: param ``calibration`` (a JSON path), else the one
+    :func:`jaas.reco.resolve_calibration` picks, cached per detector configuration in
+    ``OUTPUT_DIR/calibrations`` (deriving one for a test-scale detector takes seconds)."""
+    from jaas.formats.rtraw import read_meta
+    from jaas.reco import resolve_calibration
+    from jaas.reco.calib import load_calibration
+
+    if ctx.params.get("calibration"):
+        return load_calibration(ctx.params["calibration"])
+    embedded = read_meta(ctx.input).get("raw_metadata")
+    if not isinstance(embedded, dict) or "detector" not in embedded:
+        return None  # let reconstruct() look for the run metadata itself
+    rmeta = {"detector": embedded["detector"]}
+    text = json.dumps(embedded["detector"], sort_keys=True, default=str)
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    cache = ctx.output_dir / "calibrations" / f"{digest}.json"
+    if cache.is_file():
+        return load_calibration(cache)
+    cal = resolve_calibration(None, rmeta, where=ctx.input.name)
+    cal.save(cache)
+    return cal
 
 
 def reco(ctx: StageContext) -> Path:
-    """RTRAW -> ESD with ``jaas.reco.reconstruct_file`` (the name is a stage param ``function``)."""
-    fn = _step("jaas.reco", str(ctx.params.get("function", "reconstruct_file")))
+    """RTRAW -> ESD with :func:`jaas.reco.reconstruct` (param ``calibration``: a JSON path)."""
+    reconstruct = _step("jaas.reco", "reconstruct")
     stem = ctx.input.name.removesuffix(".rtraw.root")
-    res = fn(ctx.input, ctx.output_dir / f"{stem}.esd.root")
-    return Path(getattr(res, "output", res))
+    out = ctx.output_dir / f"{stem}.esd.root"
+    res = reconstruct(ctx.input, out, calibration=_calibration(ctx), progress=False)
+    meta = {"calib_version": res.meta.get("calib_version")}
+    return _register(ctx, res, "esd", "rtraw", meta=meta)
 
 
 def index(ctx: StageContext) -> Path:
-    """ESD -> index (Parquet) with :func:`jaas.formats.indexing.build_index`."""
+    """ESD -> index (Parquet) with :func:`jaas.formats.indexing.build_index`.
+
+    The file id stored in the index rows is the ESD's catalog id (so that the redirect
+    from an index row to its full event works).
+    """
     build = _step("jaas.formats.indexing", "build_index")
+    from jaas.formats.esd import esd_meta
+
+    meta = esd_meta(ctx.input)
+    run, seq = meta.get("run"), meta.get("file_seq")
     stem = ctx.input.name.removesuffix(".esd.root")
-    file_id = int(ctx.params.get("file_id", zlib.crc32(ctx.file.encode()) & 0x7FFFFFFF))
-    res = build(ctx.input, ctx.output_dir / f"{stem}.index.parquet", file_id=file_id)
-    return Path(res.output)
+    fmt = str(ctx.params.get("format", "parquet"))
+    suffix = "parquet" if fmt == "parquet" else "h5"
+    with _catalog(ctx) as cat:
+        parent = cat.add_file(ctx.input, kind="esd", run=run, seq=seq)
+    out = ctx.output_dir / f"{stem}.index.{suffix}"
+    res = build(ctx.input, out, file_id=parent.id, run=run, fmt=fmt)
+    extra = {"format": fmt, "file_id": parent.id}
+    return _register(ctx, res, "index", "esd", run=run, seq=seq, parent=parent, meta=extra)
 
 
 def publish(ctx: StageContext) -> Path:
-    """Place the index file in the published area (param ``store_dir``, default output dir)."""
-    store = Path(ctx.params.get("store_dir", ctx.output_dir))
-    return copy(StageContext(ctx.file, ctx.stage, ctx.input, store, ctx.params, ctx.meta))
+    """Add the (already registered) file to the catalog dataset ``dataset`` (param, default
+    ``keepup``), version = the file's run (param ``version`` overrides), so that
+    ``jaas.open(catalog_url, dataset="keepup", version=RUN)`` sees it."""
+    from jaas.store.register import append_to_dataset
+
+    name = str(ctx.params.get("dataset", "keepup"))
+    with _catalog(ctx) as cat:
+        rec = cat.get_file(ctx.input)
+        version = int(ctx.params.get("version") or rec.run or 1)
+        append_to_dataset(cat, name, version, [rec.id], description="keep-up production")
+    ctx.meta.update({"catalog_id": rec.id, "dataset": name, "version": version})
+    return ctx.input
 
 
 # ---- the runner --------------------------------------------------------------------------
 
 
 def _classify(exc: BaseException) -> int:
-    return EXIT_DETERMINISTIC if isinstance(exc, FormatError | ConfigError) else EXIT_TRANSIENT
+    return (
+        EXIT_DETERMINISTIC
+        if isinstance(exc, FormatError | ConfigError | CatalogError)
+        else EXIT_TRANSIENT
+    )
 
 
 def run_entry(entry: str, ctx: StageContext, result: Path | None) -> int:

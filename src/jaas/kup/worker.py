@@ -42,13 +42,9 @@ def owner_alive(owner: str) -> bool:
     pid_text = rest.partition(":")[0]
     if host != socket.gethostname() or not pid_text.isdigit():
         return True
-    try:
-        os.kill(int(pid_text), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    from jaas.kup.pipeline import pid_alive  # a killed worker not yet reaped is a zombie
+
+    return pid_alive(int(pid_text))
 
 
 @dataclass
@@ -79,6 +75,7 @@ class StageWorker:
         bus: broker settings.
         data_dir: stage products go to ``data_dir/STAGE``, logs to ``data_dir/logs/STAGE``.
         group: consumer group (default ``jaas-kup.STAGE``).
+        env: extra environment of every attempt (e.g. ``JAAS_KUP_STATE_DIR``).
     """
 
     def __init__(
@@ -89,8 +86,10 @@ class StageWorker:
         bus: BusConfig,
         data_dir: Path,
         group: str | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.stage = stage
+        self.env = dict(env or {})
         self.ledger = ledger
         self.executor = executor
         self.bus = bus
@@ -154,7 +153,7 @@ class StageWorker:
             timeout=self.stage.timeout,
             cpus=self.stage.resources.cpus,
             memory_mb=self.stage.resources.memory_mb,
-            env={"JAAS_PROGRESS": "0"},
+            env={**self.env, "JAAS_PROGRESS": "0"},
         )
         try:
             self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -278,7 +277,13 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     worker = StageWorker(
-        stage, ledger, executor, bus, settings.data, group=f"{settings.group_prefix}.{stage.name}"
+        stage,
+        ledger,
+        executor,
+        bus,
+        settings.data,
+        group=f"{settings.group_prefix}.{stage.name}",
+        env={"JAAS_KUP_STATE_DIR": str(settings.state_dir.resolve())},  # stages find the catalog
     )
     try:
         worker.run(stop, settings.poll_interval)
