@@ -74,8 +74,24 @@ def test_bad_expression_is_one_clear_error(run_dir: Path) -> None:
 
 @pytest.mark.slow
 def test_demo_end_to_end(tmp_path: Path) -> None:
-    res = CliRunner().invoke(demo, ["--days", "0.2", "-o", str(tmp_path / "demo")])
+    res = CliRunner().invoke(
+        demo, ["--days", "0.2", "--pipeline-seconds", "0", "-o", str(tmp_path / "demo")]
+    )
     assert res.exit_code == 0, res.output
     assert "efficiency per cut" in res.output
     assert "warm" in res.output
     assert (tmp_path / "demo" / "ibd" / "ibd_pairs.png").exists()
+
+
+@pytest.mark.slow
+def test_demo_with_the_keepup_pipeline(tmp_path: Path) -> None:
+    """`make demo`'s flow: RAW data through the pipeline, IBD on what was published."""
+    res = CliRunner().invoke(
+        demo, ["--days", "0.05", "--pipeline-seconds", "12", "-o", str(tmp_path / "demo")]
+    )
+    assert res.exit_code == 0, res.output
+    assert "keep-up production" in res.output
+    assert "IBD on keepup" in res.output  # the analysis ran on the published dataset
+    assert "pipeline stopped" in res.output
+    publish = next(line for line in res.output.splitlines() if line.startswith("publish"))
+    assert int(publish.split()[5]) > 0  # files done at the last stage
