@@ -30,7 +30,6 @@ from jaas.kup.stages import (
     run_entry,
 )
 from jaas.store import Catalog
-from jaas.store.register import append_to_dataset
 
 STAGES = ["ingest", "rtraw", "reco", "index", "publish"]
 
@@ -104,17 +103,17 @@ def test_corrupt_raw_is_quarantined_with_its_reason(
         assert len(cat.files()) == 1
 
 
-def test_append_to_dataset_is_idempotent_and_checks_ids(tmp_path: Path) -> None:
+def test_add_to_live_dataset_is_idempotent_and_checks_ids(tmp_path: Path) -> None:
     with Catalog(tmp_path / "cat.db") as cat:
         ids = [cat.add_file(_tiny_raw(tmp_path / f"f{i}.raw", seq=i), kind="raw").id
                for i in range(3)]  # fmt: skip
-        append_to_dataset(cat, "keepup", 7, ids[:2])
-        append_to_dataset(cat, "keepup", 7, ids[1:])
-        ds = append_to_dataset(cat, "keepup", 7, ids[1:])
+        cat.add_to_dataset("keepup", ids[:2], version=7)
+        cat.add_to_dataset("keepup", ids[1:], version=7)
+        ds = cat.add_to_dataset("keepup", ids[1:], version=7)
         assert ds.file_ids == tuple(ids)
         assert [f.id for f in cat.dataset_files("keepup", 7)] == ids
         with pytest.raises(NotInCatalogError, match=r"file ids \[999\]"):
-            append_to_dataset(cat, "keepup", 7, [999])
+            cat.add_to_dataset("keepup", [999], version=7)
 
 
 def test_stage_catalog_comes_from_param_or_pipeline(tmp_path: Path, monkeypatch) -> None:
@@ -195,7 +194,7 @@ def test_default_chain_publishes_an_analysable_dataset(tmp_path: Path) -> None:
             assert kinds.count("raw") == len(raws) + 1
             for kind in ("rtraw", "esd", "index"):
                 assert kinds.count(kind) == len(raws), kind
-            published = cat.dataset_files("keepup", 1)  # version = run
+            published = cat.dataset_files("keepup")  # the live dataset
             assert sorted(f.path for f in published) == sorted(
                 f.path for f in cat.files(kind="index")
             )

@@ -119,7 +119,7 @@ def run_demo(
         ingest(settings.state_dir, raws)
         st = wait_until_done(settings.state_dir, len(raws), progress=progress)
         t_kup = time.perf_counter() - t0 - t_sim
-        ds = open_dataset(settings.database, dataset="keepup", version=int(DEMO_SIM["run"]))
+        ds = open_dataset(settings.database, dataset="keepup")
         result = ibd(ds)
     finally:
         down(settings.state_dir, timeout=10)
@@ -130,7 +130,7 @@ def run_demo(
         f"keep-up pipeline in {settings.state_dir} ({t_kup:.1f} s):",
         format_status(dataclasses.replace(st, processes={})),
         "",
-        f"catalog {settings.database}, dataset 'keepup' version {DEMO_SIM['run']}:",
+        f"catalog {settings.database}, dataset 'keepup':",
         result.summary(),
         "",
         f"total {t_all:.1f} s; pipeline stopped",

@@ -264,16 +264,14 @@ def index(ctx: StageContext) -> Path:
 
 
 def publish(ctx: StageContext) -> Path:
-    """Add the (already registered) file to the catalog dataset ``dataset`` (param, default
-    ``keepup``), version = the file's run (param ``version`` overrides), so that
-    ``jaas.open(catalog_url, dataset="keepup", version=RUN)`` sees it."""
-    from jaas.store.register import append_to_dataset
-
+    """Add the (already registered) file to the live catalog dataset ``dataset`` (param,
+    default ``keepup``; version param, default 1), so that
+    ``jaas.open(catalog_url, dataset="keepup")`` sees everything published so far."""
     name = str(ctx.params.get("dataset", "keepup"))
+    version = int(ctx.params.get("version") or 1)
     with _catalog(ctx) as cat:
         rec = cat.get_file(ctx.input)
-        version = int(ctx.params.get("version") or rec.run or 1)
-        append_to_dataset(cat, name, version, [rec.id], description="keep-up production")
+        cat.add_to_dataset(name, [rec.id], version=version, description="keep-up production")
     ctx.meta.update({"catalog_id": rec.id, "dataset": name, "version": version})
     return ctx.input
 

@@ -507,6 +507,59 @@ class Catalog:
 
     # ----------------------------------------------------------------- datasets
 
+    def add_to_dataset(
+        self,
+        name: str,
+        file_ids: Iterable[int],
+        *,
+        version: int = 1,
+        description: str = "",
+    ) -> DatasetRecord:
+        """Add files to a LIVE dataset version (created if missing); idempotent.
+
+        For datasets that grow as keep-up production publishes (``keepup``). Datasets
+        made with :meth:`create_dataset` are snapshots: freeze a live dataset for an
+        analysis with ``create_dataset(name, version=N, file_ids=...)``.
+
+        Raises:
+            NotInCatalogError: a file id is unknown.
+        """
+        ids = sorted(set(file_ids))
+        for attempt in range(20):  # concurrent publishers race to create the version
+            try:
+                return self._add_to_dataset(name, version, ids, description)
+            except IntegrityError:
+                pass
+            except OperationalError as exc:
+                if "locked" not in str(exc):
+                    raise
+            time.sleep(0.02 * (attempt + 1))
+        return self._add_to_dataset(name, version, ids, description)
+
+    def _add_to_dataset(
+        self, name: str, version: int, ids: list[int], description: str
+    ) -> DatasetRecord:
+        with self._tx() as s:
+            known = set(s.scalars(select(File.id).where(File.id.in_(ids)))) if ids else set()
+            missing = [i for i in ids if i not in known]
+            if missing:
+                raise NotInCatalogError(
+                    f"dataset {name!r} version {version}: file ids {missing[:20]} are not in "
+                    f"{self!r}"
+                )
+            row = s.scalars(
+                select(Dataset).where(Dataset.name == name, Dataset.version == version)
+            ).one_or_none()
+            if row is None:
+                row = Dataset(name=name, version=version, description=description)
+                s.add(row)
+                s.flush()
+            have = set(
+                s.scalars(select(DatasetFile.file_id).where(DatasetFile.dataset_id == row.id))
+            )
+            s.add_all(DatasetFile(dataset_id=row.id, file_id=i) for i in ids if i not in have)
+        return self.dataset(name, version)
+
     def create_dataset(
         self,
         name: str,

@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterable
 from typing import Any, Protocol
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError, OperationalError
-
 from jaas._version import __version__
-from jaas.errors import NotInCatalogError
 from jaas.store.catalog import Catalog
-from jaas.store.models import Dataset, DatasetFile, File
-from jaas.store.records import DatasetRecord, FileRecord
+from jaas.store.records import FileRecord
 
-__all__ = ["StepOutcome", "append_to_dataset", "register_step"]
+__all__ = ["StepOutcome", "register_step"]
 
 
 class StepOutcome(Protocol):
@@ -78,55 +71,3 @@ def register_step(
         meta=meta,
     )
     return parent, child
-
-
-def append_to_dataset(
-    catalog: Catalog,
-    name: str,
-    version: int,
-    file_ids: Iterable[int],
-    *,
-    description: str = "",
-) -> DatasetRecord:
-    """Add files to a growing dataset version (created if missing); idempotent.
-
-    This is for keep-up datasets (e.g. ``keepup`` version = run) that grow while a run
-    is processed. Datasets made with :meth:`Catalog.create_dataset` are snapshots that
-    never change; do not append to those.
-
-    Raises:
-        NotInCatalogError: a file id is unknown.
-    """
-    ids = sorted(set(file_ids))
-    for attempt in range(20):  # concurrent publishers race on the same new version
-        try:
-            _append(catalog, name, version, ids, description)
-            return catalog.dataset(name, version)
-        except IntegrityError:
-            pass
-        except OperationalError as exc:
-            if "locked" not in str(exc):
-                raise
-        time.sleep(0.02 * (attempt + 1))
-    _append(catalog, name, version, ids, description)
-    return catalog.dataset(name, version)
-
-
-def _append(catalog: Catalog, name: str, version: int, ids: list[int], description: str) -> None:
-    with catalog._tx() as s:
-        known = set(s.scalars(select(File.id).where(File.id.in_(ids)))) if ids else set()
-        missing = [i for i in ids if i not in known]
-        if missing:
-            raise NotInCatalogError(
-                f"dataset {name!r} version {version}: file ids {missing[:20]} are not in "
-                f"{catalog!r}"
-            )
-        row = s.scalars(
-            select(Dataset).where(Dataset.name == name, Dataset.version == version)
-        ).one_or_none()
-        if row is None:
-            row = Dataset(name=name, version=version, description=description)
-            s.add(row)
-            s.flush()
-        have = set(s.scalars(select(DatasetFile.file_id).where(DatasetFile.dataset_id == row.id)))
-        s.add_all(DatasetFile(dataset_id=row.id, file_id=i) for i in ids if i not in have)
