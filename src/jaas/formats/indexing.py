@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -104,7 +103,7 @@ def build_index(
         "format": fmt,
     }
     if not force and (old := _up_to_date(out, expect)) is not None:
-        return _result(src, out, old, t0, skipped=True)
+        return StepResult.from_meta(src, out, dict(old), t0, skipped=True)
     esd = read_esd(src)
     assert isinstance(esd, dict)
     cols = index_columns(esd, file_id=int(file_id), run=int(run))
@@ -119,7 +118,7 @@ def build_index(
         "t_max": "" if t_max is None else str(t_max),
     }
     write_index(cols, out, metadata=stored, fmt=fmt)
-    return _result(src, out, stored, t0)
+    return StepResult.from_meta(src, out, dict(stored), t0)
 
 
 def _up_to_date(out: Path, expect: dict[str, str]) -> dict[str, str] | None:
@@ -130,23 +129,3 @@ def _up_to_date(out: Path, expect: dict[str, str]) -> dict[str, str] | None:
     except (FormatError, OSError):
         return None
     return meta if all(meta.get(k) == v for k, v in expect.items()) else None
-
-
-def _result(
-    src: Path, out: Path, meta: dict[str, str], t0: float, *, skipped: bool = False
-) -> StepResult:
-    def opt_int(key: str) -> int | None:
-        value = meta.get(key, "")
-        return int(value) if value else None
-
-    decoded: dict[str, Any] = dict(meta)
-    return StepResult(
-        input=src,
-        output=out,
-        n_events=opt_int("n_events") or 0,
-        skipped=skipped,
-        t_min=opt_int("t_min"),
-        t_max=opt_int("t_max"),
-        seconds=time.perf_counter() - t0,
-        meta=decoded,
-    )

@@ -104,6 +104,28 @@ class StepResult:
     seconds: float = 0.0
     meta: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def from_meta(
+        cls, src: Path, out: Path, meta: dict[str, Any], t0: float, *, skipped: bool = False
+    ) -> StepResult:
+        """The result of a step whose output carries ``meta`` (``t0``: perf_counter at the
+        start of the step)."""
+
+        def opt_int(key: str) -> int | None:
+            value = meta.get(key)
+            return int(value) if value not in (None, "") else None
+
+        return cls(
+            input=src,
+            output=out,
+            n_events=opt_int("n_events") or 0,
+            skipped=skipped,
+            t_min=opt_int("t_min"),
+            t_max=opt_int("t_max"),
+            seconds=time.perf_counter() - t0,
+            meta=meta,
+        )
+
 
 def parse_compression(spec: str, level: int | None = None) -> tuple[str, int | None]:
     """Parse ``"zstd"``, ``"zstd:5"``, ``"lz4:4"``, ``"zlib:6"`` or ``"none"`` to (codec, level).
@@ -482,7 +504,7 @@ def convert_raw(
         "compression": comp,
     }
     if not force and (old := up_to_date(out, expect, TREE)) is not None:
-        return _result(raw, out, old, t0, skipped=True)
+        return StepResult.from_meta(raw, out, old, t0, skipped=True)
     with RawReader(raw, batch_events=batch_events) as reader:
         header = reader.header
         meta = {
@@ -507,24 +529,9 @@ def convert_raw(
                 basket_hits=basket_hits,
                 on_batch=lambda b: bar.update(len(b)),
             )
-    return _result(raw, out, meta, t0)
+    return StepResult.from_meta(raw, out, meta, t0)
 
 
 def _bar(enabled: bool, name: str) -> Any:
     extra = {} if enabled else {"disable": True}
     return progress(desc=f"convert {name}", unit="ev", **extra)
-
-
-def _result(
-    src: Path, out: Path, meta: dict[str, Any], t0: float, *, skipped: bool = False
-) -> StepResult:
-    return StepResult(
-        input=src,
-        output=out,
-        n_events=int(meta.get("n_events", 0)),
-        skipped=skipped,
-        t_min=meta.get("t_min"),
-        t_max=meta.get("t_max"),
-        seconds=time.perf_counter() - t0,
-        meta=meta,
-    )

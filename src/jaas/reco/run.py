@@ -145,7 +145,7 @@ def reconstruct(
         "reco_config": dataclasses.asdict(config or RecoConfig()),
     }
     if not force and (old := up_to_date(out, expect, ESD_TREE)) is not None:
-        return _result(src, out, old, t0, skipped=True)
+        return StepResult.from_meta(src, out, old, t0, skipped=True)
     detector = cal.make_detector()
     tables = time_tables(detector)
     parts: list[dict[str, np.ndarray]] = []
@@ -183,7 +183,7 @@ def reconstruct(
         **expect,
     }
     meta = write_esd(cols, out, meta=meta)
-    return _result(src, out, meta, t0)
+    return StepResult.from_meta(src, out, meta, t0)
 
 
 def _load_json(path: Path) -> dict[str, Any]:
@@ -194,18 +194,3 @@ def _load_json(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a JSON object")
     return data
-
-
-def _result(
-    src: Path, out: Path, meta: dict[str, Any], t0: float, *, skipped: bool = False
-) -> StepResult:
-    return StepResult(
-        input=src,
-        output=out,
-        n_events=int(meta.get("n_events", 0)),
-        skipped=skipped,
-        t_min=meta.get("t_min"),
-        t_max=meta.get("t_max"),
-        seconds=time.perf_counter() - t0,
-        meta=meta,
-    )
