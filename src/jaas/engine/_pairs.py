@@ -1,0 +1,283 @@
+"""Numba kernels of the coincidence search: delayed-first pairs, off-time windows, isolation.
+
+Split from :mod:`jaas.engine.kernels` (which re-exports them); semantics in
+:mod:`jaas.engine.correlate`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+MODE_ALL = 0
+MODE_NEAREST = 1
+MODE_EXACTLY_ONE = 2
+
+
+@njit(cache=True, nogil=True)
+def _count_iso(t, mask, p, d, a0, a1, b0, b1):
+    """Events of ``mask`` in [a0, a1] U [b0, b1] (closed, around p and d), p and d excluded."""
+    n = t.size
+    c = 0
+    if a1 >= b0:  # one interval [a0, b1] containing p and d
+        j = p - 1
+        while j >= 0 and t[j] >= a0:
+            c += mask[j]
+            j -= 1
+        j = p + 1
+        while j < n and t[j] <= b1:
+            if j != d:
+                c += mask[j]
+            j += 1
+        return c
+    j = p - 1
+    while j >= 0 and t[j] >= a0:
+        c += mask[j]
+        j -= 1
+    j = p + 1
+    while j < n and t[j] <= a1:
+        c += mask[j]
+        j += 1
+    j = d - 1
+    while j >= 0 and t[j] >= b0:
+        c += mask[j]
+        j -= 1
+    j = d + 1
+    while j < n and t[j] <= b1:
+        c += mask[j]
+        j += 1
+    return c
+
+
+@njit(cache=True, nogil=True)
+def _isolated(t, s, seg_lo, seg_hi, iso, before, after, p, d, shift):
+    dtv = t[d] - shift - t[p]
+    for m in range(before.size):
+        a0 = t[p] - before[m]
+        b1 = t[d] + after[m]
+        if a0 < seg_lo[s] or b1 >= seg_hi[s]:
+            return False
+        if _count_iso(t, iso[m], p, d, a0, t[p] + dtv, t[d] - dtv, b1) > 0:
+            return False
+    return True
+
+
+@njit(cache=True, nogil=True)
+def coincide(
+    t,
+    x,
+    y,
+    z,
+    seg_lo,
+    seg_hi,
+    bits,
+    prompt,
+    didx,
+    shifts,
+    dt_min,
+    dt_max,
+    dr2,
+    mode,
+    iso,
+    before,
+    after,
+):
+    """Pairs (prompt, delayed, window) for the delayed-mask events ``didx`` of a slice.
+
+    ``didx`` ascending. Delayed candidate: ``bits == 0`` and inside a segment. For each
+    shift ``s_k`` (0 for on-time; ascending) the window ``t_d - s_k - dt_max <= t_p`` must
+    lie in the delayed's segment; prompt candidates satisfy ``prompt & bits == 0``, same segment,
+    ``dt_min < t_d - s_k - t_p < dt_max`` and ``|r_d - r_p|^2 < dr2`` (``dr2 < 0``: no
+    cut). ``mode`` picks pairs, then isolation rejects pairs (see ``correlate``).
+    Returns (prompt_idx, delayed_idx, window_idx) in slice indices, unsorted.
+    """
+    cap = 64
+    op = np.empty(cap, np.int64)
+    od = np.empty(cap, np.int64)
+    ok = np.empty(cap, np.int64)
+    cand = np.empty(16, np.int64)
+    npairs = 0
+    nk = shifts.size
+    ns = seg_lo.size
+    sp = 0  # segment pointer: delayed events ascend
+    for d in didx:
+        if bits[d] != 0:
+            continue
+        td = t[d]
+        while sp < ns and seg_hi[sp] <= td:
+            sp += 1
+        if sp == ns or td < seg_lo[sp]:
+            continue
+        sd = sp
+        p_hi = d  # exclusive upper bound of the window, moves back as shifts grow
+        for k in range(nk):
+            sk = shifts[k]
+            if td - sk - dt_max < seg_lo[sd]:
+                break
+            lim = td - sk - dt_min
+            while p_hi > 0 and t[p_hi - 1] >= lim:
+                p_hi -= 1
+            nc = 0
+            j = p_hi - 1
+            while j >= 0 and td - sk - t[j] < dt_max:
+                if prompt[j] and bits[j] == 0:  # the window lies in segment sd
+                    good = True
+                    if dr2 >= 0.0:
+                        ddx = np.float64(x[d]) - np.float64(x[j])
+                        ddy = np.float64(y[d]) - np.float64(y[j])
+                        ddz = np.float64(z[d]) - np.float64(z[j])
+                        good = ddx * ddx + ddy * ddy + ddz * ddz < dr2
+                    if good:
+                        if nc == cand.size:
+                            new = np.empty(2 * cand.size, np.int64)
+                            new[:nc] = cand[:nc]
+                            cand = new
+                        cand[nc] = j
+                        nc += 1
+                        if mode == MODE_NEAREST or (mode == MODE_EXACTLY_ONE and nc > 1):
+                            break
+                j -= 1
+            if nc == 0 or (mode == MODE_EXACTLY_ONE and nc != 1):
+                continue
+            for c in range(nc):
+                p = cand[c]
+                if before.size > 0 and not _isolated(
+                    t, sd, seg_lo, seg_hi, iso, before, after, p, d, sk
+                ):
+                    continue
+                if npairs == cap:
+                    cap *= 2
+                    op2 = np.empty(cap, np.int64)
+                    od2 = np.empty(cap, np.int64)
+                    ok2 = np.empty(cap, np.int64)
+                    op2[:npairs] = op[:npairs]
+                    od2[:npairs] = od[:npairs]
+                    ok2[:npairs] = ok[:npairs]
+                    op, od, ok = op2, od2, ok2
+                op[npairs] = p
+                od[npairs] = d
+                ok[npairs] = k
+                npairs += 1
+    return op[:npairs], od[:npairs], ok[:npairs]
+
+
+@njit(cache=True, nogil=True)
+def _push(op, od, ok, npairs, p, d, k):
+    """Append (p, d, k) to the growable output arrays; returns them and the new count."""
+    if npairs == op.size:
+        cap = 2 * op.size
+        op2 = np.empty(cap, np.int64)
+        od2 = np.empty(cap, np.int64)
+        ok2 = np.empty(cap, np.int64)
+        op2[:npairs] = op[:npairs]
+        od2[:npairs] = od[:npairs]
+        ok2[:npairs] = ok[:npairs]
+        op, od, ok = op2, od2, ok2
+    op[npairs] = p
+    od[npairs] = d
+    ok[npairs] = k
+    return op, od, ok, npairs + 1
+
+
+@njit(cache=True, nogil=True)
+def _emit(op, od, ok, npairs, ctx, sd, p, d, k, shift):
+    """Append the pair (p, d, window k) unless isolation rejects it."""
+    t, seg_lo, seg_hi, iso, before, after = ctx
+    if before.size > 0 and not _isolated(t, sd, seg_lo, seg_hi, iso, before, after, p, d, shift):
+        return op, od, ok, npairs
+    return _push(op, od, ok, npairs, p, d, k)
+
+
+@njit(cache=True, nogil=True)
+def coincide_sweep(
+    t,
+    x,
+    y,
+    z,
+    seg_lo,
+    seg_hi,
+    bits,
+    prompt,
+    didx,
+    start,
+    step,
+    nk,
+    dt_min,
+    dt_max,
+    dr2,
+    mode,
+    iso,
+    before,
+    after,
+):
+    """Same result as :func:`coincide` with ``shifts = start + step * arange(nk)`` when
+    windows do not overlap (``step >= dt_max - dt_min``), in one backward sweep per delayed.
+
+    A prompt at ``u = t_d - start - t_p`` lies in window ``k = (u - dt_min - 1) // step``
+    if ``u < k * step + dt_max`` (strict bounds). Windows are visited in increasing ``k``
+    as the sweep goes back in time; mode and isolation are applied per window.
+    """
+    op = np.empty(64, np.int64)
+    od = np.empty(64, np.int64)
+    ok = np.empty(64, np.int64)
+    npairs = 0
+    n = t.size
+    jp = 0
+    ns = seg_lo.size
+    sp = 0  # segment pointer: delayed events ascend
+    ctx = (t, seg_lo, seg_hi, iso, before, after)
+    for d in didx:
+        if bits[d] != 0:
+            continue
+        td = t[d]
+        while sp < ns and seg_hi[sp] <= td:
+            sp += 1
+        if sp == ns or td < seg_lo[sp]:
+            continue
+        sd = sp
+        # windows k < kmax lie in the segment: td - start - k*step - dt_max >= seg_lo
+        room = td - start - dt_max - seg_lo[sd]
+        if room < 0:
+            continue
+        kmax = min(nk, room // step + 1)
+        t_hi = td - start - dt_min  # prompts strictly before this time
+        t_lo = td - start - (kmax - 1) * step - dt_max  # and strictly after this one
+        while jp < n and t[jp] < t_hi:  # delayed ascend, so does t_hi: one forward pass
+            jp += 1
+        j = min(d, jp) - 1
+        cur = -1  # window being collected
+        nc = 0
+        first = -1
+        while j >= 0 and t[j] > t_lo:
+            if prompt[j] and bits[j] == 0:
+                u = td - start - t[j]
+                k = (u - dt_min - 1) // step
+                if u < k * step + dt_max:
+                    good = True
+                    if dr2 >= 0.0:
+                        ddx = np.float64(x[d]) - np.float64(x[j])
+                        ddy = np.float64(y[d]) - np.float64(y[j])
+                        ddz = np.float64(z[d]) - np.float64(z[j])
+                        good = ddx * ddx + ddy * ddy + ddz * ddz < dr2
+                    if good:
+                        if k != cur:
+                            if cur >= 0 and (
+                                mode == MODE_NEAREST or (mode == MODE_EXACTLY_ONE and nc == 1)
+                            ):
+                                op, od, ok, npairs = _emit(
+                                    op, od, ok, npairs, ctx, sd, first, d, cur, start + cur * step
+                                )
+                            cur = k
+                            nc = 0
+                            first = j
+                        nc += 1
+                        if mode == MODE_ALL:
+                            op, od, ok, npairs = _emit(
+                                op, od, ok, npairs, ctx, sd, j, d, k, start + k * step
+                            )
+            j -= 1
+        if cur >= 0 and (mode == MODE_NEAREST or (mode == MODE_EXACTLY_ONE and nc == 1)):
+            op, od, ok, npairs = _emit(
+                op, od, ok, npairs, ctx, sd, first, d, cur, start + cur * step
+            )
+    return op[:npairs], od[:npairs], ok[:npairs]
