@@ -76,7 +76,9 @@ def _finished(state_dir: Path, n: int) -> bool:
     return all(status(state_dir).counts[s] == {"done": n} for s in STAGES)
 
 
-def run_chaos(tmp_path: Path, db_url: str | None, seed: int, n_files: int = 50) -> None:
+def run_chaos(
+    tmp_path: Path, db_url: str | None, seed: int, n_files: int = 50, executor: str = "local"
+) -> None:
     runner = CliRunner()
     sim = tmp_path / "sim"
     _invoke(runner, "sim", str(sim), "--duration", "30s", "--mode", "hit", "--seed", str(seed),
@@ -91,6 +93,7 @@ def run_chaos(tmp_path: Path, db_url: str | None, seed: int, n_files: int = 50) 
     up_args = ["kup", "up", str(state_dir), "--stages", str(stages), "--session-timeout-ms", "3000"]
     if db_url is not None:
         up_args += ["--db", db_url]
+    up_args += ["--executor", executor]
     rng = random.Random(seed)
     kills: list[tuple[str, int]] = []
     try:
@@ -167,6 +170,14 @@ def test_workers_and_broker_killed_at_random(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_workers_and_broker_killed_at_random_postgres(tmp_path: Path, pg_database_url: str) -> None:
     run_chaos(tmp_path, pg_database_url, seed=12, n_files=30)  # fewer: CI time
+
+
+@pytest.mark.slow
+def test_workers_and_broker_killed_at_random_slurm_postgres(
+    tmp_path: Path, pg_database_url: str, slurm_env: object
+) -> None:
+    """The same chaos with the attempts run as jobs of a real Slurm and PostgreSQL."""
+    run_chaos(tmp_path, pg_database_url, seed=13, n_files=20, executor="slurm")
 
 
 def test_a_killed_worker_not_yet_reaped_counts_as_dead() -> None:
