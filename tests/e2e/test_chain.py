@@ -44,6 +44,8 @@ def test_raw_to_analysis_with_catalog_and_redirect(tmp_path: Path) -> None:
 
     with Catalog(url) as cat:
         kinds = [f.kind for f in cat.files()]
+        raw_rec = cat.files(kind="raw")[0]
+        assert raw_rec.n_events == cat.children(raw_rec.id)[0].n_events > 0
         assert sorted(set(kinds)) == ["esd", "index", "raw", "rtraw"]
         assert kinds.count("index") == len(raws)  # idempotent: no duplicate rows
         index_files = cat.files(kind="index")

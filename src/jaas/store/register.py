@@ -57,7 +57,11 @@ def register_step(
     run = run if run is not None else res.meta.get("run")
     seq = seq if seq is not None else res.meta.get("file_seq")
     if parent is None:
-        parent = catalog.add_file(res.input, kind=input_kind, run=run, seq=seq)
+        # every step maps events 1:1, so the output's counts describe the input too
+        parent = catalog.add_file(
+            res.input, kind=input_kind, run=run, seq=seq, n_events=res.n_events,
+            t_min=res.t_min, t_max=res.t_max,
+        )  # fmt: skip
     child = catalog.add_file(
         res.output,
         kind=kind,
