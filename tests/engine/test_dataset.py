@@ -91,3 +91,22 @@ def test_unknown_column_suggests(run_dir: Path) -> None:
 def test_empty_source_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no index files"):
         open_dataset(tmp_path)
+
+
+def test_hdf5_index_files_open_like_parquet(run_dir: Path, tmp_path: Path) -> None:
+    from jaas.formats.index import read_index
+
+    h5dir = tmp_path / "h5"
+    h5dir.mkdir()
+    for p in sorted((run_dir / "index").glob("*.parquet")):
+        table = read_index(p)
+        seq = p.stem.split("_")[-1]
+        write_index(table, h5dir / f"{p.stem}.h5", metadata={"file_seq": str(int(seq))},
+                    fmt="hdf5")  # fmt: skip
+    parquet = open_dataset(run_dir / "index", cache=ColumnCache())
+    hdf5 = open_dataset(h5dir, cache=ColumnCache())
+    assert [(f.n_events, f.t_min, f.t_max, f.seq) for f in hdf5.files] == [
+        (f.n_events, f.t_min, f.t_max, f.seq) for f in parquet.files
+    ]
+    assert hdf5.lost[0].what == parquet.lost[0].what  # the missing file is seen in both
+    np.testing.assert_array_equal(hdf5.load(["E"])["E"], parquet.load(["E"])["E"])

@@ -16,6 +16,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +25,7 @@ import pyarrow.parquet as pq
 
 from jaas.engine.cache import ColumnCache, default_cache
 from jaas.errors import ConfigError, FormatError
-from jaas.formats.index import read_index
+from jaas.formats.index import index_column_names, index_metadata, is_hdf5, read_index
 from jaas.formats.schema import INDEX_SCHEMA
 
 if TYPE_CHECKING:
@@ -65,7 +66,25 @@ def _fmt_time(ns: int) -> str:
     return datetime.fromtimestamp(ns / 1e9, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def _seq_from(kv: dict[str, str], default: int) -> int:
+    """File sequence number from index metadata (``file_seq``; the simulation writes
+    ``jaas.file_seq``), else ``default``."""
+    for key in ("file_seq", "jaas.file_seq"):
+        value = kv.get(key, "")
+        if value.lstrip("-").isdigit():
+            return int(value)
+    return default
+
+
 def _describe(path: str) -> IndexFile:
+    if is_hdf5(path):  # HDF5 index: no footer statistics, read the small columns once
+        cols = read_index(path, ["t", "run", "file_id"])
+        t = cols.column("t").to_numpy()
+        run = int(cols.column("run")[0].as_py()) if len(t) else -1
+        file_id = int(cols.column("file_id")[0].as_py()) if len(t) else -1
+        seq = _seq_from(index_metadata(path), file_id)
+        lo, hi = (int(t.min()), int(t.max())) if len(t) else (0, 0)
+        return IndexFile(path, run, file_id, len(t), lo, hi, seq)
     try:
         meta = pq.ParquetFile(path).metadata
     except (OSError, ValueError) as exc:
@@ -92,8 +111,8 @@ def _describe(path: str) -> IndexFile:
                     run = int(s.min)
                 else:
                     file_id = int(s.min)
-    kv = meta.metadata or {}
-    seq = int(kv[b"file_seq"]) if b"file_seq" in kv else file_id
+    kv = {k.decode(): v.decode() for k, v in (meta.metadata or {}).items()}
+    seq = _seq_from(kv, file_id)
     if t_min is None or t_max is None:  # no statistics: read the column once
         t = read_index(path, ["t"]).column("t").to_numpy()
         t_min, t_max = (int(t.min()), int(t.max())) if len(t) else (0, 0)
@@ -143,11 +162,12 @@ class Dataset:
         """Seconds of good data (before any veto)."""
         return float((self.segments[:, 1] - self.segments[:, 0]).sum()) / 1e9
 
-    @property
+    @cached_property
     def columns(self) -> list[str]:
+        """Column names (of the first file; all files of a dataset share the schema)."""
         if not self.files:
             return list(INDEX_SCHEMA.names)
-        return list(pq.read_schema(self.files[0].path).names)
+        return index_column_names(self.files[0].path)
 
     def info(self) -> str:
         """A short text summary (runs, span, events, good time, lost data)."""

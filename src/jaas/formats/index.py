@@ -24,7 +24,15 @@ from jaas._io import atomic_path
 from jaas.errors import ConfigError, FormatError
 from jaas.formats.schema import INDEX_SCHEMA
 
-__all__ = ["HDF5_CHUNK", "ROW_GROUP_SIZE", "index_metadata", "read_index", "write_index"]
+__all__ = [
+    "HDF5_CHUNK",
+    "ROW_GROUP_SIZE",
+    "index_column_names",
+    "index_metadata",
+    "is_hdf5",
+    "read_index",
+    "write_index",
+]
 
 ROW_GROUP_SIZE = 1 << 20  # rows; ~25 MB of index columns per group
 HDF5_CHUNK = 1 << 16  # rows per HDF5 chunk
@@ -96,7 +104,7 @@ def read_index(
         paths = [paths]
     tables = []
     for p in paths:
-        if _is_hdf5(p):
+        if is_hdf5(p):
             tables.append(_read_hdf5(p, columns))
             continue
         try:
@@ -108,9 +116,20 @@ def read_index(
     return pa.concat_tables(tables)
 
 
+def index_column_names(path: str | os.PathLike[str]) -> list[str]:
+    """Column names of an index file, without reading any column."""
+    if is_hdf5(path):
+        with _h5py().File(path, "r") as f:
+            return [str(k) for k in f]
+    try:
+        return list(pq.read_schema(path).names)
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise FormatError(f"not a readable index file: {exc}", path=path) from exc
+
+
 def index_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
     """The key/value metadata of an index file (Parquet schema metadata or HDF5 attributes)."""
-    if _is_hdf5(path):
+    if is_hdf5(path):
         h5py = _h5py()
         with h5py.File(path, "r") as f:
             return {str(k): str(v) for k, v in f.attrs.items()}
@@ -121,7 +140,7 @@ def index_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
     return {k.decode(): v.decode() for k, v in raw.items() if not k.startswith(b"ARROW:")}
 
 
-def _is_hdf5(path: str | os.PathLike[str]) -> bool:
+def is_hdf5(path: str | os.PathLike[str]) -> bool:
     try:
         with open(path, "rb") as f:
             return f.read(len(_HDF5_MAGIC)) == _HDF5_MAGIC
