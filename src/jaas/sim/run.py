@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -125,34 +126,45 @@ class _Sink:
         self.n_file = 0
 
     def _write_truth(self) -> np.ndarray:
+        """Write the buffered truth as this file's truth table; return its times."""
         events = Events.concat(self.truth)
-        if self.cfg.write_truth:
-            path = self.outdir / "truth" / f"{_name(self.cfg, self.seq)}.truth.parquet"
-            table = truth_table(
-                events,
-                run=self.cfg.run,
-                event_id=np.concatenate(self.ids) if self.ids else np.zeros(0, np.int64),
-                file_seq=self.seq,
-                entry=np.arange(len(events), dtype=np.int64),
-            )
-            with atomic_path(path) as tmp:
-                pq.write_table(
-                    table,
-                    tmp,
-                    compression="zstd",
-                    row_group_size=1 << 20,
-                    use_dictionary=["source", "role"],  # floats: dictionary is slow and larger
-                )
-            self.records.append(_record(self.outdir, "truth", path, self.seq, events["t"]))
-        t = events["t"]
+        ids = np.concatenate(self.ids) if self.ids else np.zeros(0, np.int64)
+        record = self._truth_file(events, ids, self.seq)
+        if record is not None:
+            self.records.append(record)
         self.truth, self.ids, self.n_file = [], [], 0
+        t: np.ndarray = events["t"]
         return t
+
+    def _truth_file(self, events: Events, ids: np.ndarray, seq: int) -> FileRecord | None:
+        """Write one truth file (touches no sink state, so it can run on a thread)."""
+        if not self.cfg.write_truth:
+            return None
+        path = self.outdir / "truth" / f"{_name(self.cfg, seq)}.truth.parquet"
+        table = truth_table(
+            events,
+            run=self.cfg.run,
+            event_id=ids,
+            file_seq=seq,
+            entry=np.arange(len(events), dtype=np.int64),
+        )
+        with atomic_path(path) as tmp:
+            pq.write_table(
+                table,
+                tmp,
+                compression="zstd",
+                row_group_size=1 << 20,
+                use_dictionary=["source", "role"],  # floats: dictionary is slow and larger
+            )
+        return _record(self.outdir, "truth", path, seq, events["t"])
 
 
 class _IndexSink(_Sink):
     def __init__(self, cfg: SimConfig, outdir: Path) -> None:
         super().__init__(cfg, outdir)
         self.cols: list[dict[str, np.ndarray]] = []
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jaas-sim-write")
+        self._pending: Future[list[FileRecord]] | None = None
 
     def add(self, events: Events, first_id: int, rng: np.random.Generator) -> None:
         cols = index_columns(events, rng, self.cfg.physics)
@@ -176,16 +188,36 @@ class _IndexSink(_Sink):
         table["run"] = np.full(n, self.cfg.run, np.int32)
         table["file_id"] = np.full(n, self.seq, np.int32)
         table["entry"] = np.arange(n, dtype=np.int64)
-        path = self.outdir / "index" / f"{_name(self.cfg, self.seq)}.parquet"
-        meta = {"jaas.run": str(self.cfg.run), "jaas.file_seq": str(self.seq)}
-        write_index(table, path, metadata={**meta, "jaas.version": __version__})
-        self.records.append(_record(self.outdir, "index", path, self.seq, table["t"]))
-        self._write_truth()
-        self.cols = []
+        events = Events.concat(self.truth)
+        ids = np.concatenate(self.ids) if self.ids else np.zeros(0, np.int64)
+        # Parquet writing releases the GIL: write this file on a thread while the next one
+        # is generated (at most one file in flight, so memory stays bounded)
+        self._wait()
+        self._pending = self._writer.submit(self._write_files, table, events, ids, self.seq)
+        self.cols, self.truth, self.ids, self.n_file = [], [], [], 0
         self.seq += 1
 
+    def _write_files(
+        self, table: dict[str, Any], events: Events, ids: np.ndarray, seq: int
+    ) -> list[FileRecord]:
+        path = self.outdir / "index" / f"{_name(self.cfg, seq)}.parquet"
+        meta = {"jaas.run": str(self.cfg.run), "jaas.file_seq": str(seq)}
+        write_index(table, path, metadata={**meta, "jaas.version": __version__})
+        records = [_record(self.outdir, "index", path, seq, table["t"])]
+        truth = self._truth_file(events, ids, seq)
+        return records if truth is None else [*records, truth]
+
+    def _wait(self) -> None:
+        if self._pending is not None:
+            self.records.extend(self._pending.result())  # re-raises a write error here
+            self._pending = None
+
     def close(self) -> None:
-        self.flush()
+        try:
+            self.flush()
+            self._wait()
+        finally:
+            self._writer.shutdown(wait=True)
 
 
 class _HitSink(_Sink):
