@@ -145,19 +145,7 @@ def coincide(
                     t, sd, seg_lo, seg_hi, iso, before, after, p, d, sk
                 ):
                     continue
-                if npairs == cap:
-                    cap *= 2
-                    op2 = np.empty(cap, np.int64)
-                    od2 = np.empty(cap, np.int64)
-                    ok2 = np.empty(cap, np.int64)
-                    op2[:npairs] = op[:npairs]
-                    od2[:npairs] = od[:npairs]
-                    ok2[:npairs] = ok[:npairs]
-                    op, od, ok = op2, od2, ok2
-                op[npairs] = p
-                od[npairs] = d
-                ok[npairs] = k
-                npairs += 1
+                op, od, ok, npairs = _push(op, od, ok, npairs, p, d, k)
     return op[:npairs], od[:npairs], ok[:npairs]
 
 
