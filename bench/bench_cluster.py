@@ -83,7 +83,7 @@ def cluster_run(n: int, big: Path, tiny: Path, state: Path, ref: Any) -> dict[st
                 "cold": cold,
                 "warm": warm,
                 "tiny": over,
-                "parts": float(len(res.cluster.partitions)),
+                "parts": float(len(res.backend_info.partitions)),
                 "cached_mb": sum(s.bytes_cached for s in stats.values()) / 1e6,
             }
     finally:

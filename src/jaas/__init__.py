@@ -33,6 +33,16 @@ _LAZY = {
 }
 
 
+# Analysis backends by address scheme or name, as "module:attribute" of a factory taking
+# the address (or a client object), imported on first use by jaas.engine.backend (which
+# never imports a driver layer itself). Other packages add schemes (e.g. spark) with an
+# entry point of group "jaas.backends" or jaas.engine.backend.register_backend.
+_DASK = "jaas.cluster.backend:DaskBackend"
+BACKENDS: dict[str, str] = dict.fromkeys(
+    ("dask", "tcp", "tls", "ucx", "inproc", "ws", "wss"), _DASK
+)
+
+
 def __getattr__(name: str) -> object:
     # heavy layers (numba kernels, pandas) load on first use, so `import jaas` stays fast
     if name in _LAZY:

@@ -46,7 +46,7 @@ def test_identical_to_local_with_window_longer_than_partition(
     assert_identical(res, ref)
     assert res.n_pairs > 100
     assert res.exposure.veto_ns > 10 * SECOND  # the long veto does matter
-    info = res.cluster  # type: ignore[attr-defined]
+    info = res.backend_info
     assert len(info.partitions) >= 100
     assert {w for *_, w in info.partitions} == set(handle.workers())
     before, _ = res.spec.halo()
@@ -77,7 +77,7 @@ def test_partitions_run_where_their_files_are_owned(handle: Cluster, sim_dir: Pa
     # time-contiguous blocks: each worker owns one time range
     ranges = sorted((v["t_min"], v["t_max"]) for v in reg["workers"].values())
     assert all(a[1] < b[0] for a, b in itertools.pairwise(ranges))
-    info = res.cluster  # type: ignore[attr-defined]
+    info = res.backend_info
     for _, t_lo, t_hi, worker in info.partitions:
         f = max(
             ds.files,
@@ -115,7 +115,7 @@ def test_progress_callback_and_repr(handle: Cluster, sim_dir: Path) -> None:
         ds, client=handle, partition_events=100, on_progress=lambda d, n: seen.append((d, n)),
         **QUERY,  # type: ignore[arg-type]
     )  # fmt: skip
-    n = len(res.cluster.partitions)  # type: ignore[attr-defined]
+    n = len(res.backend_info.partitions)
     assert seen[-1] == (n, n)
     assert [d for d, _ in seen] == list(range(1, n + 1))
     assert "dashboard=http" in repr(handle)
@@ -149,3 +149,8 @@ def test_one_argument_chooses_the_backend(handle: Cluster, sim_dir: Path) -> Non
     remote = ds.ibd(client=handle)
     assert remote.provenance.get("backend")
     assert_identical(remote, local)
+    by_address = ds.ibd(backend=handle.address)  # the registry picks Dask for tcp://
+    assert by_address.backend_info.name == "dask"
+    assert by_address.backend_info.address == handle.address
+    assert_identical(by_address, local)
+    assert local.backend_info.name == "local" and "backend" not in local.provenance

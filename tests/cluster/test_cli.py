@@ -86,7 +86,7 @@ def test_worker_with_files_owns_them_and_runs_their_partitions(
         pids = handle.client.run(os.getpid)
         assert pids[addr] == proc.pid
         res = coincidence(ds, client=handle, partition_events=50, **QUERY)  # type: ignore[arg-type]
-        ran = {w for _, lo, hi, w in res.cluster.partitions if lo >= ds.files[3].t_min  # type: ignore[attr-defined]
+        ran = {w for _, lo, hi, w in res.backend_info.partitions if lo >= ds.files[3].t_min
                and hi <= ds.files[5].t_max}  # fmt: skip
         assert ran == {addr}
     finally:

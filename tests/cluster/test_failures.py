@@ -90,7 +90,7 @@ def test_killed_worker_local_storage_reports_lost_livetime(
             **QUERY,  # type: ignore[arg-type]
         )  # fmt: skip
         assert c.registry()["lost"] == dict.fromkeys(files, victim)
-        assert res.cluster.attempts == 2  # type: ignore[attr-defined]
+        assert res.backend_info.attempts == 2
 
     # the unreachable files are the victim's: from the end of the last file before them
     # to the end of the run (they are the later half)

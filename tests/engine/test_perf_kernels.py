@@ -135,10 +135,11 @@ def test_veto_phase_is_reused_only_for_the_same_read_only_columns() -> None:
         mc_samples=500,
     )
     segs = [[0, 2_000_000]]
-    partition.clear_veto_memo()
-    first = correlate(cols, spec, segs, partition_events=7_000)
+    memo = partition.VetoMemo()
+    first = correlate(cols, spec, segs, partition_events=7_000, veto_memo=memo)
+    assert memo.phases(cols, spec, np.array(segs, np.int64))  # remembered, for these arrays
     first.veto_bits[:] = 0  # the caller owns its result: the memo is not affected
-    warm = correlate(cols, spec, segs, partition_events=7_000)
+    warm = correlate(cols, spec, segs, partition_events=7_000, veto_memo=memo)
     writable = {k: v.copy() for k, v in cols.items()}  # not memoised: computed afresh
     fresh = correlate(writable, spec, segs, partition_events=7_000)
     np.testing.assert_array_equal(warm.veto_bits, fresh.veto_bits)
@@ -150,10 +151,11 @@ def test_veto_phase_is_reused_only_for_the_same_read_only_columns() -> None:
         Spec(vetoes=(Veto.detector("mu", "muon", 9_000),), coincidence=spec.coincidence),
         Spec(spec.vetoes, Coincidence("prompt", "delayed", 500, dr_max=1.0), mc_samples=500),
     ):
-        got = correlate(cols, other, segs, partition_events=7_000)
+        got = correlate(cols, other, segs, partition_events=7_000, veto_memo=memo)
         ref = correlate(writable, other, segs, partition_events=7_000)
         np.testing.assert_array_equal(got.veto_bits, ref.veto_bits)
         np.testing.assert_array_equal(got.prompt, ref.prompt)
         np.testing.assert_array_equal(got.delayed, ref.delayed)
         assert got.exposure == ref.exposure
-    partition.clear_veto_memo()
+    memo.clear()
+    assert not memo.phases(cols, spec, np.array(segs, np.int64))

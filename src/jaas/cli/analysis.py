@@ -44,19 +44,14 @@ _out_opt = click.option(
     help="Write pairs (Parquet), plots (PNG) and the summary here.",
 )  # fmt: skip
 _threads_opt = click.option("--threads", default=1, show_default=True, help="Worker threads.")
-_scheduler_opt = click.option(
+_backend_opt = click.option(
+    "--backend",
     "--scheduler",
+    "backend",
     metavar="ADDR",
-    help="Run on a Dask cluster (address or scheduler file; see `jaas cluster up`).",
+    help="Where to run: 'local' (default), a Dask scheduler address (tcp://HOST:8786) or "
+    "scheduler file (see `jaas cluster up`); --scheduler is an alias.",
 )
-
-
-def _client(scheduler: str | None) -> Any:
-    if scheduler is None:
-        return None
-    from jaas.cluster import connect
-
-    return connect(scheduler)
 
 
 def _finish(res: Any, out: Path | None, started: float, truth: bool) -> None:
@@ -91,7 +86,7 @@ def _finish(res: Any, out: Path | None, started: float, truth: bool) -> None:
 @click.option("--offtime", default=200, show_default=True,
               help="Off-time windows for the accidental estimate (0: none).")  # fmt: skip
 @_threads_opt
-@_scheduler_opt
+@_backend_opt
 @_out_opt
 def ibd(
     dataset: str,
@@ -107,7 +102,7 @@ def ibd(
     no_vetoes: bool,
     offtime: int,
     threads: int,
-    scheduler: str | None,
+    backend: str | None,
     out: Path | None,
 ) -> None:
     """Run the standard IBD selection on DATASET (a directory of index files, a simulated
@@ -139,7 +134,7 @@ def ibd(
     sel = IBDSelection().with_changes(**changes)
     from jaas.engine.analysis import ibd as run_ibd
 
-    res = run_ibd(ds, sel, threads=threads, client=_client(scheduler))
+    res = run_ibd(ds, sel, threads=threads, backend=backend)
     _finish(res, out, started, truth=True)
 
 
@@ -164,7 +159,7 @@ def ibd(
 @click.option("--offtime", default=0, show_default=True, help="Off-time windows (0: none).")
 @click.option("--label", default="query", show_default=True)
 @_threads_opt
-@_scheduler_opt
+@_backend_opt
 @_out_opt
 def query(
     dataset: str,
@@ -183,7 +178,7 @@ def query(
     offtime: int,
     label: str,
     threads: int,
-    scheduler: str | None,
+    backend: str | None,
     out: Path | None,
 ) -> None:
     """Run a selection (--select) or a coincidence search (--prompt/--delayed) on DATASET.
@@ -241,6 +236,6 @@ def query(
         offtime=OffTime(n=offtime, start_ns=2_000_000_000) if offtime > 0 else None,
         threads=threads,
         label=label,
-        client=_client(scheduler),
+        backend=backend,
     )
     _finish(res, out, started, truth=False)

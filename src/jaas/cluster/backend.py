@@ -14,42 +14,34 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from jaas.cluster import plan as _plan
 from jaas.cluster import registry as _registry
 from jaas.cluster.worker import FileRef, PartOutput, PartTask, Query, load_piece, run_part
-from jaas.engine.analysis import IBDSelection, VetoRule, build_query
-from jaas.engine.correlate import OffTime, Spec
+from jaas.engine.backend import BackendInfo, BuiltQuery, Execution
+from jaas.engine.correlate import Spec
 from jaas.engine.exposure import intervals_measure, normalize_intervals
 from jaas.engine.expr import Expr
 from jaas.engine.partition import merge
-from jaas.errors import JaasError
+from jaas.errors import ConfigError, JaasError
 from jaas.progress import progress
 
 if TYPE_CHECKING:
     from jaas.cluster.client import Cluster
+    from jaas.engine.analysis import IBDSelection
     from jaas.engine.dataset import Dataset
     from jaas.engine.results import CoincidenceResult
 
-__all__ = ["QueryInfo", "coincidence", "ibd"]
+__all__ = ["DaskBackend", "QueryInfo", "coincidence", "ibd"]
 
 LOST_REASON = "unreachable: its worker was lost (node-local storage)"
 
 
-@dataclass
-class QueryInfo:
-    """How a distributed query ran: partitions, where each ran, lost files, timing."""
-
-    partitions: list[tuple[int, int, int, str]] = field(default_factory=list)  # k, lo, hi, w
-    owners: dict[str, str | None] = field(default_factory=dict)
-    lost: dict[str, str] = field(default_factory=dict)
-    attempts: int = 0
-    seconds: float = 0.0
+QueryInfo = BackendInfo  # how a distributed query ran (the engine's typed backend info)
 
 
 def _refs(files: list[Any]) -> list[FileRef]:
@@ -170,7 +162,7 @@ def run(
     if partition_events is None and partition_ns is None and ds.files:
         biggest = max(f.n_events for f in ds.files)
         partition_events = min(biggest, -(-ds.n_events // (2 * n_workers)))
-    info = QueryInfo()
+    info = BackendInfo("dask", cluster.address)
     lost: dict[str, str] = {}
     out: dict[int, PartOutput] = {}
     with progress(total=0, desc=desc, unit="part") as bar:
@@ -239,74 +231,81 @@ def _count_lost_time(exp: Any, ds: Dataset, sub: Dataset, bad: np.ndarray) -> No
     exp.bad_ns = intervals_measure(np.array(inter, np.int64).reshape(-1, 2))
 
 
-def coincidence(
-    ds: Dataset,
-    *,
-    prompt: str,
-    delayed: str,
-    dt: str | float | tuple[str | float, str | float],
-    dr: str | float | None = None,
-    mode: Literal["all", "nearest", "exactly_one"] = "exactly_one",
-    vetoes: Sequence[VetoRule] = (),
-    isolation: Sequence[tuple[str, str | float, str | float]] = (),
-    offtime: OffTime | None = None,
-    since: Mapping[str, str] | None = None,
-    derived: Mapping[str, str] | None = None,
-    threads: int = 1,
-    partition_events: int | None = None,
-    label: str = "coincidence",
-    client: Cluster | Any = None,
-    partition_ns: int | None = None,
-    local_storage: bool | None = None,
-    on_progress: Callable[[int, int], None] | None = None,
-) -> CoincidenceResult:
-    """``jaas.engine.analysis.coincidence`` on a Dask cluster: the same arguments and the
-    identical result, plus where to run.
+class DaskBackend:
+    """The engine's ``Backend`` on a Dask cluster (``backend="tcp://HOST:8786"``).
 
     Args:
-        client: a ``jaas.cluster.Cluster`` (from ``connect``), a ``distributed.Client``
-            or a scheduler address.
+        target: a ``jaas.cluster.Cluster``, a ``distributed.Client``, a scheduler
+            address or scheduler file, or None for the cluster of ``jaas cluster up``.
         partition_ns: core duration of a partition (default: by events, two per worker).
         local_storage: files are on node-local storage: a lost worker's files are
             reported as lost data instead of being read by another worker (default: the
             cluster handle's setting).
         on_progress: called with (partitions done, total) as results arrive.
-        threads: ignored (a worker runs one partition per thread).
+    """
+
+    name = "dask"
+
+    def __init__(
+        self,
+        target: Cluster | Any = None,
+        *,
+        partition_ns: int | None = None,
+        local_storage: bool | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> None:
+        from jaas.cluster.client import as_cluster, connect
+
+        self.cluster = connect(None) if target is None else as_cluster(target)
+        self.partition_ns = partition_ns
+        self.local_storage = local_storage
+        self.on_progress = on_progress
+
+    def run(
+        self,
+        ds: Dataset,
+        query: BuiltQuery,
+        *,
+        threads: int = 1,
+        partition_events: int | None = None,
+        label: str = "query",
+    ) -> Execution:
+        """Run ``query`` on the cluster (``threads`` is ignored: a worker runs one
+        partition per thread)."""
+        del threads
+        sub, result, cols, masks, info = run(
+            self.cluster, ds, query.spec, dict(query.exprs), list(query.columns),
+            partition_ns=self.partition_ns, partition_events=partition_events,
+            local_storage=self.local_storage, on_progress=self.on_progress, desc=label,
+        )  # fmt: skip
+        return Execution(sub, result, cols, masks, info)
+
+
+def coincidence(
+    ds: Dataset,
+    *,
+    client: Cluster | Any = None,
+    partition_ns: int | None = None,
+    local_storage: bool | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+    **query: Any,
+) -> CoincidenceResult:
+    """``jaas.engine.analysis.coincidence`` on a Dask cluster: the same query arguments
+    and the identical result, plus where to run (see ``DaskBackend``).
 
     Example:
         >>> c = jaas.cluster.connect("tcp://head:8786")                 # doctest: +SKIP
         >>> res = jaas.cluster.coincidence(ds, prompt="E > 0.7 MeV", delayed="E > 1.9 MeV",
         ...                                dt="1 ms", client=c)          # doctest: +SKIP
     """
-    from jaas.cluster.client import as_cluster
-    from jaas.engine.results import CoincidenceResult
+    from jaas.engine.analysis import coincidence as run_query
 
-    del threads
-    cluster = as_cluster(client)
-    spec, exprs, selection = build_query(
-        prompt=prompt, delayed=delayed, dt=dt, dr=dr, mode=mode, vetoes=vetoes,
-        isolation=isolation, offtime=offtime, since=since, derived=derived,
-    )  # fmt: skip
-    needed: set[str] = set().union(*(e.columns for e in exprs.values()))
-    needed |= {"file_id", "entry", "run", "E", "x", "y", "z", "r"}
-    needed |= {c for c in spec.required_columns() if not c.startswith("__")}
-    sub, result, cols, masks, info = run(
-        cluster, ds, spec, exprs, sorted(needed),
-        partition_ns=partition_ns, partition_events=partition_events,
-        local_storage=local_storage, on_progress=on_progress, desc=label,
-    )  # fmt: skip
-    res = CoincidenceResult(
-        dataset=sub,
-        label=label,
-        selection=selection,
-        spec=spec,
-        result=result,
-        columns=cols,
-        masks=masks,
+    if client is None:
+        raise ConfigError("no cluster: pass client=jaas.cluster.connect('tcp://HOST:8786')")
+    backend = DaskBackend(
+        client, partition_ns=partition_ns, local_storage=local_storage, on_progress=on_progress
     )
-    res.provenance["backend"] = f"dask {cluster.address}"
-    res.cluster = info  # type: ignore[attr-defined]
-    return res
+    return run_query(ds, backend=backend, **query)
 
 
 def ibd(
@@ -315,34 +314,21 @@ def ibd(
     *,
     client: Cluster | Any = None,
     partition_ns: int | None = None,
-    partition_events: int | None = None,
     local_storage: bool | None = None,
     on_progress: Callable[[int, int], None] | None = None,
-    **changes: object,
+    **changes: Any,
 ) -> CoincidenceResult:
     """The standard IBD selection on a Dask cluster (see ``jaas.engine.analysis.ibd``).
 
     Example:
         >>> res = jaas.cluster.ibd(ds, client=c, dr_max="1.2 m")    # doctest: +SKIP
     """
-    sel = selection or IBDSelection()
-    if changes:
-        sel = sel.with_changes(**changes)
-    res = coincidence(
-        ds,
-        prompt=sel.prompt_condition,
-        delayed=sel.delayed_condition,
-        dt=(sel.dt_min, sel.dt_max),
-        dr=sel.dr_max,
-        mode=sel.mode,
-        vetoes=sel.vetoes,
-        offtime=sel.offtime,
-        label="IBD",
-        client=client,
-        partition_ns=partition_ns,
-        partition_events=partition_events,
-        local_storage=local_storage,
-        on_progress=on_progress,
+    from jaas.engine.analysis import ibd as run_ibd
+
+    if client is None:
+        raise ConfigError("no cluster: pass client=jaas.cluster.connect('tcp://HOST:8786')")
+    backend = DaskBackend(
+        client, partition_ns=partition_ns, local_storage=local_storage, on_progress=on_progress
     )
-    res.ibd_selection = sel
-    return res
+    partition_events = changes.pop("partition_events", None)
+    return run_ibd(ds, selection, backend=backend, partition_events=partition_events, **changes)

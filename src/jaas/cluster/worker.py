@@ -20,9 +20,16 @@ from distributed.diagnostics.plugin import WorkerPlugin
 
 from jaas.engine.cache import CacheStats, ColumnCache
 from jaas.engine.correlate import Spec
-from jaas.engine.exposure import mc_samples
 from jaas.engine.expr import Expr
-from jaas.engine.partition import PartialResult, Partition, run_partition
+from jaas.engine.masks import cached_masks
+from jaas.engine.partition import (
+    PartialResult,
+    Partition,
+    halo_bounds,
+    rows_between,
+    run_partition,
+    samples_between,
+)
 from jaas.errors import FormatError
 from jaas.formats.index import read_index
 
@@ -40,7 +47,6 @@ __all__ = [
 ]
 
 PLUGIN_NAME = "jaas-cache"
-_FAR = 1 << 62
 
 
 def _default_budget(memory_limit: int | None) -> int:
@@ -185,15 +191,6 @@ def _read(path: str, names: list[str]) -> dict[str, np.ndarray]:
     return {n: table.column(n).to_numpy() for n in names}
 
 
-def _masks(exprs: Mapping[str, Expr], cols: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    n = len(cols["t"])
-    out = {}
-    for name, expr in exprs.items():
-        mask = np.asarray(expr.evaluate(cols), dtype=bool)
-        out[name] = np.ascontiguousarray(np.broadcast_to(mask, (n,)))
-    return out
-
-
 def file_stream(cache: ColumnCache, ref: FileRef, query: Query) -> dict[str, np.ndarray]:
     """Columns and masks of a whole file, through ``cache`` (masks cached by their text)."""
     fkey = ColumnCache.file_key(ref.path)
@@ -205,42 +202,17 @@ def file_stream(cache: ColumnCache, ref: FileRef, query: Query) -> dict[str, np.
             "was opened; it changed on disk: reopen the dataset",
             path=ref.path,
         )
-    canon = {name: str(expr) for name, expr in query.exprs.items()}
-    by_text = {text: query.exprs[name] for name, text in canon.items()}
-    masks = cache.get_keyed(
-        (f"{fkey[0]}:mask", fkey[1], fkey[2]),
-        list(by_text),
-        lambda missing: _masks({text: by_text[text] for text in missing}, cols),
-    )
-    out = dict(cols)
-    out.update({name: masks[text] for name, text in canon.items()})
-    return out
+    return {**cols, **cached_masks(cache, fkey, query.exprs, cols)}
 
 
 def _slice(path: str, offset: int, cols: dict[str, np.ndarray], lo: int, hi: int) -> Piece:
-    t = cols["t"]
-    i0 = int(np.searchsorted(t, lo, side="left"))
-    i1 = int(np.searchsorted(t, hi, side="right"))
-    return Piece(path, offset + i0, {k: v[i0:i1] for k, v in cols.items()})
+    i0, rows = rows_between(cols, lo, hi)
+    return Piece(path, offset + i0, rows)
 
 
 def load_piece(ref: FileRef, query: Query, lo: int, hi: int) -> Piece:
     """Rows of ``ref`` with ``lo <= t <= hi`` (run on the file's owner)."""
     return _slice(ref.path, ref.offset, file_stream(_state().cache, ref, query), lo, hi)
-
-
-_SAMPLES: dict[tuple[bytes, int, float, int], tuple[np.ndarray, ...]] = {}
-
-
-def _samples(segments: np.ndarray, spec: Spec) -> tuple[np.ndarray, ...]:
-    key = (segments.tobytes(), spec.mc_samples, spec.fiducial_radius, spec.mc_seed)
-    got = _SAMPLES.get(key)
-    if got is None:
-        got = mc_samples(segments, spec.mc_samples, spec.fiducial_radius, spec.mc_seed)
-        if len(_SAMPLES) >= 4:
-            _SAMPLES.pop(next(iter(_SAMPLES)))
-        _SAMPLES[key] = got
-    return got
 
 
 def _concat(pieces: list[Piece], names: Sequence[str]) -> tuple[int, dict[str, np.ndarray]]:
@@ -271,20 +243,15 @@ def run_part(task: PartTask, query: Query, *remote: Piece) -> PartOutput:
     else:
         g0, cols = _concat(pieces, names)
     t = cols["t"].astype(np.int64, copy=False)
-    a = int(np.searchsorted(t, task.t_lo, side="left"))
-    b = int(np.searchsorted(t, task.t_hi, side="left"))
-    h0 = 0 if task.t_lo <= -_FAR else int(np.searchsorted(t, task.t_lo - query.before, "left"))
-    h1 = int(np.searchsorted(t, t[b - 1] + query.after, side="right")) if b > a else b
-    h1 = max(h1, b)
+    h0, a, b, h1 = halo_bounds(t, task.t_lo, task.t_hi, query.before, query.after)
     part = Partition(task.index, g0 + h0, g0 + a, g0 + b, g0 + h1, task.t_lo, task.t_hi)
     stream = {n: v[h0:h1] for n, v in cols.items()}
     stream["t"] = t[h0:h1]
     spec = query.spec
-    sub = None
+    samples = None
     if any(v.kind != "detector" for v in spec.vetoes):
-        samples = _samples(query.segments, spec)
-        s0, s1 = np.searchsorted(samples[0], [task.t_lo, task.t_hi], side="left")
-        sub = tuple(s[s0:s1] for s in samples)
+        samples = state.cache.veto_memo.samples(query.segments, spec)
+    sub = samples_between(samples, task.t_lo, task.t_hi)
     partial = run_partition(stream, part, spec, query.segments, sub)
     core = {n: np.ascontiguousarray(cols[n][a:b]) for n in query.gather}
     return PartOutput(partial, core, state.address)

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from jaas.engine.correlate import Coincidence, Isolation, OffTime, SinceLast, Spec, Veto, correlate
+from jaas.engine.backend import Backend, BuiltQuery, resolve_backend
+from jaas.engine.correlate import Coincidence, Isolation, OffTime, SinceLast, Spec, Veto
 from jaas.engine.expr import Expr, parse, parse_condition, schema_units
 from jaas.errors import ConfigError, SelectionError
 from jaas.formats.schema import INDEX_SCHEMA
@@ -36,6 +37,7 @@ __all__ = [
     "build_query",
     "coincidence",
     "ibd",
+    "prepare",
     "quantity",
     "select",
     "veto",
@@ -162,36 +164,6 @@ def _conditions(texts: Mapping[str, str], derived: Mapping[str, str] | None) -> 
     return {name: parse_condition(text, UNITS, derived) for name, text in texts.items()}
 
 
-def _masks(exprs: Mapping[str, Expr], cols: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    n = len(cols["t"])
-    out = {}
-    for name, expr in exprs.items():
-        mask = np.asarray(expr.evaluate(cols), dtype=bool)
-        out[name] = np.broadcast_to(mask, (n,)) if mask.shape != (n,) else mask
-    return out
-
-
-def _cached_masks(
-    ds: Dataset, exprs: Mapping[str, Expr], cols: Mapping[str, np.ndarray]
-) -> dict[str, np.ndarray]:
-    """``_masks`` through the dataset's column cache, keyed by the canonical text of each
-    expression: a warm query with one changed cut evaluates only that mask."""
-    cache = getattr(ds, "cache", None)
-    fingerprint = getattr(ds, "_fingerprint", None)
-    if cache is None or fingerprint is None:
-        return _masks(exprs, cols)
-    fp = fingerprint()
-    canon = {name: str(expr) for name, expr in exprs.items()}
-    by_text = {text: exprs[name] for name, text in canon.items()}
-
-    def load(missing: list[str]) -> dict[str, np.ndarray]:
-        got = _masks({text: by_text[text] for text in missing}, cols)
-        return {k: np.ascontiguousarray(v) for k, v in got.items()}
-
-    masks = cache.get_keyed((f"{fp[0]}:mask", fp[1], fp[2]), list(by_text), load)
-    return {name: masks[text] for name, text in canon.items()}
-
-
 def select(
     ds: Dataset, condition: str, *, derived: Mapping[str, str] | None = None
 ) -> SelectionResult:
@@ -273,6 +245,14 @@ def build_query(
     return spec, exprs, selection
 
 
+def prepare(spec: Spec, exprs: Mapping[str, Expr]) -> BuiltQuery:
+    """The built query of ``spec`` and its masks: with every index column they read."""
+    needed: set[str] = set().union(*(e.columns for e in exprs.values()))
+    needed |= {"file_id", "entry", "run", "E", "x", "y", "z", "r"}
+    needed |= {c for c in spec.required_columns() if not c.startswith("__")}
+    return BuiltQuery(spec, dict(exprs), tuple(sorted(needed)))
+
+
 def coincidence(
     ds: Dataset,
     *,
@@ -289,6 +269,7 @@ def coincidence(
     threads: int = 1,
     partition_events: int | None = None,
     label: str = "coincidence",
+    backend: Backend | str | None = None,
     client: Any = None,
 ) -> CoincidenceResult:
     """Delayed-first coincidence search over a dataset (junosw semantics; see ``correlate``).
@@ -310,48 +291,31 @@ def coincidence(
         partition_events: time-partition size in events (default: one partition per
             thread, or automatic).
         label: a name for the result.
-        client: run on a Dask cluster (``jaas.connect(ADDR)``) instead of in this
-            process; the result is identical.
+        backend: where to run: ``"local"`` (default), a Dask scheduler address
+            (``"tcp://HOST:8786"``), any registered scheme, or a ``Backend``; the
+            result is identical (see ``jaas.engine.backend``).
+        client: the same as a connection object (``jaas.connect(ADDR)`` or a
+            ``distributed.Client``).
     """
-    if client is not None:
-        from jaas.cluster import coincidence as on_cluster
-
-        return on_cluster(
-            ds, prompt=prompt, delayed=delayed, dt=dt, dr=dr, mode=mode, vetoes=vetoes,
-            isolation=isolation, offtime=offtime, since=since, derived=derived, label=label,
-            client=client, partition_events=partition_events,
-        )  # fmt: skip
     from jaas.engine.results import CoincidenceResult
 
     spec, exprs, selection = build_query(
         prompt=prompt, delayed=delayed, dt=dt, dr=dr, mode=mode, vetoes=vetoes,
         isolation=isolation, offtime=offtime, since=since, derived=derived,
     )  # fmt: skip
-    needed: set[str] = set().union(*(e.columns for e in exprs.values()))
-    needed |= {"file_id", "entry", "run", "E", "x", "y", "z", "r"}
-    needed |= {c for c in spec.required_columns() if not c.startswith("__")}
-    cols = ds.load(sorted(needed))
-    stream: dict[str, np.ndarray] = dict(cols)
-    stream.update(_cached_masks(ds, exprs, cols))
-    bad = np.array([[lost.start, lost.end] for lost in ds.lost], np.int64).reshape(-1, 2)
-    result = correlate(
-        stream,
-        spec,
-        ds.segments,
-        bad=bad,
-        partition_events=partition_events
-        if partition_events is not None
-        else (max(1, len(cols["t"]) // threads + 1) if threads > 1 else None),
-        threads=threads,
+    runner = resolve_backend(backend, client)
+    done = runner.run(
+        ds, prepare(spec, exprs), threads=threads, partition_events=partition_events, label=label
     )
     return CoincidenceResult(
-        dataset=ds,
+        dataset=done.dataset,
         label=label,
         selection=selection,
         spec=spec,
-        result=result,
-        columns=cols,
-        masks={k: stream[k] for k in exprs},
+        result=done.result,
+        columns=done.columns,
+        masks=done.masks,
+        backend_info=done.info,
     )
 
 
@@ -360,6 +324,8 @@ def ibd(
     selection: IBDSelection | None = None,
     *,
     threads: int = 1,
+    partition_events: int | None = None,
+    backend: Backend | str | None = None,
     client: Any = None,
     **changes: object,
 ) -> CoincidenceResult:
@@ -367,6 +333,7 @@ def ibd(
 
     Example:
         >>> res = jaas.ibd(ds, dr_max="1.2 m")    # doctest: +SKIP
+        >>> res = ds.ibd(backend="tcp://head:8786")    # doctest: +SKIP
     """
     sel = selection or IBDSelection()
     if changes:
@@ -381,7 +348,9 @@ def ibd(
         vetoes=sel.vetoes,
         offtime=sel.offtime,
         threads=threads,
+        partition_events=partition_events,
         label="IBD",
+        backend=backend,
         client=client,
     )
     res.ibd_selection = sel

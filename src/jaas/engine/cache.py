@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from jaas.engine.partition import VetoMemo
+
 __all__ = ["CacheStats", "ColumnCache", "default_cache"]
 
 _DEFAULT_BUDGET = int(os.environ.get("JAAS_CACHE_BYTES", 4 * 1024**3))
@@ -60,6 +62,7 @@ class ColumnCache:
         self._misses = 0
         self._bytes_read = 0
         self._lock = threading.Lock()
+        self.veto_memo = VetoMemo()  # veto phases and MC samples of warm queries
 
     @staticmethod
     def file_key(path: str) -> tuple[str, int, int]:
@@ -124,6 +127,7 @@ class ColumnCache:
         with self._lock:
             self._data.clear()
             self._bytes = 0
+        self.veto_memo.clear()
 
     def stats(self) -> CacheStats:
         with self._lock:

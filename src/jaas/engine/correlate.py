@@ -45,7 +45,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -53,6 +53,9 @@ import numpy.typing as npt
 from jaas.engine.exposure import Exposure
 from jaas.engine.kernels import first_unsorted
 from jaas.errors import ConfigError
+
+if TYPE_CHECKING:
+    from jaas.engine.partition import VetoMemo
 
 __all__ = [
     "TRACK_COLUMNS",
@@ -354,6 +357,7 @@ def correlate(
     partition_events: int | None = None,
     partition_ns: int | None = None,
     threads: int = 1,
+    veto_memo: VetoMemo | None = None,
 ) -> Result:
     """Run vetoes, coincidences, off-time windows and exposure over one stream.
 
@@ -366,6 +370,8 @@ def correlate(
         partition_events: split into time partitions of about this many events.
         partition_ns: or of about this duration (ignored if ``partition_events`` is set).
         threads: partitions processed on this many threads (identical results).
+        veto_memo: what a warm query on the same (read-only) columns may reuse; owned
+            by the caller (e.g. a dataset's column cache), never global.
 
     Example:
         >>> t = np.array([0, 2_000, 2_100, 9_000], np.int64)
@@ -395,7 +401,7 @@ def correlate(
         target_events=partition_events,
         target_ns=partition_ns,
     )
-    partials = run_partitions(cols, parts, spec, segs, threads=threads)
+    partials = run_partitions(cols, parts, spec, segs, threads=threads, memo=veto_memo)
     return merge(partials, spec, segs, bad=bad)
 
 

@@ -24,6 +24,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from jaas.engine.cache import ColumnCache, default_cache
+from jaas.engine.partition import VetoMemo
 from jaas.errors import ConfigError, FormatError
 from jaas.formats.index import index_column_names, index_metadata, is_hdf5, read_index
 from jaas.formats.schema import INDEX_SCHEMA
@@ -242,6 +243,11 @@ class Dataset:
                 hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
                 raise ConfigError(f"no column {name!r} in dataset {self.name!r}{hint}")
         return self.cache.get_keyed(self._fingerprint(), names, self._load_concatenated)
+
+    @property
+    def veto_memo(self) -> VetoMemo:
+        """What warm queries on this dataset reuse (owned by its column cache)."""
+        return self.cache.veto_memo
 
     def _fingerprint(self) -> tuple[str, int, int]:
         """Cache key of the whole dataset: changes when any of its files changes."""

@@ -36,12 +36,16 @@ from jaas.engine.exposure import (
 __all__ = [
     "PartialResult",
     "Partition",
+    "VetoMemo",
     "VetoPhase",
-    "clear_veto_memo",
+    "halo_bounds",
     "merge",
     "plan_partitions",
+    "rows_between",
     "run_partition",
+    "run_partitions",
     "run_vetoes",
+    "samples_between",
 ]
 
 _FAR = 1 << 62
@@ -127,9 +131,8 @@ def plan_partitions(
     for k, (a, b) in enumerate(zip(starts, stops, strict=True)):
         t_lo = -_FAR if k == 0 else int(t[a])
         t_hi = _FAR if k == len(starts) - 1 else int(t[b])
-        h0 = 0 if k == 0 else int(np.searchsorted(t, t_lo - halo_before_ns, side="left"))
-        h1 = int(np.searchsorted(t, t[b - 1] + halo_after_ns, side="right")) if b > a else b
-        parts.append(Partition(k, h0, a, b, max(h1, b), t_lo, t_hi))
+        h0, _, _, h1 = halo_bounds(t, t_lo, t_hi, halo_before_ns, halo_after_ns)
+        parts.append(Partition(k, h0, a, b, h1, t_lo, t_hi))
     return parts
 
 
@@ -334,28 +337,6 @@ def _sorted_pairs(p: I64, d: I64, k: I64, off: int) -> tuple[I64, I64, I64]:
     return p + off, d + off, k
 
 
-_SAMPLES: dict[tuple[bytes, int, float, int], tuple[np.ndarray, ...]] = {}
-
-
-def _samples(segments: I64, spec: Spec) -> tuple[np.ndarray, ...]:
-    """``mc_samples`` memoised (a pure function of its arguments; a few recent keys)."""
-    key = (
-        np.ascontiguousarray(segments).tobytes(),
-        spec.mc_samples,
-        spec.fiducial_radius,
-        spec.mc_seed,
-    )
-    got = _SAMPLES.get(key)
-    if got is None:
-        got = mc_samples(segments, spec.mc_samples, spec.fiducial_radius, spec.mc_seed)
-        for a in got:
-            a.setflags(write=False)
-        if len(_SAMPLES) >= 4:
-            _SAMPLES.pop(next(iter(_SAMPLES)))
-        _SAMPLES[key] = got
-    return got
-
-
 def _frozen(a: np.ndarray) -> bool:
     """True if ``a`` cannot change: read-only down to the array owning its memory."""
     b: object = a
@@ -366,47 +347,113 @@ def _frozen(a: np.ndarray) -> bool:
     return b is None
 
 
-# The veto phase of the last (stream, vetoes) seen, per partition: a warm query that
-# changes only the pair cuts reuses it. Only for read-only columns (the column cache's),
-# held here so that their identity stays valid; one stream at a time.
-_VETO_MEMO: dict[tuple, tuple[list[np.ndarray], dict[Partition, VetoPhase]]] = {}
-_MEMO_LOCK = threading.Lock()
-_MEMO_PARTS = 64
+class VetoMemo:
+    """What a warm query can reuse, owned by whoever owns the columns (a dataset's
+    column cache, a Dask worker's plugin) and passed in explicitly:
+
+    * the volume-veto Monte Carlo samples of a few recent (segments, spec) keys (a pure
+      function of them), see :meth:`samples`;
+    * the veto phase of each partition of the last (stream, vetoes) seen: a query that
+      changes only the pair cuts skips it. Only for read-only columns (the column
+      cache's), held here so that their identity stays valid; one stream at a time.
+    """
+
+    max_partitions = 64
+    max_samples = 4
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._samples: dict[tuple[bytes, int, float, int], tuple[np.ndarray, ...]] = {}
+        self._key: tuple[Any, ...] | None = None
+        self._arrays: list[np.ndarray] = []
+        self._phases: dict[Partition, VetoPhase] = {}
+
+    def samples(self, segments: I64, spec: Spec) -> tuple[np.ndarray, ...]:
+        """``mc_samples`` for ``segments`` and ``spec``, remembered (read-only arrays)."""
+        key = (
+            np.ascontiguousarray(segments).tobytes(),
+            spec.mc_samples,
+            spec.fiducial_radius,
+            spec.mc_seed,
+        )
+        with self._lock:
+            got = self._samples.get(key)
+        if got is None:
+            got = mc_samples(segments, spec.mc_samples, spec.fiducial_radius, spec.mc_seed)
+            for a in got:
+                a.setflags(write=False)
+            with self._lock:
+                if len(self._samples) >= self.max_samples:
+                    self._samples.pop(next(iter(self._samples)))
+                self._samples[key] = got
+        return got
+
+    def phases(
+        self, cols: Mapping[str, np.ndarray], spec: Spec, segments: I64
+    ) -> dict[Partition, VetoPhase] | None:
+        """The remembered veto phases for this stream and vetoes (empty when new), or
+        None when the columns may change (not read-only)."""
+        names = ["t", *(v.trigger for v in spec.vetoes)]
+        if any(v.kind != "detector" for v in spec.vetoes):
+            names += ["x", "y", "z"]
+        if any(v.kind == "cylinder" for v in spec.vetoes):
+            names += list(TRACK_COLUMNS)
+        arrays = [cols[n] for n in dict.fromkeys(names)]
+        if not all(isinstance(a, np.ndarray) and _frozen(a) for a in arrays):
+            return None
+        key = (
+            spec.vetoes,
+            spec.gap_veto,
+            spec.fiducial_radius,
+            spec.mc_samples,
+            spec.mc_seed,
+            np.ascontiguousarray(segments).tobytes(),
+            tuple(id(a) for a in arrays),
+        )
+        with self._lock:
+            same = key == self._key and all(
+                a is b for a, b in zip(self._arrays, arrays, strict=True)
+            )
+            if not same:
+                self._key, self._arrays, self._phases = key, arrays, {}
+            return self._phases
+
+    def clear(self) -> None:
+        """Forget everything remembered."""
+        with self._lock:
+            self._samples.clear()
+            self._key, self._arrays, self._phases = None, [], {}
 
 
-def _veto_memo(
-    cols: Mapping[str, np.ndarray], spec: Spec, segments: I64
-) -> dict[Partition, VetoPhase] | None:
-    names = ["t", *(v.trigger for v in spec.vetoes)]
-    if any(v.kind != "detector" for v in spec.vetoes):
-        names += ["x", "y", "z"]
-    if any(v.kind == "cylinder" for v in spec.vetoes):
-        names += list(TRACK_COLUMNS)
-    arrays = [cols[n] for n in dict.fromkeys(names)]
-    if not all(isinstance(a, np.ndarray) and _frozen(a) for a in arrays):
+def samples_between(
+    samples: tuple[np.ndarray, ...] | None, t_lo: int, t_hi: int
+) -> tuple[np.ndarray, ...] | None:
+    """The Monte Carlo samples inside a partition's core ``[t_lo, t_hi)``."""
+    if samples is None:
         return None
-    key = (
-        spec.vetoes,
-        spec.gap_veto,
-        spec.fiducial_radius,
-        spec.mc_samples,
-        spec.mc_seed,
-        np.ascontiguousarray(segments).tobytes(),
-        tuple(id(a) for a in arrays),
-    )
-    with _MEMO_LOCK:
-        got = _VETO_MEMO.get(key)
-        if got is not None and all(a is b for a, b in zip(got[0], arrays, strict=True)):
-            return got[1]
-        _VETO_MEMO.clear()
-        _VETO_MEMO[key] = (arrays, {})
-        return _VETO_MEMO[key][1]
+    a, b = np.searchsorted(samples[0], [t_lo, t_hi], side="left")
+    return tuple(s[a:b] for s in samples)
 
 
-def clear_veto_memo() -> None:
-    """Forget the remembered veto phase (it is also replaced by the next stream)."""
-    with _MEMO_LOCK:
-        _VETO_MEMO.clear()
+def rows_between(
+    cols: Mapping[str, np.ndarray], lo: int, hi: int
+) -> tuple[int, dict[str, np.ndarray]]:
+    """The rows of the time-sorted ``cols`` with ``lo <= t <= hi``: (first row, views)."""
+    t = cols["t"]
+    i0 = int(np.searchsorted(t, lo, side="left"))
+    i1 = int(np.searchsorted(t, hi, side="right"))
+    return i0, {k: v[i0:i1] for k, v in cols.items()}
+
+
+def halo_bounds(t: I64, t_lo: int, t_hi: int, before: int, after: int) -> tuple[int, int, int, int]:
+    """Row indices ``(halo_start, core_start, core_stop, halo_stop)`` into the sorted
+    ``t`` of the core time range ``[t_lo, t_hi)`` and its halo of ``before``/``after``
+    ns (the halo ends ``after`` ns after the core's last event)."""
+    a = int(np.searchsorted(t, t_lo, side="left"))
+    b = int(np.searchsorted(t, t_hi, side="left"))
+    h0 = 0 if t_lo <= -_FAR else int(np.searchsorted(t, t_lo - before, side="left"))
+    h1 = int(np.searchsorted(t, t[b - 1] + after, side="right")) if b > a else b
+    return h0, a, b, max(h1, b)
 
 
 def run_partitions(
@@ -416,37 +463,44 @@ def run_partitions(
     segments: I64,
     *,
     threads: int = 1,
+    memo: VetoMemo | None = None,
 ) -> list[PartialResult]:
     """Run every partition (on ``threads`` threads), with the volume-veto MC samples.
 
-    When every column the vetoes read is read-only (as the column cache serves them),
-    the veto phase of each partition is remembered for the next call with the same
-    columns, vetoes and segments: a query changing only pair cuts skips it.
+    With a ``memo``, the MC samples are remembered and, when every column the vetoes
+    read is read-only (as the column cache serves them), so is the veto phase of each
+    partition for the next call with the same columns, vetoes and segments: a query
+    changing only pair cuts skips it.
     """
     has_vol = any(v.kind != "detector" for v in spec.vetoes)
-    samples = _samples(segments, spec) if has_vol else None
-    memo = _veto_memo(cols, spec, segments) if spec.vetoes else None
+    samples = None
+    if has_vol:
+        samples = (
+            memo.samples(segments, spec) if memo is not None else _fresh_samples(segments, spec)
+        )
+    phases = memo.phases(cols, spec, segments) if memo is not None and spec.vetoes else None
 
     def one(p: Partition) -> PartialResult:
         sl = {name: a[p.halo_start : p.halo_stop] for name, a in cols.items()}
-        sub = None
-        if samples is not None:
-            a, b = np.searchsorted(samples[0], [p.t_lo, p.t_hi], side="left")
-            sub = tuple(s[a:b] for s in samples)
-        if memo is None:
+        sub = samples_between(samples, p.t_lo, p.t_hi)
+        if phases is None:
             return run_partition(sl, p, spec, segments, sub)
-        vp = memo.get(p)
+        vp = phases.get(p)
         if vp is None:
             vp = run_vetoes(sl, p, spec, segments, sub)
-            if len(memo) >= _MEMO_PARTS:  # many partition plans: keep memory bounded
-                memo.clear()
-            memo[p] = vp
+            if len(phases) >= VetoMemo.max_partitions:  # many plans: bounded memory
+                phases.clear()
+            phases[p] = vp
         return run_partition(sl, p, spec, segments, sub, vp)
 
     if threads <= 1 or len(parts) == 1:
         return [one(p) for p in parts]
     with ThreadPoolExecutor(max_workers=threads) as pool:
         return list(pool.map(one, parts))
+
+
+def _fresh_samples(segments: I64, spec: Spec) -> tuple[np.ndarray, ...]:
+    return mc_samples(segments, spec.mc_samples, spec.fiducial_radius, spec.mc_seed)
 
 
 def merge(

@@ -22,6 +22,7 @@ import pandas as pd
 
 from jaas._io import atomic_path
 from jaas._version import __version__
+from jaas.engine.backend import BackendInfo
 from jaas.engine.correlate import Result, Spec
 from jaas.engine.exposure import Exposure
 from jaas.errors import ConfigError
@@ -147,10 +148,13 @@ class CoincidenceResult:
     columns: dict[str, np.ndarray] = field(repr=False)
     masks: dict[str, np.ndarray] = field(repr=False)
     ibd_selection: IBDSelection | None = None
+    backend_info: BackendInfo = field(default_factory=BackendInfo)
     provenance: dict[str, Any] = field(init=False)
 
     def __post_init__(self) -> None:
         self.provenance = _provenance(self.dataset, self.selection)
+        if self.backend_info.name != "local":
+            self.provenance["backend"] = self.backend_info.describe()
 
     # --- numbers ------------------------------------------------------------------
     @property

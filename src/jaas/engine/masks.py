@@ -1,0 +1,50 @@
+"""Selection masks evaluated on every trigger, optionally through a column cache.
+
+Shared by the local backend (keyed by the dataset) and the Dask worker (keyed by file):
+masks are cached under the canonical text of their expression, so a warm query with one
+changed cut evaluates only that mask.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from jaas.engine.cache import ColumnCache
+from jaas.engine.expr import Expr
+
+__all__ = ["cached_masks", "evaluate_masks"]
+
+
+def evaluate_masks(
+    exprs: Mapping[str, Expr], cols: Mapping[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """``name -> bool array`` of each condition over the rows of ``cols`` (contiguous,
+    constants broadcast to every row)."""
+    n = len(cols["t"])
+    out = {}
+    for name, expr in exprs.items():
+        mask = np.asarray(expr.evaluate(cols), dtype=bool)
+        out[name] = np.ascontiguousarray(np.broadcast_to(mask, (n,)))
+    return out
+
+
+def cached_masks(
+    cache: ColumnCache | None,
+    key: tuple[str, int, int],
+    exprs: Mapping[str, Expr],
+    cols: Mapping[str, np.ndarray],
+) -> dict[str, np.ndarray]:
+    """``evaluate_masks`` through ``cache`` for the source identified by ``key`` (a
+    ``ColumnCache.file_key`` or a dataset fingerprint, whose columns ``cols`` are)."""
+    if cache is None:
+        return evaluate_masks(exprs, cols)
+    canon = {name: str(expr) for name, expr in exprs.items()}
+    by_text = {text: exprs[name] for name, text in canon.items()}
+
+    def load(missing: list[str]) -> dict[str, np.ndarray]:
+        return evaluate_masks({text: by_text[text] for text in missing}, cols)
+
+    masks = cache.get_keyed((f"{key[0]}:mask", key[1], key[2]), list(by_text), load)
+    return {name: masks[text] for name, text in canon.items()}
