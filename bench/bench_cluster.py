@@ -39,7 +39,7 @@ import numpy as np
 import jaas
 from jaas.cluster import connect
 from jaas.cluster import local as local_cluster
-from jaas.engine.cache import ColumnCache
+from jaas.engine.session.cache import ColumnCache
 from jaas.sim import SimConfig, simulate
 
 

@@ -31,7 +31,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _peers
-from jaas.engine.correlate import correlate, standard_ibd
+from jaas.engine.core.correlate import correlate, standard_ibd
 
 DAY = 86_400.0
 R_LS = 17.7  # LS sphere radius, m (physics.md, V: arXiv:2201.11321)
@@ -129,7 +129,7 @@ def sim_columns(path: str) -> dict[str, np.ndarray]:
 def cold_warm(path: str, threads: int, repeat: int) -> tuple[float, float, int, int]:
     """Best-of-``repeat`` cold (empty cache) and warm (changed dr) ``ds.ibd()`` times."""
     import jaas
-    from jaas.engine.cache import ColumnCache
+    from jaas.engine.session.cache import ColumnCache
 
     cold, warm = [], []
     n = pairs = 0

@@ -21,22 +21,22 @@ from jaas.errors import (
 )
 
 _LAZY = {
-    "open": ("jaas.engine.dataset", "open_dataset"),
-    "Dataset": ("jaas.engine.dataset", "Dataset"),
-    "ibd": ("jaas.engine.analysis", "ibd"),
-    "coincidence": ("jaas.engine.analysis", "coincidence"),
-    "select": ("jaas.engine.analysis", "select"),
-    "veto": ("jaas.engine.analysis", "veto"),
-    "IBDSelection": ("jaas.engine.analysis", "IBDSelection"),
-    "OffTime": ("jaas.engine.correlate", "OffTime"),
+    "open": ("jaas.engine.session.dataset", "open_dataset"),
+    "Dataset": ("jaas.engine.session.dataset", "Dataset"),
+    "ibd": ("jaas.engine.session.analysis", "ibd"),
+    "coincidence": ("jaas.engine.session.analysis", "coincidence"),
+    "select": ("jaas.engine.session.analysis", "select"),
+    "veto": ("jaas.engine.session.analysis", "veto"),
+    "IBDSelection": ("jaas.engine.session.analysis", "IBDSelection"),
+    "OffTime": ("jaas.engine.core.correlate", "OffTime"),
     "connect": ("jaas.cluster", "connect"),
 }
 
 
 # Analysis backends by address scheme or name, as "module:attribute" of a factory taking
-# the address (or a client object), imported on first use by jaas.engine.backend (which
+# the address (or a client object), imported on first use by jaas.engine.session.backend (which
 # never imports a driver layer itself). Other packages add schemes (e.g. spark) with an
-# entry point of group "jaas.backends" or jaas.engine.backend.register_backend.
+# entry point of group "jaas.backends" or jaas.engine.session.backend.register_backend.
 _DASK = "jaas.cluster.backend:DaskBackend"
 BACKENDS: dict[str, str] = dict.fromkeys(
     ("dask", "tcp", "tls", "ucx", "inproc", "ws", "wss"), _DASK

@@ -12,10 +12,10 @@ from tests.cluster.conftest import SECOND
 
 import jaas
 from jaas.cluster import Cluster, coincidence
-from jaas.engine.analysis import coincidence as local_coincidence
-from jaas.engine.analysis import veto
-from jaas.engine.cache import ColumnCache
-from jaas.engine.correlate import OffTime
+from jaas.engine.core.correlate import OffTime
+from jaas.engine.session.analysis import coincidence as local_coincidence
+from jaas.engine.session.analysis import veto
+from jaas.engine.session.cache import ColumnCache
 
 # pairs within 300 ms, a 1.2 s whole-detector veto after showering muons (longer than
 # the 0.5 s partitions: its halo spans several partitions and both workers)

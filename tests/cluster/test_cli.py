@@ -15,7 +15,7 @@ from tests.cluster.test_backend import QUERY
 import jaas
 from jaas.cli.cluster import cluster as cluster_cli
 from jaas.cluster import Cluster, coincidence
-from jaas.engine.cache import ColumnCache
+from jaas.engine.session.cache import ColumnCache
 
 
 def test_up_prints_address_and_dashboard(cli_cluster: tuple[str, str, Path]) -> None:

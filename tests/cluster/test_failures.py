@@ -18,8 +18,8 @@ import jaas
 from jaas.cluster import coincidence, connect
 from jaas.cluster import local as local_cluster
 from jaas.cluster.local import LocalCluster
-from jaas.engine.analysis import coincidence as local_coincidence
-from jaas.engine.cache import ColumnCache
+from jaas.engine.session.analysis import coincidence as local_coincidence
+from jaas.engine.session.cache import ColumnCache
 
 pytestmark = pytest.mark.slow
 

@@ -7,8 +7,8 @@ import pytest
 
 from jaas.cluster.plan import FAR, check_time_order, plan, without_files
 from jaas.cluster.registry import Registry
-from jaas.engine.cache import ColumnCache
-from jaas.engine.dataset import Dataset, IndexFile
+from jaas.engine.session.cache import ColumnCache
+from jaas.engine.session.dataset import Dataset, IndexFile
 from jaas.errors import ConfigError
 
 

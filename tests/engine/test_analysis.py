@@ -10,8 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 
 import jaas
-from jaas.engine.analysis import IBDSelection, quantity, veto
-from jaas.engine.cache import ColumnCache
+from jaas.engine.session.analysis import IBDSelection, quantity, veto
+from jaas.engine.session.cache import ColumnCache
 from jaas.errors import ConfigError, SelectionError
 from jaas.formats.index import write_index
 from jaas.formats.schema import INDEX_SCHEMA, EventClass

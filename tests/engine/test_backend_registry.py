@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import jaas
-from jaas.engine import backend as B
-from jaas.engine.analysis import coincidence
+from jaas.engine.session import backend as B
+from jaas.engine.session.analysis import coincidence
 from jaas.errors import ConfigError
 from tests.engine import test_analysis
 

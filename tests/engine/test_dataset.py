@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jaas.engine.cache import ColumnCache
-from jaas.engine.dataset import open_dataset
+from jaas.engine.session.cache import ColumnCache
+from jaas.engine.session.dataset import open_dataset
 from jaas.errors import ConfigError
 from jaas.formats.index import write_index
 from jaas.formats.schema import INDEX_SCHEMA

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from jaas.engine.correlate import Spec, Veto, correlate
-from jaas.engine.exposure import normalize_intervals
+from jaas.engine.core.correlate import Spec, Veto, correlate
+from jaas.engine.core.exposure import normalize_intervals
 
 
 def test_time_budget_by_hand() -> None:

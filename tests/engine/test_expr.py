@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from jaas.engine.expr import Expr, parse, parse_condition, schema_units
+from jaas.engine.lang.expr import Expr, parse, parse_condition, schema_units
 from jaas.errors import SelectionError
 from jaas.formats.schema import INDEX_SCHEMA
 

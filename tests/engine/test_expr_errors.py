@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from jaas.engine.expr import MAX_LENGTH, MAX_NESTING, parse, parse_condition, schema_units
+from jaas.engine.lang.expr import MAX_LENGTH, MAX_NESTING, parse, parse_condition, schema_units
 from jaas.errors import SelectionError
 from jaas.formats.schema import INDEX_SCHEMA
 

@@ -9,7 +9,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jaas.engine.expr import parse, parse_condition
+from jaas.engine.lang.expr import parse, parse_condition
 
 UNITS: dict[str, str | None] = {"a": None, "b": None, "c": None}
 Ref = Callable[[dict[str, np.ndarray]], object]

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 import jaas
-from jaas.engine.analysis import IBDSelection, coincidence
-from jaas.engine.cache import ColumnCache
-from jaas.engine.truth import PUBLISHED_EFFICIENCY
+from jaas.engine.session.analysis import IBDSelection, coincidence
+from jaas.engine.session.cache import ColumnCache
+from jaas.engine.session.truth import PUBLISHED_EFFICIENCY
 from jaas.sim import SimConfig, simulate
 
 DAYS = 0.25
@@ -33,7 +33,7 @@ def sim_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def result(sim_run: Path) -> jaas.engine.results.CoincidenceResult:  # type: ignore[name-defined]
+def result(sim_run: Path) -> jaas.engine.session.results.CoincidenceResult:  # type: ignore[name-defined]
     return jaas.open(sim_run, cache=ColumnCache()).ibd()
 
 

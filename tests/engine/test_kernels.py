@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from jaas.engine.correlate import (
+from jaas.engine.core.correlate import (
     Coincidence,
     Isolation,
     OffTime,

@@ -8,7 +8,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from jaas.engine.correlate import (
+from jaas.engine.core.correlate import (
     Coincidence,
     Isolation,
     OffTime,
@@ -18,7 +18,7 @@ from jaas.engine.correlate import (
     Veto,
     correlate,
 )
-from jaas.engine.reference import reference
+from tests.engine._reference import reference
 
 MASKS = ("muon", "shower", "prompt", "delayed", "nlike")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from jaas.engine.correlate import (
+from jaas.engine.core.correlate import (
     Coincidence,
     Isolation,
     OffTime,
@@ -15,7 +15,7 @@ from jaas.engine.correlate import (
     Veto,
     correlate,
 )
-from jaas.engine.partition import plan_partitions
+from jaas.engine.core.partition import plan_partitions
 
 MS = 1_000_000
 

@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from jaas.engine import kernels as _kernels
-from jaas.engine.correlate import Coincidence, Isolation, OffTime, Spec, Veto, correlate
+from jaas.engine.core import kernels as _kernels
+from jaas.engine.core.correlate import Coincidence, Isolation, OffTime, Spec, Veto, correlate
 
 K: Any = _kernels
 
@@ -122,7 +122,7 @@ def test_volume_veto_marking_equals_query_loop(line: bool) -> None:
 
 
 def test_veto_phase_is_reused_only_for_the_same_read_only_columns() -> None:
-    from jaas.engine import partition
+    from jaas.engine.core import partition
 
     cols = _stream(4, 20_000, 2_000_000)
     rng = np.random.default_rng(9)

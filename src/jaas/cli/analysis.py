@@ -12,14 +12,15 @@ __all__ = ["ibd", "query"]
 
 
 def _open(dataset: str, name: str | None) -> Any:
-    from jaas.engine.dataset import open_dataset
+    from jaas.engine.session.dataset import open_dataset
 
     return open_dataset(dataset, dataset=name)
 
 
 def _parse_veto(text: str) -> Any:
     """KIND:TRIGGER:WINDOW[:RADIUS], e.g. ``cylinder:muon and tracked:1.2 s:3 m``."""
-    from jaas.engine.analysis import veto
+    from jaas.engine.core.spec import VETO_KINDS
+    from jaas.engine.session.analysis import veto
 
     parts = [p.strip() for p in text.split(":")]
     if len(parts) not in (3, 4):
@@ -29,12 +30,13 @@ def _parse_veto(text: str) -> Any:
             param_hint="--veto",
         )
     kind = parts[0]
-    if kind not in ("detector", "cylinder", "sphere"):
-        raise click.BadParameter(f"veto kind {kind!r} is not detector, cylinder or sphere",
+    if kind not in VETO_KINDS:
+        raise click.BadParameter(f"veto kind {kind!r} is not {', '.join(VETO_KINDS)}",
                                  param_hint="--veto")  # fmt: skip
-    return veto(kind, parts[1], parts[2], parts[3] if len(parts) == 4 else None)  # type: ignore[arg-type]
+    return veto(kind, parts[1], parts[2], parts[3] if len(parts) == 4 else None)
 
 
+_MODES = ["exactly_one", "nearest", "all"]  # jaas.engine.core.spec.MODES, without importing it
 _dataset_arg = click.argument("dataset")
 _name_opt = click.option(
     "--dataset-name", "name", help="Catalog dataset (DATASET is a catalog URL)."
@@ -78,7 +80,7 @@ def _finish(res: Any, out: Path | None, started: float, truth: bool) -> None:
 @click.option("--dt-max", default="1 ms", show_default=True)
 @click.option("--dt-min", default="0 ns", show_default=True)
 @click.option("--dr-max", default="1.5 m", show_default=True, help="'none' for no distance cut.")
-@click.option("--mode", type=click.Choice(["exactly_one", "nearest", "all"]),
+@click.option("--mode", type=click.Choice(_MODES),
               default="exactly_one", show_default=True)  # fmt: skip
 @click.option("--veto", "vetoes", multiple=True, metavar="KIND:TRIGGER:WINDOW[:RADIUS]",
               help="Replace the standard vetoes (repeatable).")  # fmt: skip
@@ -112,8 +114,8 @@ def ibd(
 
     Example: jaas ibd runs/sim1 --dr-max "1.2 m" -o results/
     """
-    from jaas.engine.analysis import IBDSelection
-    from jaas.engine.correlate import OffTime
+    from jaas.engine.core.correlate import OffTime
+    from jaas.engine.session.analysis import IBDSelection
 
     started = time.perf_counter()
     ds = _open(dataset, name)
@@ -132,7 +134,7 @@ def ibd(
     elif vetoes:
         changes["vetoes"] = tuple(_parse_veto(v) for v in vetoes)
     sel = IBDSelection().with_changes(**changes)
-    from jaas.engine.analysis import ibd as run_ibd
+    from jaas.engine.session.analysis import ibd as run_ibd
 
     res = run_ibd(ds, sel, threads=threads, backend=backend)
     _finish(res, out, started, truth=True)
@@ -149,7 +151,7 @@ def ibd(
 @click.option("--dt", "dt_max", default="1 ms", show_default=True, help="Maximum dt.")
 @click.option("--dt-min", default="0 ns", show_default=True)
 @click.option("--dr", "dr_max", default=None, help="Maximum distance (e.g. '1.5 m').")
-@click.option("--mode", type=click.Choice(["exactly_one", "nearest", "all"]),
+@click.option("--mode", type=click.Choice(_MODES),
               default="all", show_default=True)  # fmt: skip
 @click.option("--veto", "vetoes", multiple=True, metavar="KIND:TRIGGER:WINDOW[:RADIUS]")
 @click.option("--isolation", multiple=True, metavar="CONDITION:BEFORE:AFTER",
@@ -190,8 +192,8 @@ def query(
       jaas query runs/sim1 --prompt "0.7 MeV < E < 3.5 MeV" --delayed "0.7 MeV < E < 1.2 MeV"
       --dt "2 ms" --dt-min "1 us" --dr "1 m" --label BiPo214
     """
-    from jaas.engine.analysis import coincidence, select
-    from jaas.engine.correlate import OffTime
+    from jaas.engine.core.correlate import OffTime
+    from jaas.engine.session.analysis import coincidence, select
 
     started = time.perf_counter()
     ds = _open(dataset, name)

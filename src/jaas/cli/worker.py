@@ -68,7 +68,7 @@ def worker(
     """
     from jaas.cluster import registry
     from jaas.cluster.worker import JaasWorkerPlugin
-    from jaas.engine.dataset import open_dataset
+    from jaas.engine.session.dataset import open_dataset
     from jaas.errors import ConfigError
 
     if (files is None) == (source is None):

@@ -22,19 +22,19 @@ import numpy as np
 from jaas.cluster import plan as _plan
 from jaas.cluster import registry as _registry
 from jaas.cluster.worker import FileRef, PartOutput, PartTask, Query, load_piece, run_part
-from jaas.engine.backend import BackendInfo, BuiltQuery, Execution
-from jaas.engine.correlate import Spec
-from jaas.engine.exposure import intervals_measure, normalize_intervals
-from jaas.engine.expr import Expr
-from jaas.engine.partition import merge
+from jaas.engine.core.correlate import Spec
+from jaas.engine.core.exposure import intervals_measure, normalize_intervals
+from jaas.engine.core.partition import merge
+from jaas.engine.lang.expr import Expr
+from jaas.engine.session.backend import BackendInfo, BuiltQuery, Execution
 from jaas.errors import ConfigError, JaasError
 from jaas.progress import progress
 
 if TYPE_CHECKING:
     from jaas.cluster.client import Cluster
-    from jaas.engine.analysis import IBDSelection
-    from jaas.engine.dataset import Dataset
-    from jaas.engine.results import CoincidenceResult
+    from jaas.engine.session.analysis import IBDSelection
+    from jaas.engine.session.dataset import Dataset
+    from jaas.engine.session.results import CoincidenceResult
 
 __all__ = ["DaskBackend", "QueryInfo", "coincidence", "ibd"]
 
@@ -290,7 +290,7 @@ def coincidence(
     on_progress: Callable[[int, int], None] | None = None,
     **query: Any,
 ) -> CoincidenceResult:
-    """``jaas.engine.analysis.coincidence`` on a Dask cluster: the same query arguments
+    """``jaas.engine.session.analysis.coincidence`` on a Dask cluster: the same query arguments
     and the identical result, plus where to run (see ``DaskBackend``).
 
     Example:
@@ -298,7 +298,7 @@ def coincidence(
         >>> res = jaas.cluster.coincidence(ds, prompt="E > 0.7 MeV", delayed="E > 1.9 MeV",
         ...                                dt="1 ms", client=c)          # doctest: +SKIP
     """
-    from jaas.engine.analysis import coincidence as run_query
+    from jaas.engine.session.analysis import coincidence as run_query
 
     if client is None:
         raise ConfigError("no cluster: pass client=jaas.cluster.connect('tcp://HOST:8786')")
@@ -318,12 +318,12 @@ def ibd(
     on_progress: Callable[[int, int], None] | None = None,
     **changes: Any,
 ) -> CoincidenceResult:
-    """The standard IBD selection on a Dask cluster (see ``jaas.engine.analysis.ibd``).
+    """The standard IBD selection on a Dask cluster (see ``jaas.engine.session.analysis.ibd``).
 
     Example:
         >>> res = jaas.cluster.ibd(ds, client=c, dr_max="1.2 m")    # doctest: +SKIP
     """
-    from jaas.engine.analysis import ibd as run_ibd
+    from jaas.engine.session.analysis import ibd as run_ibd
 
     if client is None:
         raise ConfigError("no cluster: pass client=jaas.cluster.connect('tcp://HOST:8786')")

@@ -12,9 +12,9 @@ from jaas.cluster import registry as _registry
 from jaas.errors import ConfigError
 
 if TYPE_CHECKING:
-    from jaas.engine.cache import CacheStats
-    from jaas.engine.dataset import Dataset
-    from jaas.engine.results import CoincidenceResult
+    from jaas.engine.session.cache import CacheStats
+    from jaas.engine.session.dataset import Dataset
+    from jaas.engine.session.results import CoincidenceResult
 
 __all__ = ["Cluster", "as_cluster", "connect", "state_dir"]
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from jaas.engine.dataset import Dataset, IndexFile, LostData
+from jaas.engine.session.dataset import Dataset, IndexFile, LostData
 from jaas.errors import ConfigError
 
 __all__ = ["PlannedPartition", "check_time_order", "plan", "without_files"]

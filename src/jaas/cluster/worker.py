@@ -18,11 +18,8 @@ from typing import Any
 import numpy as np
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from jaas.engine.cache import CacheStats, ColumnCache
-from jaas.engine.correlate import Spec
-from jaas.engine.expr import Expr
-from jaas.engine.masks import cached_masks
-from jaas.engine.partition import (
+from jaas.engine.core.correlate import Spec
+from jaas.engine.core.partition import (
     PartialResult,
     Partition,
     halo_bounds,
@@ -30,6 +27,9 @@ from jaas.engine.partition import (
     run_partition,
     samples_between,
 )
+from jaas.engine.lang.expr import Expr
+from jaas.engine.session.cache import CacheStats, ColumnCache
+from jaas.engine.session.masks import cached_masks
 from jaas.errors import FormatError
 from jaas.formats.index import read_index
 

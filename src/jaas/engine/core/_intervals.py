@@ -1,6 +1,6 @@
 """Numba kernels on time intervals: unions, intersections, veto exposure.
 
-Split from :mod:`jaas.engine.kernels` (which re-exports them).
+Split from :mod:`jaas.engine.core.kernels` (which re-exports them).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Tokenizer of the selection language (see ``jaas.engine.expr`` for the grammar).
+"""Tokenizer of the selection language (see ``jaas.engine.lang.expr`` for the grammar).
 
 Hand-written rather than Python's ``tokenize``/``ast``: user text is never handed to the
 Python compiler, every token keeps its character position for error carets, and the

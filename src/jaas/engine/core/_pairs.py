@@ -1,7 +1,7 @@
 """Numba kernels of the coincidence search: delayed-first pairs, off-time windows, isolation.
 
-Split from :mod:`jaas.engine.kernels` (which re-exports them); semantics in
-:mod:`jaas.engine.correlate`.
+Split from :mod:`jaas.engine.core.kernels` (which re-exports them); semantics in
+:mod:`jaas.engine.core.correlate`.
 """
 
 from __future__ import annotations

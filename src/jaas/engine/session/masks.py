@@ -11,8 +11,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from jaas.engine.cache import ColumnCache
-from jaas.engine.expr import Expr
+from jaas.engine.lang.expr import Expr
+from jaas.engine.session.cache import ColumnCache
 
 __all__ = ["cached_masks", "evaluate_masks"]
 

@@ -1,9 +1,9 @@
 """Where a query runs: the ``Backend`` protocol, the local backend and the registry.
 
 A backend runs a *built* query (the pure ``Spec``, its mask expressions and the columns
-it reads; see :func:`jaas.engine.analysis.build_query`) on a dataset and returns the
+it reads; see :func:`jaas.engine.session.analysis.build_query`) on a dataset and returns the
 result with typed :class:`BackendInfo`. ``coincidence``/``ibd`` exist once, in
-``jaas.engine.analysis``; a backend only decides where the partitions run.
+``jaas.engine.session.analysis``; a backend only decides where the partitions run.
 
 Backends are chosen by name or address, in the style of distributed's comm registry:
 ``"local"`` (this process), ``"tcp://HOST:PORT"`` (Dask; wired by the top-level ``jaas``
@@ -26,12 +26,12 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from jaas.engine.correlate import Result, Spec, correlate
-from jaas.engine.expr import Expr
+from jaas.engine.core.correlate import Result, Spec, correlate
+from jaas.engine.lang.expr import Expr
 from jaas.errors import ConfigError
 
 if TYPE_CHECKING:
-    from jaas.engine.dataset import Dataset
+    from jaas.engine.session.dataset import Dataset
 
 __all__ = [
     "Backend",
@@ -121,7 +121,7 @@ class LocalBackend:
         partition_events: int | None = None,
         label: str = "query",
     ) -> Execution:
-        from jaas.engine.masks import cached_masks
+        from jaas.engine.session.masks import cached_masks
 
         del label
         started = time.perf_counter()

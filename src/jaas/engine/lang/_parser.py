@@ -17,8 +17,8 @@ from fractions import Fraction
 from typing import Literal, NoReturn
 
 from jaas import units as _units
-from jaas.engine._lexer import Token, tokenize
-from jaas.engine._tree import (
+from jaas.engine.lang._lexer import Token, tokenize
+from jaas.engine.lang._tree import (
     FUNCTIONS,
     Arith,
     Bool,

@@ -1,4 +1,4 @@
-"""Brute-force reference of :func:`jaas.engine.correlate.correlate`, for tests only.
+"""Brute-force reference of :func:`jaas.engine.core.correlate.correlate`, for tests only.
 
 Plain Python loops written straight from the semantics in ``correlate``'s module
 docstring, O(n * events in window), sharing no code with the kernels (except the
@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from jaas.engine.correlate import TRACK_COLUMNS, Spec
-from jaas.engine.exposure import mc_samples
+from jaas.engine.core.correlate import TRACK_COLUMNS, Spec
+from jaas.engine.core.exposure import mc_samples
 
 __all__ = ["reference"]
 

@@ -1,0 +1,563 @@
+"""Exact time partitioning: plan (core, halo) slices, run each, merge the partial results.
+
+Split inclusive, count exclusive: a partition owns the events of its core time range
+``[t_lo, t_hi)`` (boundaries never split equal times) and reads a halo of
+``Spec.halo()`` ns on each side, borrowed from as many neighbours as needed (a halo may be
+longer than many partitions). A pair belongs to the partition holding its delayed event,
+veto bits and derived columns are reported for core events, exposure sums and veto
+intervals are clipped to the core time range. Every number is an integer or computed
+from the same events whatever the cut, so ``merge`` gives identical results for any plan.
+
+A distributed backend ships ``columns[halo_start:halo_stop]`` and the ``Partition`` to a
+worker, calls :func:`run_partition` there and :func:`merge` on the driver.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from jaas.engine.core import kernels as _kernels
+from jaas.engine.core.exposure import (
+    Exposure,
+    gap_exposure,
+    intervals_measure,
+    mc_samples,
+    normalize_intervals,
+)
+from jaas.engine.core.spec import TRACK_COLUMNS, Accidentals, Result, Spec
+
+__all__ = [
+    "PartialResult",
+    "Partition",
+    "VetoMemo",
+    "VetoPhase",
+    "halo_bounds",
+    "merge",
+    "plan_partitions",
+    "rows_between",
+    "run_partition",
+    "run_partitions",
+    "run_vetoes",
+    "samples_between",
+]
+
+_FAR = 1 << 62
+K: Any = _kernels  # numba dispatchers: untyped for mypy
+_MODES = {"all": K.MODE_ALL, "nearest": K.MODE_NEAREST, "exactly_one": K.MODE_EXACTLY_ONE}
+I64 = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class Partition:
+    """Index ranges (into the stream) of one partition and its core time range."""
+
+    index: int
+    halo_start: int
+    core_start: int
+    core_stop: int
+    halo_stop: int
+    t_lo: int  # core time range [t_lo, t_hi) in ns
+    t_hi: int
+
+
+@dataclass
+class PartialResult:
+    """What one partition contributes; indices are global stream indices."""
+
+    part: Partition
+    prompt: I64
+    delayed: I64
+    off_prompt: I64
+    off_delayed: I64
+    off_window: I64
+    veto_bits: npt.NDArray[np.uint32]
+    columns: dict[str, np.ndarray]
+    veto_intervals: I64
+    veto_ns: int
+    muon_veto_ns: int
+    mc_live: int = 0
+    mc_pass: int = 0
+    mc_pass_by_veto: dict[str, int] = field(default_factory=dict)
+
+
+def plan_partitions(
+    t: npt.NDArray[np.int64],
+    *,
+    halo_before_ns: int,
+    halo_after_ns: int,
+    target_events: int | None = None,
+    target_ns: int | None = None,
+    boundaries: Sequence[int] | None = None,
+) -> list[Partition]:
+    """Cut the time-sorted ``t`` into partitions with their halos.
+
+    Args:
+        t: event times, sorted.
+        halo_before_ns, halo_after_ns: stream each partition must see around its core.
+        target_events: about this many events per partition.
+        target_ns: or about this duration per partition.
+        boundaries: or explicit cut indices (moved back to the start of a run of equal
+            times; duplicates, 0 and len(t) dropped).
+
+    Example:
+        >>> t = np.arange(10, dtype=np.int64) * 100
+        >>> [(p.halo_start, p.core_start, p.core_stop, p.halo_stop) for p in
+        ...  plan_partitions(t, halo_before_ns=250, halo_after_ns=0, target_events=5)]
+        [(0, 0, 5, 5), (3, 5, 10, 10)]
+    """
+    n = int(t.size)
+    if boundaries is not None:
+        cuts = np.asarray(boundaries, np.int64)
+    elif target_events is not None and n:
+        cuts = np.arange(max(int(target_events), 1), n, max(int(target_events), 1))
+    elif target_ns is not None and n:
+        edges = np.arange(int(t[0]) + int(target_ns), int(t[-1]) + 1, max(int(target_ns), 1))
+        cuts = np.searchsorted(t, edges, side="left")
+    else:
+        cuts = np.empty(0, np.int64)
+    cuts = cuts[(cuts > 0) & (cuts < n)]
+    cuts = np.searchsorted(t, t[cuts], side="left")  # never split equal times
+    cuts = np.unique(cuts[cuts > 0])
+    starts = [0, *cuts.tolist()]
+    stops = [*cuts.tolist(), n]
+    parts = []
+    for k, (a, b) in enumerate(zip(starts, stops, strict=True)):
+        t_lo = -_FAR if k == 0 else int(t[a])
+        t_hi = _FAR if k == len(starts) - 1 else int(t[b])
+        h0, _, _, h1 = halo_bounds(t, t_lo, t_hi, halo_before_ns, halo_after_ns)
+        parts.append(Partition(k, h0, a, b, h1, t_lo, t_hi))
+    return parts
+
+
+def _triggers(cols: Mapping[str, np.ndarray], trigger: str, segs: I64) -> I64:
+    """Indices of the ``trigger`` events inside a segment."""
+    t = cols["t"]
+    idx = np.flatnonzero(cols[trigger])
+    a = np.searchsorted(idx, np.searchsorted(t, segs[:, 0], side="left"))
+    b = np.searchsorted(idx, np.searchsorted(t, segs[:, 1], side="left"))
+    keep = b > a
+    if keep.sum() == 1:  # one segment holds them all: a view, no copy
+        k = int(np.flatnonzero(keep)[0])
+        return idx[a[k] : b[k]]
+    return np.concatenate([idx[i:j] for i, j in zip(a[keep], b[keep], strict=True)] or [idx[:0]])
+
+
+def _volume(cols: Mapping[str, np.ndarray], idx: I64, kind: str) -> tuple[I64, list[np.ndarray]]:
+    """Triggers usable by a volume veto (tracked, for cylinders), their float64 geometry
+    (a, b) and ``|b - a|^2`` (0 for spheres)."""
+    names = TRACK_COLUMNS if kind == "cylinder" else ("x", "y", "z") * 2
+    keep, *g = K.volume_triggers(idx, *(cols[c] for c in names), kind == "cylinder")
+    return keep, g
+
+
+@dataclass
+class VetoPhase:
+    """The veto part of a partition's work: a function of the vetoes, never of the pair
+    cuts, so a query changing only those reuses it (see ``run_partitions``)."""
+
+    bits: npt.NDArray[np.uint32]  # per slice event
+    union: I64  # whole-detector veto intervals in the core time range
+    veto_ns: int
+    muon_veto_ns: int
+    mc: tuple[int, int, dict[str, int]] | None  # (live, pass, pass by veto)
+
+
+def run_vetoes(
+    cols: Mapping[str, np.ndarray],
+    part: Partition,
+    spec: Spec,
+    segments: I64,
+    samples: tuple[np.ndarray, ...] | None = None,
+) -> VetoPhase:
+    """Veto bits, whole-detector veto intervals and volume-veto MC of one partition."""
+    t = cols["t"]
+    seg_lo, seg_hi = segments[:, 0].copy(), segments[:, 1].copy()
+    bits = np.zeros(t.size, np.uint32)
+    trig = {v.name: _triggers(cols, v.trigger, segments) for v in spec.vetoes}
+    det_w = [v.window_ns for v in spec.vetoes if v.kind == "detector"]
+    gap_w = max(det_w) if (spec.gap_veto and det_w) else 0
+    for i, v in enumerate(spec.vetoes):
+        if v.kind == "detector":
+            K.mark_detector_veto(t, trig[v.name], v.window_ns, 1 << i, seg_lo, seg_hi, bits)
+    if gap_w:
+        K.mark_gap_veto(t, seg_lo, seg_hi, gap_w, bits)
+    vol = [(i, v) for i, v in enumerate(spec.vetoes) if v.kind != "detector"]
+    geo = {v.name: _volume(cols, trig[v.name], v.kind) for _, v in vol}
+    for i, v in vol:
+        idx, g = geo[v.name]
+        xyz = (cols[c] for c in ("x", "y", "z"))
+        K.mark_volume_veto(
+            t, *xyz, seg_lo, seg_hi, idx, *g, v.window_ns, v.radius**2, np.uint32(1 << i), bits
+        )
+
+    # exposure: whole-detector veto time inside segments and the core time range
+    clip = segments.copy()
+    if len(clip):
+        clip[:, 0] = np.maximum(clip[:, 0], part.t_lo)
+        clip[:, 1] = np.minimum(clip[:, 1], part.t_hi)
+        clip = clip[clip[:, 1] > clip[:, 0]]
+    det = [v for v in spec.vetoes if v.kind == "detector"]
+    extra = np.empty((0, 2), np.int64)
+    for v in det[1:]:
+        extra, _ = K.union2(extra, K.window_union(t, trig[v.name], v.window_ns))
+    gaps = np.empty((0, 2), np.int64)
+    if gap_w:
+        gaps = normalize_intervals(np.stack([segments[:, 0], segments[:, 0] + gap_w], axis=1))
+    first = (trig[det[0].name], det[0].window_ns) if det else (np.empty(0, np.int64), 0)
+    all_union, all_ns, mu_ns = K.veto_exposure(t, *first, extra, gaps, clip)
+    mc = _mc(cols, geo, samples, all_union, vol) if samples is not None and vol else None
+    return VetoPhase(bits, all_union, int(all_ns), int(mu_ns), mc)
+
+
+def run_partition(
+    cols: Mapping[str, np.ndarray],
+    part: Partition,
+    spec: Spec,
+    segments: I64,
+    samples: tuple[np.ndarray, ...] | None = None,
+    vetoes: VetoPhase | None = None,
+) -> PartialResult:
+    """Process one partition.
+
+    Args:
+        cols: the stream columns sliced to ``[part.halo_start, part.halo_stop)``.
+        part: the partition (global indices).
+        spec: what to compute.
+        segments: all good-time segments (normalised).
+        samples: the volume-veto Monte Carlo samples (t, x, y, z) in ``[t_lo, t_hi)``.
+        vetoes: the result of :func:`run_vetoes` for the same arguments, if known (it
+            is not modified).
+    """
+    t = cols["t"]
+    off = part.halo_start
+    lo, hi = part.core_start - off, part.core_stop - off
+    seg_lo, seg_hi = segments[:, 0].copy(), segments[:, 1].copy()
+    fresh = vetoes is None
+    vp = run_vetoes(cols, part, spec, segments, samples) if vetoes is None else vetoes
+    bits = vp.bits
+
+    empty = np.empty(0, np.int64)
+    pairs = (empty, empty, empty)
+    offp = (empty, empty, empty)
+    c = spec.coincidence
+    if c is not None:
+        n = t.size
+        xyz = [cols[a] if a in cols else np.zeros(n, np.float32) for a in ("x", "y", "z")]
+        if c.isolation:
+            iso = np.stack([cols[i.mask] for i in c.isolation])
+        else:
+            iso = np.zeros((0, n), np.bool_)
+        before = np.array([i.before_ns for i in c.isolation], np.int64)
+        after = np.array([i.after_ns for i in c.isolation], np.int64)
+        dr2 = -1.0 if c.dr_max is None else float(c.dr_max) ** 2
+        args = (c.dt_min_ns, c.dt_max_ns, dr2, _MODES[c.mode], iso, before, after)
+        common = (t, *xyz, seg_lo, seg_hi, bits)
+        masks = (cols[c.prompt], np.flatnonzero(cols[c.delayed][lo:hi]) + lo)
+        pairs = K.coincide(*common, *masks, np.zeros(1, np.int64), *args)
+        o = c.offtime
+        if o is not None:
+            width = c.dt_max_ns - c.dt_min_ns
+            step = width if o.step_ns is None else o.step_ns
+            if step >= width:  # disjoint windows: one backward sweep per delayed
+                offp = K.coincide_sweep(*common, *masks, o.start_ns, step, o.n, *args)
+            else:
+                offp = K.coincide(*common, *masks, spec.shifts(), *args)
+    columns: dict[str, np.ndarray] = {}
+    for s in spec.since:
+        n = t.size
+        trk = [cols[a] if a in cols else np.full(n, np.nan, np.float32) for a in TRACK_COLUMNS]
+        xyz = [cols[a] for a in ("x", "y", "z")]
+        dt, dist = K.since_last(t, *xyz, seg_lo, seg_hi, cols[s.mask], *trk, s.horizon_ns, lo, hi)
+        columns[s.name] = dt
+        columns[s.name + "_dist"] = dist
+
+    partial = PartialResult(
+        part,
+        *(_sorted_pairs(*pairs, off)[:2]),
+        *_sorted_pairs(*offp, off),
+        bits[lo:hi] if fresh else bits[lo:hi].copy(),
+        columns,
+        vp.union if fresh else vp.union.copy(),
+        vp.veto_ns,
+        vp.muon_veto_ns,
+    )
+    if vp.mc is not None:
+        partial.mc_live, partial.mc_pass, by = vp.mc
+        partial.mc_pass_by_veto = dict(by)
+    return partial
+
+
+def _mc(
+    cols: Mapping[str, np.ndarray],
+    geo: dict[str, tuple[I64, list[np.ndarray]]],
+    samples: tuple[np.ndarray, ...],
+    union: I64,
+    vol: list,
+) -> tuple[int, int, dict[str, int]]:
+    st, sx, sy, sz = samples
+    k = np.searchsorted(union[:, 0], st, side="right") - 1
+    dead = (k >= 0) & (st < union[np.maximum(k, 0), 1]) if len(union) else np.zeros(st.size, bool)
+    live = ~dead
+    lt, lx, ly, lz = st[live], sx[live], sy[live], sz[live]
+    qidx = np.full(lt.size, -1, np.int64)
+    any_hit = np.zeros(lt.size, np.bool_)
+    by_veto: dict[str, int] = {}
+    t = cols["t"]
+    for _, v in vol:
+        idx, g = geo[v.name]
+        hit = K.volume_veto(
+            lt,
+            lx,
+            ly,
+            lz,
+            qidx,
+            t[idx],
+            idx,
+            *g[:6],
+            v.window_ns,
+            v.radius**2,
+            v.kind == "cylinder",
+        )
+        by_veto[v.name] = int(lt.size - hit.sum())
+        any_hit |= hit
+    return int(lt.size), int(lt.size - any_hit.sum()), by_veto
+
+
+def _sorted_pairs(p: I64, d: I64, k: I64, off: int) -> tuple[I64, I64, I64]:
+    if p.size > 1:
+        order = np.lexsort((p, k, d))
+        p, d, k = p[order], d[order], k[order]
+    return p + off, d + off, k
+
+
+def _frozen(a: np.ndarray) -> bool:
+    """True if ``a`` cannot change: read-only down to the array owning its memory."""
+    b: object = a
+    while isinstance(b, np.ndarray):
+        if b.flags.writeable:
+            return False
+        b = b.base
+    return b is None
+
+
+class VetoMemo:
+    """What a warm query can reuse, owned by whoever owns the columns (a dataset's
+    column cache, a Dask worker's plugin) and passed in explicitly:
+
+    * the volume-veto Monte Carlo samples of a few recent (segments, spec) keys (a pure
+      function of them), see :meth:`samples`;
+    * the veto phase of each partition of the last (stream, vetoes) seen: a query that
+      changes only the pair cuts skips it. Only for read-only columns (the column
+      cache's), held here so that their identity stays valid; one stream at a time.
+    """
+
+    max_partitions = 64
+    max_samples = 4
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._samples: dict[tuple[bytes, int, float, int], tuple[np.ndarray, ...]] = {}
+        self._key: tuple[Any, ...] | None = None
+        self._arrays: list[np.ndarray] = []
+        self._phases: dict[Partition, VetoPhase] = {}
+
+    def samples(self, segments: I64, spec: Spec) -> tuple[np.ndarray, ...]:
+        """``mc_samples`` for ``segments`` and ``spec``, remembered (read-only arrays)."""
+        key = (
+            np.ascontiguousarray(segments).tobytes(),
+            spec.mc_samples,
+            spec.fiducial_radius,
+            spec.mc_seed,
+        )
+        with self._lock:
+            got = self._samples.get(key)
+        if got is None:
+            got = mc_samples(segments, spec.mc_samples, spec.fiducial_radius, spec.mc_seed)
+            for a in got:
+                a.setflags(write=False)
+            with self._lock:
+                if len(self._samples) >= self.max_samples:
+                    self._samples.pop(next(iter(self._samples)))
+                self._samples[key] = got
+        return got
+
+    def phases(
+        self, cols: Mapping[str, np.ndarray], spec: Spec, segments: I64
+    ) -> dict[Partition, VetoPhase] | None:
+        """The remembered veto phases for this stream and vetoes (empty when new), or
+        None when the columns may change (not read-only)."""
+        names = ["t", *(v.trigger for v in spec.vetoes)]
+        if any(v.kind != "detector" for v in spec.vetoes):
+            names += ["x", "y", "z"]
+        if any(v.kind == "cylinder" for v in spec.vetoes):
+            names += list(TRACK_COLUMNS)
+        arrays = [cols[n] for n in dict.fromkeys(names)]
+        if not all(isinstance(a, np.ndarray) and _frozen(a) for a in arrays):
+            return None
+        key = (
+            spec.vetoes,
+            spec.gap_veto,
+            spec.fiducial_radius,
+            spec.mc_samples,
+            spec.mc_seed,
+            np.ascontiguousarray(segments).tobytes(),
+            tuple(id(a) for a in arrays),
+        )
+        with self._lock:
+            same = key == self._key and all(
+                a is b for a, b in zip(self._arrays, arrays, strict=True)
+            )
+            if not same:
+                self._key, self._arrays, self._phases = key, arrays, {}
+            return self._phases
+
+    def clear(self) -> None:
+        """Forget everything remembered."""
+        with self._lock:
+            self._samples.clear()
+            self._key, self._arrays, self._phases = None, [], {}
+
+
+def samples_between(
+    samples: tuple[np.ndarray, ...] | None, t_lo: int, t_hi: int
+) -> tuple[np.ndarray, ...] | None:
+    """The Monte Carlo samples inside a partition's core ``[t_lo, t_hi)``."""
+    if samples is None:
+        return None
+    a, b = np.searchsorted(samples[0], [t_lo, t_hi], side="left")
+    return tuple(s[a:b] for s in samples)
+
+
+def rows_between(
+    cols: Mapping[str, np.ndarray], lo: int, hi: int
+) -> tuple[int, dict[str, np.ndarray]]:
+    """The rows of the time-sorted ``cols`` with ``lo <= t <= hi``: (first row, views)."""
+    t = cols["t"]
+    i0 = int(np.searchsorted(t, lo, side="left"))
+    i1 = int(np.searchsorted(t, hi, side="right"))
+    return i0, {k: v[i0:i1] for k, v in cols.items()}
+
+
+def halo_bounds(t: I64, t_lo: int, t_hi: int, before: int, after: int) -> tuple[int, int, int, int]:
+    """Row indices ``(halo_start, core_start, core_stop, halo_stop)`` into the sorted
+    ``t`` of the core time range ``[t_lo, t_hi)`` and its halo of ``before``/``after``
+    ns (the halo ends ``after`` ns after the core's last event)."""
+    a = int(np.searchsorted(t, t_lo, side="left"))
+    b = int(np.searchsorted(t, t_hi, side="left"))
+    h0 = 0 if t_lo <= -_FAR else int(np.searchsorted(t, t_lo - before, side="left"))
+    h1 = int(np.searchsorted(t, t[b - 1] + after, side="right")) if b > a else b
+    return h0, a, b, max(h1, b)
+
+
+def run_partitions(
+    cols: Mapping[str, np.ndarray],
+    parts: list[Partition],
+    spec: Spec,
+    segments: I64,
+    *,
+    threads: int = 1,
+    memo: VetoMemo | None = None,
+) -> list[PartialResult]:
+    """Run every partition (on ``threads`` threads), with the volume-veto MC samples.
+
+    With a ``memo``, the MC samples are remembered and, when every column the vetoes
+    read is read-only (as the column cache serves them), so is the veto phase of each
+    partition for the next call with the same columns, vetoes and segments: a query
+    changing only pair cuts skips it.
+    """
+    has_vol = any(v.kind != "detector" for v in spec.vetoes)
+    samples = None
+    if has_vol:
+        samples = (
+            memo.samples(segments, spec) if memo is not None else _fresh_samples(segments, spec)
+        )
+    phases = memo.phases(cols, spec, segments) if memo is not None and spec.vetoes else None
+
+    def one(p: Partition) -> PartialResult:
+        sl = {name: a[p.halo_start : p.halo_stop] for name, a in cols.items()}
+        sub = samples_between(samples, p.t_lo, p.t_hi)
+        if phases is None:
+            return run_partition(sl, p, spec, segments, sub)
+        vp = phases.get(p)
+        if vp is None:
+            vp = run_vetoes(sl, p, spec, segments, sub)
+            if len(phases) >= VetoMemo.max_partitions:  # many plans: bounded memory
+                phases.clear()
+            phases[p] = vp
+        return run_partition(sl, p, spec, segments, sub, vp)
+
+    if threads <= 1 or len(parts) == 1:
+        return [one(p) for p in parts]
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        return list(pool.map(one, parts))
+
+
+def _fresh_samples(segments: I64, spec: Spec) -> tuple[np.ndarray, ...]:
+    return mc_samples(segments, spec.mc_samples, spec.fiducial_radius, spec.mc_seed)
+
+
+def merge(
+    partials: Sequence[PartialResult],
+    spec: Spec,
+    segments: I64,
+    *,
+    bad: npt.ArrayLike | None = None,
+) -> Result:
+    """Combine partial results (in partition order) into one :class:`Result`."""
+    cat = np.concatenate
+
+    def col(attr: str) -> np.ndarray:
+        if len(partials) == 1:
+            return getattr(partials[0], attr)
+        return cat([getattr(p, attr) for p in partials])
+
+    iv = partials[0].veto_intervals
+    if len(partials) > 1:  # join pieces cut at partition boundaries (already in order)
+        iv, _ = K.union2(cat([p.veto_intervals for p in partials]), np.empty((0, 2), np.int64))
+    bad_iv = normalize_intervals(bad if bad is not None else [], what="bad")
+    span_ns, gap_ns, bad_ns = gap_exposure(segments, bad_iv)
+    veto_ns = sum(p.veto_ns for p in partials)
+    good_ns = intervals_measure(segments)
+    exp = Exposure(
+        span_ns=span_ns,
+        good_ns=good_ns,
+        gap_ns=gap_ns,
+        bad_ns=bad_ns,
+        veto_ns=veto_ns,
+        gap_veto_ns=veto_ns - sum(p.muon_veto_ns for p in partials),
+        livetime_ns=good_ns - veto_ns,
+        n_segments=len(segments),
+    )
+    vol = [v.name for v in spec.vetoes if v.kind != "detector"]
+    if vol:
+        exp.mc_samples = spec.mc_samples if good_ns else 0
+        exp.mc_live = sum(p.mc_live for p in partials)
+        exp.mc_pass = sum(p.mc_pass for p in partials)
+        exp.mc_pass_by_veto = {n: sum(p.mc_pass_by_veto.get(n, 0) for p in partials) for n in vol}
+    columns = {
+        name: cat([p.columns[name] for p in partials]) if len(partials) > 1 else c
+        for name, c in partials[0].columns.items()
+    }
+
+    shifts = spec.shifts()
+    off_w = col("off_window")
+    return Result(
+        spec=spec,
+        prompt=col("prompt"),
+        delayed=col("delayed"),
+        veto_bits=col("veto_bits"),
+        veto_intervals=iv,
+        exposure=exp,
+        columns=columns,
+        off_prompt=col("off_prompt"),
+        off_delayed=col("off_delayed"),
+        off_window=off_w,
+        accidentals=Accidentals(int(off_w.size), int(shifts.size)) if shifts.size else None,
+    )

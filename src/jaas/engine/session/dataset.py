@@ -1,0 +1,385 @@
+"""Datasets: a time-ordered view over index files, with runs, good time and livetime.
+
+``jaas.open`` accepts a directory of index files (a simulated run directory works too),
+a list of files, or a catalog dataset. Opening reads only Parquet footers (row counts and
+the min/max statistics of ``t``), so ``info()`` is cheap on months of data; columns are
+read on first use and kept in the column cache.
+"""
+
+from __future__ import annotations
+
+import glob
+import html
+import itertools
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from jaas.engine.core.partition import VetoMemo
+from jaas.engine.session.cache import ColumnCache, default_cache
+from jaas.errors import ConfigError, FormatError
+from jaas.formats.index import index_column_names, index_metadata, is_hdf5, read_index
+from jaas.formats.schema import INDEX_SCHEMA
+
+if TYPE_CHECKING:
+    from jaas.engine.session.analysis import IBDSelection
+    from jaas.engine.session.results import CoincidenceResult, SelectionResult
+
+__all__ = ["Dataset", "IndexFile", "LostData", "open_dataset"]
+
+
+@dataclass(frozen=True)
+class IndexFile:
+    """One index file of a dataset, described from its footer."""
+
+    path: str
+    run: int
+    file_id: int
+    n_events: int
+    t_min: int
+    t_max: int
+    seq: int  # file sequence number in its run (schema metadata 'file_seq', else file_id)
+
+
+@dataclass(frozen=True)
+class LostData:
+    """Data a result cannot include: a missing or bad file, with its time span."""
+
+    what: str
+    reason: str
+    start: int  # ns
+    end: int  # ns
+
+    @property
+    def seconds(self) -> float:
+        return (self.end - self.start) / 1e9
+
+
+def _fmt_time(ns: int) -> str:
+    return datetime.fromtimestamp(ns / 1e9, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _seq_from(kv: dict[str, str], default: int) -> int:
+    """File sequence number from index metadata (``file_seq``; the simulation writes
+    ``jaas.file_seq``), else ``default``."""
+    for key in ("file_seq", "jaas.file_seq"):
+        value = kv.get(key, "")
+        if value.lstrip("-").isdigit():
+            return int(value)
+    return default
+
+
+def _describe(path: str) -> IndexFile:
+    if is_hdf5(path):  # HDF5 index: no footer statistics, read the small columns once
+        cols = read_index(path, ["t", "run", "file_id"])
+        t = cols.column("t").to_numpy()
+        run = int(cols.column("run")[0].as_py()) if len(t) else -1
+        file_id = int(cols.column("file_id")[0].as_py()) if len(t) else -1
+        seq = _seq_from(index_metadata(path), file_id)
+        lo, hi = (int(t.min()), int(t.max())) if len(t) else (0, 0)
+        return IndexFile(path, run, file_id, len(t), lo, hi, seq)
+    try:
+        meta = pq.ParquetFile(path).metadata
+    except (OSError, ValueError) as exc:
+        raise FormatError(f"not a readable index file: {exc}", path=path) from exc
+    names = meta.schema.names
+    if "t" not in names:
+        raise FormatError("index file has no column 't'", path=path)
+    col = {name: i for i, name in enumerate(names)}
+    t_min: int | None = None
+    t_max: int | None = None
+    run = file_id = -1
+    for g in range(meta.num_row_groups):
+        rg = meta.row_group(g)
+        st = rg.column(col["t"]).statistics
+        if st is None or not st.has_min_max:
+            t_min = t_max = None
+            break
+        t_min = st.min if t_min is None else min(t_min, st.min)
+        t_max = st.max if t_max is None else max(t_max, st.max)
+        for name in ("run", "file_id"):
+            s = rg.column(col[name]).statistics if name in col else None
+            if s is not None and s.has_min_max:
+                if name == "run":
+                    run = int(s.min)
+                else:
+                    file_id = int(s.min)
+    kv = {k.decode(): v.decode() for k, v in (meta.metadata or {}).items()}
+    seq = _seq_from(kv, file_id)
+    if t_min is None or t_max is None:  # no statistics: read the column once
+        t = read_index(path, ["t"]).column("t").to_numpy()
+        t_min, t_max = (int(t.min()), int(t.max())) if len(t) else (0, 0)
+    return IndexFile(path, run, file_id, meta.num_rows, int(t_min), int(t_max), seq)
+
+
+@dataclass
+class Dataset:
+    """A time-ordered set of index files.
+
+    Attributes:
+        files: the index files, in time order.
+        segments: (k, 2) int64 array of good-time intervals [start, end) in ns.
+        lost: missing or bad data inside the dataset's span.
+        run_meta: run metadata (e.g. from a simulation) keyed by run number.
+        truth_paths: simulation truth tables when the dataset is simulated.
+        name: a label used in provenance.
+    """
+
+    files: list[IndexFile]
+    segments: np.ndarray
+    lost: list[LostData] = field(default_factory=list)
+    run_meta: dict[int, dict[str, Any]] = field(default_factory=dict)
+    truth_paths: list[str] = field(default_factory=list)
+    name: str = ""
+    cache: ColumnCache = field(default_factory=default_cache, repr=False)
+
+    # --- cheap summary -------------------------------------------------------------
+    @property
+    def runs(self) -> list[int]:
+        return sorted({f.run for f in self.files})
+
+    @property
+    def n_events(self) -> int:
+        return sum(f.n_events for f in self.files)
+
+    @property
+    def t_start(self) -> int:
+        return int(self.segments[0, 0]) if len(self.segments) else 0
+
+    @property
+    def t_end(self) -> int:
+        return int(self.segments[-1, 1]) if len(self.segments) else 0
+
+    @property
+    def good_time(self) -> float:
+        """Seconds of good data (before any veto)."""
+        return float((self.segments[:, 1] - self.segments[:, 0]).sum()) / 1e9
+
+    @cached_property
+    def columns(self) -> list[str]:
+        """Column names (of the first file; all files of a dataset share the schema)."""
+        if not self.files:
+            return list(INDEX_SCHEMA.names)
+        return index_column_names(self.files[0].path)
+
+    def info(self) -> str:
+        """A short text summary (runs, span, events, good time, lost data)."""
+        lines = [
+            f"dataset {self.name or '(unnamed)'}",
+            f"  files       {len(self.files)}",
+            f"  runs        {', '.join(map(str, self.runs)) or '-'}",
+            f"  events      {self.n_events:,}",
+        ]
+        if self.files:
+            span = (self.t_end - self.t_start) / 1e9
+            lines += [
+                f"  span        {_fmt_time(self.t_start)} .. {_fmt_time(self.t_end)} UTC "
+                f"({span / 86400:.3f} days)",
+                f"  good time   {self.good_time:,.1f} s ({self.good_time / 86400:.3f} days) "
+                f"in {len(self.segments)} segment(s)",
+            ]
+        for item in self.lost:
+            lines.append(f"  lost        {item.what}: {item.reason} ({item.seconds:.1f} s)")
+        if self.truth_paths:
+            lines.append(f"  truth       {len(self.truth_paths)} file(s) (simulated data)")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.info()
+
+    def _repr_html_(self) -> str:
+        rows = "".join(
+            f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
+            f"<td style='text-align:left'>{html.escape(v)}</td></tr>"
+            for k, v in (
+                line.strip().split(None, 1) if " " in line.strip() else (line.strip(), "")
+                for line in self.info().splitlines()[1:]
+            )
+        )
+        title = html.escape(self.name or "dataset")
+        return f"<b>jaas dataset {title}</b><table>{rows}</table>"
+
+    # --- analysis (implemented in jaas.engine.session.analysis) -----------------------------
+    def select(self, condition: str, **kwargs: Any) -> SelectionResult:
+        """Events passing ``condition``; see :func:`jaas.engine.session.analysis.select`."""
+        from jaas.engine.session.analysis import select
+
+        return select(self, condition, **kwargs)
+
+    def coincidence(self, **kwargs: Any) -> CoincidenceResult:
+        """Delayed-first coincidence search; see ``jaas.engine.session.analysis.coincidence``."""
+        from jaas.engine.session.analysis import coincidence
+
+        return coincidence(self, **kwargs)
+
+    def ibd(self, selection: IBDSelection | None = None, **kwargs: Any) -> CoincidenceResult:
+        """The standard IBD selection; see :func:`jaas.engine.session.analysis.ibd`."""
+        from jaas.engine.session.analysis import ibd
+
+        return ibd(self, selection, **kwargs)
+
+    # --- data ----------------------------------------------------------------------
+    def load(self, columns: Sequence[str]) -> dict[str, np.ndarray]:
+        """Columns of every event in time order (through the column cache).
+
+        Raises:
+            ConfigError: an unknown column (with the closest valid names).
+        """
+        names = list(dict.fromkeys(["t", *columns]))
+        available = set(self.columns)
+        for name in names:
+            if name not in available:
+                import difflib
+
+                close = difflib.get_close_matches(name, sorted(available), n=3)
+                hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+                raise ConfigError(f"no column {name!r} in dataset {self.name!r}{hint}")
+        return self.cache.get_keyed(self._fingerprint(), names, self._load_concatenated)
+
+    @property
+    def veto_memo(self) -> VetoMemo:
+        """What warm queries on this dataset reuse (owned by its column cache)."""
+        return self.cache.veto_memo
+
+    def _fingerprint(self) -> tuple[str, int, int]:
+        """Cache key of the whole dataset: changes when any of its files changes."""
+        import hashlib
+
+        keys = [ColumnCache.file_key(f.path) for f in self.files]
+        digest = hashlib.sha1(repr(keys).encode()).hexdigest()
+        return (f"dataset:{digest}", len(keys), 0)
+
+    def _load_concatenated(self, names: list[str]) -> dict[str, np.ndarray]:
+        # the dataset-level arrays are what the cache keeps: a warm query copies nothing
+        if not self.files:
+            return {n: np.zeros(0, INDEX_SCHEMA.field(n).type.to_pandas_dtype()) for n in names}
+        cols = list(dict.fromkeys(["t", *names]))
+        parts = [_load_columns(f.path, cols) for f in self.files]
+        out = {n: np.concatenate([p[n] for p in parts]) for n in cols}
+        t = out["t"]
+        if len(t) > 1 and np.any(t[1:] < t[:-1]):  # overlapping files: restore time order
+            order = np.argsort(t, kind="stable")
+            out = {n: a[order] for n, a in out.items()}
+        return {n: out[n] for n in names}
+
+
+def _load_columns(path: str, columns: list[str]) -> dict[str, np.ndarray]:
+    table = read_index(path, columns)
+    return {name: table.column(name).to_numpy() for name in columns}
+
+
+def _segments_from_files(
+    files: list[IndexFile], run_meta: Mapping[int, dict[str, Any]]
+) -> tuple[np.ndarray, list[LostData]]:
+    """Good-time segments: per run, the run's span (from metadata when known, else from
+    its files) cut where a file sequence number is missing."""
+    segments: list[tuple[int, int]] = []
+    lost: list[LostData] = []
+    by_run: dict[int, list[IndexFile]] = {}
+    for f in files:
+        by_run.setdefault(f.run, []).append(f)
+    for run, fs in sorted(by_run.items()):
+        fs.sort(key=lambda f: f.t_min)
+        meta = run_meta.get(run, {})
+        # run metadata (e.g. a simulated run's JSON) knows the true run span in ns
+        start = int(meta.get("start_ns", fs[0].t_min))
+        end = int(meta.get("end_ns", fs[-1].t_max + 1))
+        cur = start
+        for prev, nxt in itertools.pairwise(fs):
+            if prev.seq >= 0 and nxt.seq > prev.seq + 1:
+                gap_start, gap_end = prev.t_max + 1, nxt.t_min
+                missing = ", ".join(str(i) for i in range(prev.seq + 1, nxt.seq))
+                lost.append(LostData(f"run {run} file(s) {missing}", "missing", gap_start, gap_end))
+                segments.append((cur, gap_start))
+                cur = gap_end
+        segments.append((cur, end))
+    arr = np.array(sorted(segments), dtype=np.int64).reshape(-1, 2)
+    return arr, lost
+
+
+def _run_metadata(directory: Path) -> dict[int, dict[str, Any]]:
+    meta: dict[int, dict[str, Any]] = {}
+    for p in sorted(directory.glob("run*.json")):
+        try:
+            doc = json.loads(p.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if isinstance(doc, dict) and "run" in doc:
+            meta[int(doc["run"])] = doc
+    return meta
+
+
+def open_dataset(
+    source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    *,
+    dataset: str | None = None,
+    version: int | None = None,
+    cache: ColumnCache | None = None,
+) -> Dataset:
+    """Open index files as one time-ordered dataset.
+
+    Args:
+        source: a directory (its ``index/`` sub-directory is used when present, and its
+            ``run*.json`` metadata and ``truth/`` tables when it is a simulated run), a
+            glob pattern, a list of index files, or a catalog URL (``sqlite:///...``,
+            ``postgresql+psycopg://...``) together with ``dataset``.
+        dataset: catalog dataset name (only with a catalog URL).
+        version: catalog dataset version (default: latest).
+        cache: column cache (default: the process-wide one).
+
+    Example:
+        >>> ds = jaas.open("runs/sim1")          # doctest: +SKIP
+        >>> ds.info()                             # doctest: +SKIP
+    """
+    run_meta: dict[int, dict[str, Any]] = {}
+    truth: list[str] = []
+    name = ""
+    if isinstance(source, str) and "://" in source:
+        if dataset is None:
+            raise ConfigError("opening a catalog needs dataset='NAME'")
+        from jaas.store import Catalog  # catalog layer; imported only when used
+
+        catalog = Catalog(source)
+        paths = [f.path for f in catalog.dataset_files(dataset, version) if f.kind == "index"]
+        name = dataset if version is None else f"{dataset} v{version}"
+    elif isinstance(source, str | os.PathLike):
+        p = Path(source)
+        if p.is_dir():
+            base = p / "index" if (p / "index").is_dir() else p
+            paths = sorted(str(x) for x in base.glob("*.parquet"))
+            paths += sorted(str(x) for x in base.glob("*.h5"))
+            run_meta = _run_metadata(p)
+            truth = sorted(str(x) for x in (p / "truth").glob("*.parquet"))
+            name = p.name
+        elif p.exists():
+            paths = [str(p)]
+            name = p.name
+        else:
+            paths = sorted(glob.glob(str(source)))
+            if not paths:
+                raise ConfigError(f"no index files at {os.fspath(source)!r}")
+            name = str(source)
+    else:
+        paths = [os.fspath(x) for x in source]
+        name = f"{len(paths)} files"
+    if not paths:
+        raise ConfigError(f"no index files found in {name or source!r}")
+    files = sorted((_describe(x) for x in paths), key=lambda f: (f.t_min, f.run, f.file_id))
+    segments, lost = _segments_from_files(files, run_meta)
+    return Dataset(
+        files=files,
+        segments=segments,
+        lost=lost,
+        run_meta=run_meta,
+        truth_paths=truth,
+        name=name,
+        cache=cache if cache is not None else default_cache(),
+    )

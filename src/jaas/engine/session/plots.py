@@ -1,0 +1,81 @@
+"""Plots of analysis results (matplotlib; the Agg backend when no display is available)."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from jaas.engine.session.results import CoincidenceResult
+
+__all__ = ["plot_pairs"]
+
+
+def _figure(rows: int, cols: int, size: tuple[float, float]) -> Figure:
+    import matplotlib
+
+    if not os.environ.get("DISPLAY") and "ipykernel" not in __import__("sys").modules:
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, _ = plt.subplots(rows, cols, figsize=size, layout="constrained")
+    return fig
+
+
+def plot_pairs(res: CoincidenceResult, path: str | os.PathLike[str] | None = None) -> Figure:
+    """Four panels: prompt energy, delayed energy, dt (with the fit), dR.
+
+    The off-time (accidental) sample is overlaid, scaled to the on-time window.
+    """
+    fig = _figure(2, 2, (10, 7))
+    axes = fig.axes
+    pairs = res.pairs
+    off = res.offtime_pairs if res.result.accidentals is not None else None
+    scale = 1.0 / res.result.accidentals.n_windows if res.result.accidentals else 0.0
+    c = res.spec.coincidence
+    assert c is not None
+    dt_hi = c.dt_max_ns / 1e3
+    dr_hi = (c.dr_max or float(np.nanmax(pairs["dr_m"], initial=1.0))) * 1.05
+    panels = [
+        ("prompt_E", "prompt energy [MeV]", (0.0, 12.0), 60),
+        ("delayed_E", "delayed energy [MeV]", (1.5, 5.5), 80),
+        ("dt_us", "dt [us]", (c.dt_min_ns / 1e3, dt_hi), 50),
+        ("dr_m", "dR [m]", (0.0, dr_hi), 50),
+    ]
+    for ax, (col, label, rng, bins) in zip(axes, panels, strict=True):
+        edges = np.linspace(*rng, bins + 1)
+        counts, _ = np.histogram(pairs[col], edges)
+        ax.stairs(counts, edges, label=f"{res.label} pairs ({len(pairs)})", color="C0")
+        if off is not None and len(off) and col in off:
+            oc, _ = np.histogram(off[col], edges)
+            ax.stairs(oc * scale, edges, label="accidentals (off-time)", color="C3")
+        ax.set_xlabel(label)
+        ax.set_ylabel("pairs / bin")
+    # the dt fit on the dt panel
+    fit = res.fit_dt() if len(pairs) >= 5 else None
+    if fit is not None and fit.valid:
+        ax = axes[2]
+        lo, hi = c.dt_min_ns / 1e3, dt_hi
+        x = np.linspace(lo, hi, 200)
+        width = (hi - lo) / 50
+        norm = fit.tau_us * (np.exp(-lo / fit.tau_us) - np.exp(-hi / fit.tau_us))
+        f = fit.signal_fraction
+        y = fit.n * width * (f * np.exp(-x / fit.tau_us) / norm + (1 - f) / (hi - lo))
+        ax.plot(
+            x, y, color="k", lw=1, label=f"fit tau = {fit.tau_us:.0f} ± {fit.tau_err_us:.0f} us"
+        )
+    for ax in axes:
+        ax.legend(fontsize=7)
+    rate, err = res.rate_per_day()
+    fig.suptitle(
+        f"{res.label}: {res.n_pairs} pairs, {rate:.1f} ± {err:.1f} / day "
+        f"({res.good_days:.2f} days, livetime {res.live_days:.2f} days) — {res.dataset.name}",
+        fontsize=10,
+    )
+    if path is not None:
+        fig.savefig(path, dpi=110)
+    return fig

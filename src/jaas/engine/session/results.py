@@ -1,0 +1,365 @@
+"""Results of analyses: candidate tables, exposure, accidentals, fits, plots, provenance.
+
+Every result carries its exposure (good time, time lost to vetoes and gaps, volume-veto
+efficiency), the accidental estimate when off-time windows were used, and provenance
+(dataset, selection text, software version), and can fetch the full events of its
+candidates through the index redirect.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import html
+import json
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from jaas._io import atomic_path
+from jaas._version import __version__
+from jaas.engine.core.correlate import Result, Spec
+from jaas.engine.core.exposure import Exposure
+from jaas.engine.session.backend import BackendInfo
+from jaas.errors import ConfigError
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from jaas.engine.session.analysis import IBDSelection
+    from jaas.engine.session.dataset import Dataset
+    from jaas.engine.session.truth import TruthReport
+
+__all__ = ["CoincidenceResult", "DtFit", "SelectionResult", "fit_exponential"]
+
+_DAY_NS = 86_400 * 10**9
+_PAIR_COLUMNS = ("run", "file_id", "entry", "t", "E", "x", "y", "z", "r")
+
+
+def _provenance(ds: Dataset, selection: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "dataset": ds.name,
+        "files": len(ds.files),
+        "runs": ds.runs,
+        "span_ns": [ds.t_start, ds.t_end],
+        "selection": selection,
+        "software": f"jaas {__version__}",
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+    }
+
+
+@dataclass
+class DtFit:
+    """Unbinned maximum-likelihood fit of dt: exponential (capture time) plus flat."""
+
+    tau_us: float
+    tau_err_us: float
+    signal_fraction: float
+    n: int
+    valid: bool
+
+    def __str__(self) -> str:
+        return (
+            f"dt fit: tau = {self.tau_us:.1f} ± {self.tau_err_us:.1f} us, "
+            f"signal fraction {self.signal_fraction:.3f} ({self.n} pairs)"
+            + ("" if self.valid else "  [fit did not converge]")
+        )
+
+
+def fit_exponential(values: np.ndarray, lo: float, hi: float, *, tau0: float) -> DtFit:
+    """Unbinned maximum-likelihood fit of exp(-x/tau) plus flat on (lo, hi) (iminuit)."""
+    from iminuit import Minuit
+
+    x = np.asarray(values, np.float64)
+    x = x[(x > lo) & (x < hi)]
+    if len(x) < 5:
+        return DtFit(float("nan"), float("nan"), float("nan"), len(x), False)
+    width = hi - lo
+
+    def nll(tau: float, f: float) -> float:
+        norm = tau * (np.exp(-lo / tau) - np.exp(-hi / tau))
+        pdf = f * np.exp(-x / tau) / norm + (1 - f) / width
+        return float(-np.sum(np.log(np.maximum(pdf, 1e-300))))
+
+    m = Minuit(nll, tau=tau0, f=0.9)
+    m.errordef = Minuit.LIKELIHOOD
+    m.limits["tau"] = (width * 1e-3, 10 * width)
+    m.limits["f"] = (0.0, 1.0)
+    m.migrad()
+    m.hesse()
+    return DtFit(
+        float(m.values["tau"]), float(m.errors["tau"]), float(m.values["f"]), len(x),
+        bool(m.valid),
+    )  # fmt: skip
+
+
+@dataclass
+class SelectionResult:
+    """Events passing a condition."""
+
+    dataset: Dataset
+    condition: str
+    columns: dict[str, np.ndarray]
+    mask: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return int(self.mask.sum())
+
+    @cached_property
+    def events_table(self) -> pd.DataFrame:
+        return pd.DataFrame({k: v[self.mask] for k, v in self.columns.items()})
+
+    @property
+    def rate_hz(self) -> float:
+        return self.n / self.dataset.good_time if self.dataset.good_time else float("nan")
+
+    def summary(self) -> str:
+        return (
+            f"selection [{self.condition}] on {self.dataset.name}: {self.n:,} of "
+            f"{len(self.mask):,} events, {self.rate_hz:.4g} Hz over "
+            f"{self.dataset.good_time:,.0f} s of good time"
+        )
+
+    def hist(self, column: str = "E", bins: int = 100, range: tuple[float, float] | None = None):  # type: ignore[no-untyped-def]
+        """A ``hist.Hist`` of a column of the selected events."""
+        import hist
+
+        values = self.columns[column][self.mask]
+        lo, hi = range or (float(np.nanmin(values)), float(np.nanmax(values)) + 1e-9)
+        h = hist.Hist.new.Reg(bins, lo, hi, name=column, label=column).Double()
+        h.fill(values)
+        return h
+
+
+@dataclass
+class CoincidenceResult:
+    """Pairs found by a coincidence search, with exposure, accidentals and provenance."""
+
+    dataset: Dataset
+    label: str
+    selection: dict[str, Any]
+    spec: Spec
+    result: Result
+    columns: dict[str, np.ndarray] = field(repr=False)
+    masks: dict[str, np.ndarray] = field(repr=False)
+    ibd_selection: IBDSelection | None = None
+    backend_info: BackendInfo = field(default_factory=BackendInfo)
+    provenance: dict[str, Any] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.provenance = _provenance(self.dataset, self.selection)
+        if self.backend_info.name != "local":
+            self.provenance["backend"] = self.backend_info.describe()
+
+    # --- numbers ------------------------------------------------------------------
+    @property
+    def n_pairs(self) -> int:
+        return len(self.result.delayed)
+
+    @property
+    def exposure(self) -> Exposure:
+        return self.result.exposure
+
+    @property
+    def good_days(self) -> float:
+        return self.exposure.good_ns / _DAY_NS
+
+    @property
+    def live_days(self) -> float:
+        return self.exposure.livetime_ns / _DAY_NS
+
+    def rate_per_day(self) -> tuple[float, float]:
+        """Pairs per day of good time (after all cuts, vetoes included), with its error."""
+        if self.good_days <= 0:
+            return float("nan"), float("nan")
+        return self.n_pairs / self.good_days, np.sqrt(self.n_pairs) / self.good_days
+
+    def accidentals_per_day(self) -> tuple[float, float] | None:
+        acc = self.result.accidentals
+        if acc is None or self.good_days <= 0:
+            return None
+        return acc.estimate / self.good_days, acc.error / self.good_days
+
+    @cached_property
+    def pairs(self) -> pd.DataFrame:
+        """One row per pair: both events' quantities, dt (us) and dR (m)."""
+        p, d = self.result.prompt, self.result.delayed
+        out: dict[str, np.ndarray] = {}
+        for role, idx in (("prompt", p), ("delayed", d)):
+            for c in _PAIR_COLUMNS:
+                if c in self.columns:
+                    out[f"{role}_{c}"] = self.columns[c][idx]
+        t = self.columns["t"]
+        out["dt_us"] = (t[d] - t[p]) / 1e3
+        dx = [self.columns[c][d].astype(np.float64) - self.columns[c][p] for c in "xyz"]
+        out["dr_m"] = np.sqrt(dx[0] ** 2 + dx[1] ** 2 + dx[2] ** 2)
+        for name, values in self.result.columns.items():
+            out[f"prompt_{name}"] = values[p]
+            out[f"delayed_{name}"] = values[d]
+        return pd.DataFrame(out)
+
+    @cached_property
+    def offtime_pairs(self) -> pd.DataFrame:
+        """Pairs found in the off-time windows (accidental sample), same columns."""
+        p, d = self.result.off_prompt, self.result.off_delayed
+        t = self.columns["t"]
+        out: dict[str, np.ndarray] = {}
+        for role, idx in (("prompt", p), ("delayed", d)):
+            for c in ("E", "r"):
+                out[f"{role}_{c}"] = self.columns[c][idx]
+        out["window"] = self.result.off_window
+        dx = [self.columns[c][d].astype(np.float64) - self.columns[c][p] for c in "xyz"]
+        out["dr_m"] = np.sqrt(dx[0] ** 2 + dx[1] ** 2 + dx[2] ** 2)
+        out["dt_us"] = (t[d] - t[p]) / 1e3
+        return pd.DataFrame(out)
+
+    # --- fits, histograms, truth --------------------------------------------------
+    def fit_dt(self) -> DtFit:
+        """Fit dt with exp(-dt/tau) plus a flat (accidental) term over the dt window."""
+        c = self.spec.coincidence
+        assert c is not None
+        return fit_exponential(
+            self.pairs["dt_us"].to_numpy(), c.dt_min_ns / 1e3, c.dt_max_ns / 1e3, tau0=200.0
+        )
+
+    def fit_since(self, name: str, *, role: str = "prompt", t_max: float = 5.0) -> DtFit:
+        """Fit the time since the last muon (a ``since=`` column, in s) of the pairs with
+        exp(-t/tau) plus flat, e.g. to find 9Li (tau 257 ms) / 8He (172 ms).
+
+        The returned ``tau_us`` is in microseconds like ``fit_dt``.
+        """
+        column = f"{role}_{name}"
+        if column not in self.pairs:
+            raise ConfigError(
+                f"no column {column!r}; run the query with since={{{name!r}: 'muon'}} "
+                f"(pair columns: {', '.join(map(str, self.pairs.columns))})"
+            )
+        values_us = self.pairs[column].to_numpy() / 1e3  # ns -> us
+        values_us = values_us[np.isfinite(values_us)]
+        return fit_exponential(values_us, 0.0, t_max * 1e6, tau0=0.25e6)
+
+    def hist(self, column: str, bins: int = 60, range: tuple[float, float] | None = None):  # type: ignore[no-untyped-def]
+        """A ``hist.Hist`` of a pair column (e.g. "prompt_E", "dt_us", "dr_m")."""
+        import hist
+
+        values = self.pairs[column].to_numpy()
+        if range is None:
+            range = (float(np.min(values)), float(np.max(values)) + 1e-9) if len(values) else (0, 1)
+        h = hist.Hist.new.Reg(bins, *range, name=column, label=column).Double()
+        h.fill(values)
+        return h
+
+    def truth(self) -> TruthReport | None:
+        """Efficiency per cut and rates per source against the simulation truth
+        (None when the dataset is not simulated)."""
+        if not self.dataset.truth_paths:
+            return None
+        from jaas.engine.session.truth import truth_report
+
+        return truth_report(self)
+
+    # --- output -------------------------------------------------------------------
+    def summary(self) -> str:
+        """A text summary: selection, exposure, pairs, rates, accidentals, dt fit."""
+        rate, err = self.rate_per_day()
+        lines = [f"{self.label} on {self.dataset.name} ({len(self.dataset.files)} files)"]
+        for key, value in self.selection.items():
+            if isinstance(value, list):
+                for item in value:
+                    lines.append(f"  {key:<10} {item}")
+            else:
+                lines.append(f"  {key:<10} {value}")
+        lines.append(str(self.exposure))
+        lines.append(f"pairs       {self.n_pairs:,}  ({rate:.2f} ± {err:.2f} per day of good time)")
+        acc = self.accidentals_per_day()
+        if acc is not None and self.result.accidentals is not None:
+            lines.append(
+                f"accidentals {self.result.accidentals.estimate:.2f} ± "
+                f"{self.result.accidentals.error:.2f} pairs "
+                f"({acc[0]:.3f} ± {acc[1]:.3f} per day; "
+                f"{self.result.accidentals.n_windows} off-time windows)"
+            )
+        if self.n_pairs >= 5:
+            lines.append(str(self.fit_dt()))
+        lines.append(f"provenance  {self.provenance['software']}, {self.provenance['created']}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def _repr_html_(self) -> str:
+        return f"<pre>{html.escape(self.summary())}</pre>"
+
+    def plot(self, path: str | os.PathLike[str] | None = None) -> Figure:
+        """Prompt/delayed energy, dt and dR of the pairs (off-time sample overlaid)."""
+        from jaas.engine.session.plots import plot_pairs
+
+        return plot_pairs(self, path)
+
+    def to_parquet(self, path: str | os.PathLike[str]) -> None:
+        """Write the pairs, with the provenance and exposure in the file metadata."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pandas(self.pairs, preserve_index=False)
+        meta = {
+            b"jaas.provenance": json.dumps(self.provenance).encode(),
+            b"jaas.exposure": json.dumps(self.exposure.to_dict()).encode(),
+        }
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), **meta})
+        with atomic_path(path) as tmp:
+            pq.write_table(table, tmp, compression="zstd")
+
+    def save(self, outdir: str | os.PathLike[str]) -> dict[str, Path]:
+        """Write pairs (Parquet), plots (PNG) and a summary (JSON + text) into ``outdir``."""
+        out = Path(outdir)
+        out.mkdir(parents=True, exist_ok=True)
+        name = self.label.lower().replace(" ", "_")
+        files = {
+            "pairs": out / f"{name}_pairs.parquet",
+            "plot": out / f"{name}_pairs.png",
+            "summary": out / f"{name}_summary.txt",
+            "json": out / f"{name}_result.json",
+        }
+        self.to_parquet(files["pairs"])
+        fig = self.plot(files["plot"])
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+        text = self.summary()
+        doc: dict[str, Any] = {
+            "provenance": self.provenance,
+            "exposure": self.exposure.to_dict(),
+            "n_pairs": self.n_pairs,
+            "rate_per_day": self.rate_per_day(),
+        }
+        report = self.truth()
+        if report is not None:
+            text += "\n\n" + str(report)
+            doc["truth"] = report.to_dict()
+        files["summary"].write_text(text + "\n")
+        files["json"].write_text(json.dumps(doc, indent=2, default=float) + "\n")
+        return files
+
+    def events(self, *, catalog: Any = None, paths: Any = None, with_hits: bool = True) -> Any:
+        """Fetch the full ESD (and RTRAW hits) of every pair's events via the index redirect.
+
+        Args:
+            catalog: a ``jaas.store.Catalog`` resolving file ids to ESD/RTRAW paths.
+            paths: or ``{file_id: (esd_path, rtraw_path)}``.
+        """
+        from jaas.store.redirect import fetch_events
+
+        keys = []
+        for role in ("prompt", "delayed"):
+            keys += list(
+                zip(self.pairs[f"{role}_file_id"], self.pairs[f"{role}_entry"], strict=True)
+            )
+        return fetch_events(
+            [(int(f), int(e)) for f, e in keys], catalog=catalog, paths=paths, with_hits=with_hits
+        )
