@@ -180,6 +180,7 @@ def select(
     """Events of ``ds`` passing ``condition`` (no correlation), with exposure and provenance."""
     from jaas.engine.session.results import SelectionResult
 
+    ds.check()
     expr = parse_condition(condition, UNITS, derived)
     cols = ds.load(sorted(expr.columns | {"file_id", "entry", "E", "x", "y", "z", "r"}))
     mask = np.asarray(expr.evaluate(cols), dtype=bool)
@@ -313,6 +314,7 @@ def coincidence(
         prompt=prompt, delayed=delayed, dt=dt, dr=dr, mode=mode, vetoes=vetoes,
         isolation=isolation, offtime=offtime, since=since, derived=derived,
     )  # fmt: skip
+    ds.check()
     runner = resolve_backend(backend, client)
     done = runner.run(
         ds, prepare(spec, exprs), threads=threads, partition_events=partition_events, label=label

@@ -46,7 +46,7 @@ class IndexFile:
     n_events: int
     t_min: int
     t_max: int
-    seq: int  # file sequence number in its run (schema metadata 'file_seq', else file_id)
+    seq: int  # file sequence number in its run (schema metadata 'file_seq'), else -1
 
 
 @dataclass(frozen=True)
@@ -67,12 +67,24 @@ def _fmt_time(ns: int) -> str:
     return datetime.fromtimestamp(ns / 1e9, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _seq_from(kv: dict[str, str], default: int) -> int:
+def _seq_from(kv: dict[str, str], default: int = -1) -> int:
     """File sequence number from index metadata (``file_seq``; the simulation writes
-    ``jaas.file_seq``), else ``default``."""
+    ``jaas.file_seq``), else ``default`` (unknown: never a catalog id, whose order says
+    nothing about time)."""
     for key in ("file_seq", "jaas.file_seq"):
         value = kv.get(key, "")
         if value.lstrip("-").isdigit():
+            return int(value)
+    return default
+
+
+def _run_from(kv: dict[str, str], default: int) -> int:
+    """Run number of a file without rows (no statistics): from metadata when written."""
+    if default >= 0:
+        return default
+    for key in ("run", "jaas.run"):
+        value = kv.get(key, "")
+        if value.isdigit():
             return int(value)
     return default
 
@@ -83,7 +95,9 @@ def _describe(path: str) -> IndexFile:
         t = cols.column("t").to_numpy()
         run = int(cols.column("run")[0].as_py()) if len(t) else -1
         file_id = int(cols.column("file_id")[0].as_py()) if len(t) else -1
-        seq = _seq_from(index_metadata(path), file_id)
+        kv = index_metadata(path)
+        seq = _seq_from(kv)
+        run = _run_from(kv, run)
         lo, hi = (int(t.min()), int(t.max())) if len(t) else (0, 0)
         return IndexFile(path, run, file_id, len(t), lo, hi, seq)
     try:
@@ -113,7 +127,8 @@ def _describe(path: str) -> IndexFile:
                 else:
                     file_id = int(s.min)
     kv = {k.decode(): v.decode() for k, v in (meta.metadata or {}).items()}
-    seq = _seq_from(kv, file_id)
+    seq = _seq_from(kv)
+    run = _run_from(kv, run)
     if t_min is None or t_max is None:  # no statistics: read the column once
         t = read_index(path, ["t"]).column("t").to_numpy()
         t_min, t_max = (int(t.min()), int(t.max())) if len(t) else (0, 0)
@@ -140,6 +155,18 @@ class Dataset:
     truth_paths: list[str] = field(default_factory=list)
     name: str = ""
     cache: ColumnCache = field(default_factory=default_cache, repr=False)
+    problems: list[str] = field(default_factory=list)
+
+    def check(self) -> None:
+        """Refuse an inconsistent dataset before analysing it.
+
+        Raises:
+            ConfigError: two files claim the same (run, sequence), files or runs overlap
+                in time (their events would interleave into false pairs).
+        """
+        if self.problems:
+            more = f" (and {len(self.problems) - 1} more)" if len(self.problems) > 1 else ""
+            raise ConfigError(f"dataset {self.name!r}: {self.problems[0]}{more}")
 
     # --- cheap summary -------------------------------------------------------------
     @property
@@ -188,6 +215,8 @@ class Dataset:
             ]
         for item in self.lost:
             lines.append(f"  lost        {item.what}: {item.reason} ({item.seconds:.1f} s)")
+        for problem in self.problems:
+            lines.append(f"  PROBLEM     {problem}")
         if self.truth_paths:
             lines.append(f"  truth       {len(self.truth_paths)} file(s) (simulated data)")
         return "\n".join(lines)
@@ -280,29 +309,83 @@ def _segments_from_files(
     files: list[IndexFile], run_meta: Mapping[int, dict[str, Any]]
 ) -> tuple[np.ndarray, list[LostData]]:
     """Good-time segments: per run, the run's span (from metadata when known, else from
-    its files) cut where a file sequence number is missing."""
+    its files' times) cut where a file sequence number is missing. Order and contiguity
+    come from times and sequence numbers only; zero-row files hold no time."""
     segments: list[tuple[int, int]] = []
     lost: list[LostData] = []
-    by_run: dict[int, list[IndexFile]] = {}
-    for f in files:
-        by_run.setdefault(f.run, []).append(f)
-    for run, fs in sorted(by_run.items()):
-        fs.sort(key=lambda f: f.t_min)
+    for run, fs in sorted(_by_run(files).items()):
+        present = {f.seq for f in fs}
+        timed = [f for f in fs if f.n_events > 0]
         meta = run_meta.get(run, {})
+        if not timed and not ("start_ns" in meta and "end_ns" in meta):
+            continue
         # run metadata (e.g. a simulated run's JSON) knows the true run span in ns
-        start = int(meta.get("start_ns", fs[0].t_min))
-        end = int(meta.get("end_ns", fs[-1].t_max + 1))
+        start = int(meta.get("start_ns", timed[0].t_min if timed else 0))
+        end = int(meta.get("end_ns", timed[-1].t_max + 1 if timed else 0))
         cur = start
-        for prev, nxt in itertools.pairwise(fs):
-            if prev.seq >= 0 and nxt.seq > prev.seq + 1:
+        for prev, nxt in itertools.pairwise(timed):
+            if prev.seq < 0 or nxt.seq < 0:
+                continue
+            absent = [i for i in range(prev.seq + 1, nxt.seq) if i not in present]
+            if absent:
                 gap_start, gap_end = prev.t_max + 1, nxt.t_min
-                missing = ", ".join(str(i) for i in range(prev.seq + 1, nxt.seq))
+                missing = ", ".join(map(str, absent))
                 lost.append(LostData(f"run {run} file(s) {missing}", "missing", gap_start, gap_end))
                 segments.append((cur, gap_start))
                 cur = gap_end
         segments.append((cur, end))
     arr = np.array(sorted(segments), dtype=np.int64).reshape(-1, 2)
     return arr, lost
+
+
+def _by_run(files: list[IndexFile]) -> dict[int, list[IndexFile]]:
+    by_run: dict[int, list[IndexFile]] = {}
+    for f in files:
+        by_run.setdefault(f.run, []).append(f)
+    for fs in by_run.values():
+        fs.sort(key=lambda f: (f.t_min, f.t_max, f.seq, f.path))
+    return by_run
+
+
+def _problems(files: list[IndexFile], run_meta: Mapping[int, dict[str, Any]]) -> list[str]:
+    """What makes the dataset unanalysable as one stream: duplicate (run, sequence),
+    files overlapping in time, runs overlapping in time."""
+    out: list[str] = []
+    claimed: dict[tuple[int, int], str] = {}
+    for f in files:
+        if f.seq < 0:
+            continue
+        other = claimed.setdefault((f.run, f.seq), f.path)
+        if other != f.path:
+            out.append(
+                f"files {other} and {f.path} both claim run {f.run} sequence {f.seq}; "
+                "keep one of them"
+            )
+    timed = sorted((f for f in files if f.n_events > 0), key=lambda f: (f.t_min, f.t_max))
+    for a, b in itertools.pairwise(timed):
+        if b.t_min < a.t_max and a.run == b.run:
+            out.append(
+                f"files {a.path} (up to t={a.t_max}) and {b.path} (from t={b.t_min}) of run "
+                f"{a.run} overlap in time; remove the duplicate or open them separately"
+            )
+    spans = []
+    for run, fs in sorted(_by_run(files).items()):
+        ts = [f for f in fs if f.n_events > 0]
+        meta = run_meta.get(run, {})
+        if not ts and "start_ns" not in meta:
+            continue
+        lo = int(meta.get("start_ns", ts[0].t_min if ts else 0))
+        hi = int(meta.get("end_ns", max(f.t_max for f in ts) + 1 if ts else lo))
+        spans.append((lo, hi, run))
+    spans.sort()
+    for (_, a_hi, a_run), (b_lo, _, b_run) in itertools.pairwise(spans):
+        if b_lo < a_hi:
+            out.append(
+                f"runs {a_run} and {b_run} overlap in time ({_fmt_time(b_lo)} .. "
+                f"{_fmt_time(a_hi)} UTC): their events would interleave into false pairs; "
+                "analyse each run separately (open its files alone)"
+            )
+    return out
 
 
 def _run_metadata(directory: Path) -> dict[int, dict[str, Any]]:
@@ -372,8 +455,12 @@ def open_dataset(
         name = f"{len(paths)} files"
     if not paths:
         raise ConfigError(f"no index files found in {name or source!r}")
-    files = sorted((_describe(x) for x in paths), key=lambda f: (f.t_min, f.run, f.file_id))
+    files = sorted(
+        (_describe(x) for x in paths),
+        key=lambda f: (f.n_events > 0, f.t_min, f.t_max, f.run, f.seq, f.path),
+    )
     segments, lost = _segments_from_files(files, run_meta)
+    problems = _problems(files, run_meta)
     return Dataset(
         files=files,
         segments=segments,
@@ -382,4 +469,5 @@ def open_dataset(
         truth_paths=truth,
         name=name,
         cache=cache if cache is not None else default_cache(),
+        problems=problems,
     )
