@@ -72,6 +72,47 @@ def test_bad_expression_is_one_clear_error(run_dir: Path) -> None:
     assert "KIND:TRIGGER:WINDOW" in bad_veto.output
 
 
+@pytest.mark.parametrize("label", ["../x", "/tmp/x", "a/b", ".hidden", "-rf", "", "a..b"])
+def test_label_is_never_a_path(run_dir: Path, tmp_path: Path, label: str) -> None:
+    out = tmp_path / "o"
+    for args in (["--select", "E > 20 MeV"], ["--prompt", "E > 1 MeV", "--delayed", "E > 1 MeV"]):
+        res = CliRunner().invoke(query, [str(run_dir), *args, "--label", label, "-o", str(out)])
+        assert res.exit_code == 2, res.output
+        assert "--label" in res.output and "plain name" in res.output
+    assert not out.exists() and not (tmp_path / "x_events.parquet").exists()
+
+
+def test_query_and_ibd_print_the_multiplicity_mode_they_used(run_dir: Path) -> None:
+    """The two commands have different defaults (all / exactly_one): each says which."""
+    q = CliRunner().invoke(query, [str(run_dir), "--prompt", "E > 1 MeV", "--delayed",
+                                   "1.9 MeV < E < 2.5 MeV", "--offtime", "0"])  # fmt: skip
+    i = CliRunner().invoke(ibd, [str(run_dir), "--offtime", "0"])
+    assert q.exit_code == 0 and i.exit_code == 0, q.output + i.output
+    mode = [line.split() for t in (q.output, i.output) for line in t.splitlines()
+            if line.strip().startswith("mode ")]  # fmt: skip
+    assert mode == [["mode", "all"], ["mode", "exactly_one"]]
+    helps = [CliRunner().invoke(c, ["--help"]).output for c in (query, ibd)]
+    assert "`jaas ibd` defaults to" in " ".join(helps[0].split())
+
+
+def test_unknown_hist_column_and_hostile_constants_are_named(run_dir: Path) -> None:
+    from jaas.errors import ConfigError, SelectionError
+
+    res = CliRunner().invoke(query, [str(run_dir), "--select", "E > 1 MeV", "--hist", "Ee"])
+    assert isinstance(res.exception, ConfigError), res.output
+    assert "did you mean 'E'" in str(res.exception)
+    empty = CliRunner().invoke(query, [str(run_dir), "--select", "E > 1e9 MeV"])
+    assert empty.exit_code == 0 and "(no events)" in empty.output, empty.output
+    for dt in ("2e10 s", "1 ms / 0"):
+        res = CliRunner().invoke(
+            query, [str(run_dir), "--prompt", "E > 1 MeV", "--delayed", "E > 1 MeV", "--dt", dt]
+        )
+        assert isinstance(res.exception, SelectionError), (dt, res.output)
+    digits = CliRunner().invoke(query, [str(run_dir), "--select", "E > \u0661 MeV"])
+    assert isinstance(digits.exception, SelectionError)
+    assert "unexpected character" in str(digits.exception)
+
+
 @pytest.mark.slow
 def test_demo_end_to_end(tmp_path: Path) -> None:
     res = CliRunner().invoke(

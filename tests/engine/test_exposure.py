@@ -26,7 +26,11 @@ def test_time_budget_by_hand() -> None:
     d = e.to_dict()
     assert json.loads(json.dumps(d))["livetime_ns"] == 1830
     text = str(e)
-    assert "livetime" in text and "lost to gaps" in text
+    assert "livetime" in text and "of which gap veto (after gaps)" in text
+    assert "lost to gaps" not in text  # it is vetoed good time, not a part of the gaps
+    lines = text.splitlines()
+    vetoes = next(i for i, line in enumerate(lines) if "whole-detector vetoes" in line)
+    assert "gap veto" in lines[vetoes + 1]  # listed under the vetoes it is part of
 
 
 def test_cylinder_efficiency_matches_geometry() -> None:

@@ -203,3 +203,34 @@ def test_exponential_derived_expansion_is_bounded():
 def test_non_text_is_refused():
     with pytest.raises(SelectionError, match="must be text"):
         parse(b"E > 1", UNITS)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("E > 1 MeV / 0", "division by zero"),
+        ("E > 1 MeV / (2 - 2)", "division by zero"),
+        ("E > (0 / 0) * 1 MeV", "division by zero"),
+        ("E > 1e300 * 1e300 MeV", "not a finite number"),
+        ("E > 10 ** 400 * 1 MeV", "not a finite number"),
+        ("E > \u0661 MeV", "unexpected character"),  # an Arabic-Indic digit one
+        ("E > 1\u0660 MeV", "unexpected character"),
+    ],
+)
+def test_hostile_constants_are_selection_errors(text: str, message: str) -> None:
+    from jaas.engine.session.analysis import UNITS
+
+    with pytest.raises(SelectionError, match=message):
+        parse_condition(text, UNITS)
+
+
+@pytest.mark.parametrize("window", ["2e10 s", "1 ms / 0", "-2e10 s",
+                                    float("nan"), float("inf")])  # fmt: skip
+def test_time_windows_outside_int64_ns_are_refused(window: object) -> None:
+    from jaas.engine.session.analysis import build_query, veto
+
+    with pytest.raises(SelectionError):
+        build_query(prompt="E > 1 MeV", delayed="E > 1 MeV", dt=window)  # type: ignore[arg-type]
+    with pytest.raises(SelectionError):
+        build_query(prompt="E > 1 MeV", delayed="E > 1 MeV", dt="1 ms",
+                    vetoes=[veto("detector", "muon", window)])  # type: ignore[arg-type]  # fmt: skip

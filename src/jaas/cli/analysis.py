@@ -81,7 +81,9 @@ def _finish(res: Any, out: Path | None, started: float, truth: bool) -> None:
 @click.option("--dt-min", default="0 ns", show_default=True)
 @click.option("--dr-max", default="1.5 m", show_default=True, help="'none' for no distance cut.")
 @click.option("--mode", type=click.Choice(_MODES),
-              default="exactly_one", show_default=True)  # fmt: skip
+              default="exactly_one", show_default=True,
+              help="Multiplicity: exactly_one (JUNO standard), nearest or all; "
+                   "shown in the summary.")  # fmt: skip
 @click.option("--veto", "vetoes", multiple=True, metavar="KIND:TRIGGER:WINDOW[:RADIUS]",
               help="Replace the standard vetoes (repeatable).")  # fmt: skip
 @click.option("--no-vetoes", is_flag=True, help="No vetoes at all.")
@@ -152,14 +154,18 @@ def ibd(
 @click.option("--dt-min", default="0 ns", show_default=True)
 @click.option("--dr", "dr_max", default=None, help="Maximum distance (e.g. '1.5 m').")
 @click.option("--mode", type=click.Choice(_MODES),
-              default="all", show_default=True)  # fmt: skip
+              default="all", show_default=True,
+              help="Multiplicity: all (every pair; `jaas ibd` defaults to exactly_one), "
+                   "nearest or exactly_one; shown in the summary.")  # fmt: skip
 @click.option("--veto", "vetoes", multiple=True, metavar="KIND:TRIGGER:WINDOW[:RADIUS]")
 @click.option("--isolation", multiple=True, metavar="CONDITION:BEFORE:AFTER",
               help="No other such trigger in [t_prompt - BEFORE, t_delayed + AFTER].")  # fmt: skip
 @click.option("--since", multiple=True, metavar="NAME=CONDITION",
               help="Time since the last trigger passing CONDITION, as a pair column.")  # fmt: skip
 @click.option("--offtime", default=0, show_default=True, help="Off-time windows (0: none).")
-@click.option("--label", default="query", show_default=True)
+@click.option("--label", default="query", show_default=True,
+              help="Name of the result and stem of its output files "
+                   "(a plain name, never a path).")  # fmt: skip
 @_threads_opt
 @_backend_opt
 @_out_opt
@@ -194,7 +200,14 @@ def query(
     """
     from jaas.engine.core.correlate import OffTime
     from jaas.engine.session.analysis import coincidence, select
+    from jaas.engine.session.results import file_label
+    from jaas.errors import ConfigError
 
+    try:
+        stem = file_label(label)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), param_hint="--label") from None
+    del stem
     started = time.perf_counter()
     ds = _open(dataset, name)
     if condition is not None:

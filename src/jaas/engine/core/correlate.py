@@ -12,7 +12,7 @@ Semantics (the contract; ``tests/engine/_reference.py`` implements them literall
   the mask, inside a segment, has ``t_j <= t < t_j + window`` (ties in time included).
   Veto intervals are real time: they cross gaps. With ``Spec.gap_veto`` (default on), the
   first ``W`` ns of every segment, ``W`` the longest whole-detector window, are vetoed too
-  (a muon may have hidden in the gap before) and reported as "lost to gaps".
+  (a muon may have hidden in the gap before) and reported as the gap veto.
 * Cylinder veto: within ``radius`` (strict) of the infinite line through a tracked
   trigger's entry and exit points, for ``t_j <= t < t_j + window``; untracked triggers
   (NaN track) are ignored by it (give them a whole-detector veto). Sphere veto: within

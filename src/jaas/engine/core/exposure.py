@@ -95,8 +95,9 @@ class Exposure:
         gap_ns: span minus good time (gaps between segments, bad or missing files).
         bad_ns: the part of the gaps the caller declared bad or missing files.
         veto_ns: good time inside whole-detector veto intervals (muons + gap veto).
-        gap_veto_ns: the part of ``veto_ns`` only due to the veto after segment starts
-            ("lost to gaps").
+        gap_veto_ns: the part of ``veto_ns`` only due to the gap veto: good time at the
+            start of each segment (after a gap) vetoed because a muon may have hidden
+            in the gap. It is good time, not part of ``gap_ns``, and may exceed it.
         livetime_ns: ``good_ns - veto_ns``.
         n_segments: number of good-time segments.
         mc_samples: Monte Carlo samples drawn for the volume vetoes (fixed seed).
@@ -166,7 +167,7 @@ class Exposure:
             row("gaps", self.gap_ns),
             row("  of which bad/missing files", self.bad_ns),
             row("whole-detector vetoes", self.veto_ns),
-            row("  of which lost to gaps", self.gap_veto_ns),
+            row("  of which gap veto (after gaps)", self.gap_veto_ns),
             row("livetime", self.livetime_ns),
         ]
         if self.mc_pass_by_veto:

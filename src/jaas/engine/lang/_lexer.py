@@ -21,7 +21,8 @@ MAX_LENGTH = 10_000  # characters; a selection is short text, not a program
 
 TokenKind = Literal["num", "ident", "op", "eof"]
 
-_NUMBER = re.compile(r"(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+_NUMBER = re.compile(r"(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)  # 0-9 only
+_DIGITS = frozenset("0123456789")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _OPERATORS = ("**", "<=", ">=", "==", "!=", "*", "/", "+", "-", "<", ">", "(", ")", ",")
 _OURS = {"and", "or", "not", "True", "False"}  # Python keywords that are also ours
@@ -78,7 +79,7 @@ def tokenize(text: str) -> list[Token]:
         if c.isspace():
             i += 1
             continue
-        if c.isdigit() or (c == "." and i + 1 < n and text[i + 1].isdigit()):
+        if c in _DIGITS or (c == "." and i + 1 < n and text[i + 1] in _DIGITS):
             m = _NUMBER.match(text, i)
             assert m is not None  # a digit or ".digit" always matches
             tokens.append(Token("num", m.group(), i))

@@ -443,7 +443,9 @@ class _Parser:
                 self.fail("the exponent is not a finite number", exponent.pos)
             e = Fraction(value).limit_denominator(1000)
             dim = tuple((b, x * e) for b, x in dim if x * e != 0)
-        return Typed(Pow(base.node, exponent.node), Ty("num", dim, base.ty.bare), base.pos)
+        out = Typed(Pow(base.node, exponent.node), Ty("num", dim, base.ty.bare), base.pos)
+        self.need_finite(out)
+        return out
 
     def chain(self, family: str, ops: list[Token], operands: list[Typed]) -> Typed:
         pos = operands[0].pos
@@ -466,7 +468,26 @@ class _Parser:
             for sign, t in zip(signs, operands, strict=True):
                 dim = _dim_combine(dim, t.ty.dim, sign)
             ty = Ty("num", dim, all(t.ty.bare for t in operands))
-        return Typed(Arith(texts, tuple(t.node for t in operands)), ty, pos)
+        out = Typed(Arith(texts, tuple(t.node for t in operands)), ty, pos)
+        if not columns_of(out.node):  # a constant: folded by the reader, so must be finite
+            for op, t in zip(ops, operands[1:], strict=True):
+                if op.text == "/" and self.constant(t) == 0:
+                    self.fail("division by zero", op.pos)
+            self.need_finite(out)
+        return out
+
+    @staticmethod
+    def constant(t: Typed) -> float:
+        """The value of a constant operand (no columns)."""
+        import numpy as np
+
+        with np.errstate(all="ignore"):
+            return float(np.asarray(evaluate(t.node, {})).reshape(-1)[0])
+
+    def need_finite(self, t: Typed) -> None:
+        """A constant sub-expression must be a finite number (no overflow, no NaN)."""
+        if not columns_of(t.node) and not math.isfinite(self.constant(t)):
+            self.fail("this constant is not a finite number", t.pos)
 
     def compare(self, ops: list[Token], operands: list[Typed]) -> Typed:
         any_bool = any(t.ty.kind == "bool" for t in operands)

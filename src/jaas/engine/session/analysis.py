@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
@@ -66,6 +67,8 @@ def quantity(value: str | float | int, dimension: Literal["time", "length", "ene
         SelectionError: not a constant of the requested dimension.
     """
     if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise SelectionError(f"{value!r} is not a finite {dimension}")
         return float(value)
     expr = parse(value, {})
     if expr.columns:
@@ -80,11 +83,26 @@ def quantity(value: str | float | int, dimension: Literal["time", "length", "ene
             text=value,
             position=0,
         )
-    return float(np.asarray(expr.evaluate({})).reshape(-1)[0])
+    with np.errstate(all="ignore"):
+        out = float(np.asarray(expr.evaluate({})).reshape(-1)[0])
+    if not math.isfinite(out):
+        raise SelectionError(f"{value!r} is not a finite {dimension}", text=value, position=0)
+    return out
+
+
+_MAX_NS = 2**62  # halo arithmetic adds windows to int64 ns times: stay well inside int64
 
 
 def _ns(value: str | float | int) -> int:
-    return round(quantity(value, "time"))
+    ns = quantity(value, "time")
+    if not math.isfinite(ns) or abs(ns) >= _MAX_NS:
+        shown = value if isinstance(value, str) else f"{value} ns"
+        raise SelectionError(
+            f"time {shown!r} is outside the 64-bit nanosecond range (at most ~146 years)",
+            text=str(value),
+            position=0,
+        )
+    return round(ns)
 
 
 @dataclass(frozen=True)

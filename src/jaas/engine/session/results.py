@@ -12,6 +12,7 @@ import datetime as _dt
 import html
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -34,10 +35,28 @@ if TYPE_CHECKING:
     from jaas.engine.session.dataset import Dataset
     from jaas.engine.session.truth import TruthReport
 
-__all__ = ["CoincidenceResult", "DtFit", "SelectionResult", "fit_exponential"]
+__all__ = ["CoincidenceResult", "DtFit", "SelectionResult", "file_label", "fit_exponential"]
 
 _DAY_NS = 86_400 * 10**9
 _PAIR_COLUMNS = ("run", "file_id", "entry", "t", "E", "x", "y", "z", "r")
+
+
+_LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.+-]{0,99}")
+
+
+def file_label(label: str) -> str:
+    """``label`` as the stem of output file names (spaces become ``_``, lower case).
+
+    Raises:
+        ConfigError: the label could name a path (``/``, ``..``, a leading dot or
+            dash) or holds other characters; outputs always stay inside their directory.
+    """
+    if not _LABEL.fullmatch(label) or ".." in label:
+        raise ConfigError(
+            f"label {label!r} is not a plain name: use letters, digits, space, '_', '-', "
+            "'.' and '+' (at most 100, not starting with a dot or dash, no '..' or '/')"
+        )
+    return label.lower().replace(" ", "_")
 
 
 def _provenance(ds: Dataset, selection: dict[str, Any]) -> dict[str, Any]:
@@ -129,8 +148,13 @@ class SelectionResult:
         """A ``hist.Hist`` of a column of the selected events."""
         import hist
 
+        if column not in self.columns:  # unknown names: ConfigError with did-you-mean
+            self.columns[column] = self.dataset.load([column])[column]
         values = self.columns[column][self.mask]
-        lo, hi = range or (float(np.nanmin(values)), float(np.nanmax(values)) + 1e-9)
+        finite = values[np.isfinite(values)] if values.dtype.kind == "f" else values
+        if range is None and not finite.size:  # no (finite) values: an empty histogram
+            range = (0.0, 1.0)
+        lo, hi = range or (float(finite.min()), float(finite.max()) + 1e-9)
         h = hist.Hist.new.Reg(bins, lo, hi, name=column, label=column).Double()
         h.fill(values)
         return h
@@ -317,9 +341,9 @@ class CoincidenceResult:
 
     def save(self, outdir: str | os.PathLike[str]) -> dict[str, Path]:
         """Write pairs (Parquet), plots (PNG) and a summary (JSON + text) into ``outdir``."""
+        name = file_label(self.label)
         out = Path(outdir)
         out.mkdir(parents=True, exist_ok=True)
-        name = self.label.lower().replace(" ", "_")
         files = {
             "pairs": out / f"{name}_pairs.parquet",
             "plot": out / f"{name}_pairs.png",
