@@ -256,10 +256,16 @@ class DaskBackend:
     ) -> None:
         from jaas.cluster.client import as_cluster, connect
 
+        self._owned = target is None or isinstance(target, str)  # a connection made here
         self.cluster = connect(None) if target is None else as_cluster(target)
         self.partition_ns = partition_ns
         self.local_storage = local_storage
         self.on_progress = on_progress
+
+    def close(self) -> None:
+        """Disconnect if this backend opened the connection (an address was given)."""
+        if self._owned:
+            self.cluster.close()
 
     def run(
         self,

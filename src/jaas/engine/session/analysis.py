@@ -334,9 +334,16 @@ def coincidence(
     )  # fmt: skip
     ds.check()
     runner = resolve_backend(backend, client)
-    done = runner.run(
-        ds, prepare(spec, exprs), threads=threads, partition_events=partition_events, label=label
-    )
+    try:
+        done = runner.run(
+            ds, prepare(spec, exprs), threads=threads, partition_events=partition_events,
+            label=label,
+        )  # fmt: skip
+    finally:
+        if isinstance(backend, str) and runner is not backend:  # made here: ours to close
+            close = getattr(runner, "close", None)
+            if callable(close):
+                close()
     return CoincidenceResult(
         dataset=done.dataset,
         label=label,

@@ -92,7 +92,8 @@ class Execution:
 
 @runtime_checkable
 class Backend(Protocol):
-    """Runs built queries on datasets."""
+    """Runs built queries on datasets. A backend made from an address by
+    :func:`resolve_backend` for one query is closed after it (its optional ``close()``)."""
 
     name: str
 
