@@ -129,3 +129,8 @@ def test_ibd_command_on_the_cluster(cli_cluster: tuple[str, str, Path], sim_dir:
         return next(s for s in text.splitlines() if s.startswith("pairs"))
 
     assert pairs_line(remote.output) == pairs_line(local.output)
+    via_backend = runner.invoke(ibd, [str(sim_dir), "--offtime", "0", "--backend", address])
+    assert via_backend.exit_code == 0, via_backend.output
+    assert pairs_line(via_backend.output) == pairs_line(local.output)
+    unknown = runner.invoke(ibd, [str(sim_dir), "--backend", "nosuch://x:1"])
+    assert "no analysis backend for 'nosuch'" in str(unknown.exception)

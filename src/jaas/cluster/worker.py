@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -161,7 +161,6 @@ class PartTask:
     lo: int
     hi: int
     sources: tuple[FileRef | int, ...]
-    names: tuple[str, ...] = field(default=(), compare=False)
 
 
 @dataclass
