@@ -154,3 +154,19 @@ def test_one_argument_chooses_the_backend(handle: Cluster, sim_dir: Path) -> Non
     assert by_address.backend_info.address == handle.address
     assert_identical(by_address, local)
     assert local.backend_info.name == "local" and "backend" not in local.provenance
+
+
+def test_zero_row_file_takes_no_part(handle: Cluster, sim_dir: Path, tmp_path: Path) -> None:
+    """An index file without rows (e.g. a run's empty last file) changes nothing."""
+    import pyarrow.parquet as pq
+
+    ds = _open(sim_dir)
+    first = pq.read_table(ds.files[0].path)
+    empty = tmp_path / "empty.parquet"
+    meta = {b"file_seq": b"999", b"run": str(ds.files[0].run).encode()}
+    pq.write_table(first.slice(0, 0).replace_schema_metadata(meta), empty)
+    with_empty = jaas.open([*(f.path for f in ds.files), str(empty)], cache=ColumnCache())
+    assert with_empty.problems == [] and with_empty.n_events == ds.n_events
+    local = local_coincidence(with_empty, **QUERY)  # type: ignore[arg-type]
+    remote = coincidence(with_empty, client=handle, **QUERY)
+    assert_identical(remote, local)

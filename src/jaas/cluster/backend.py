@@ -177,8 +177,10 @@ def run(
                 raise JaasError(f"every file of dataset {ds.name!r} is unreachable: {sorted(lost)}")
             segments = normalize_intervals(sub.segments, what="segments")
             query = Query(names, exprs, spec, segments, before, after, (*names, *exprs))
+            # zero-row files hold no rows and no time: they take no part in the plan
+            files = [f for f in sub.files if f.n_events > 0] or sub.files
             parts = _plan.plan(
-                sub.files, before, after, partition_ns=partition_ns,
+                files, before, after, partition_ns=partition_ns,
                 partition_events=partition_events,
             )  # fmt: skip
             bar.reset(total=len(parts))
@@ -190,7 +192,7 @@ def run(
                     on_progress(len(out), n)
 
             todo = [p for p in parts if p.index not in out]
-            futures, targets = _submit(client, todo, _refs(sub.files), query, owners)
+            futures, targets = _submit(client, todo, _refs(files), query, owners)
             status = _collect(client, futures, out, paths, lost, targets, report)
             if status == "done":
                 break
