@@ -5,32 +5,27 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import os
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event, func, select
+from sqlalchemy import select
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import StaticPool
 
+from jaas import db
 from jaas._io import adler32_file
 from jaas.errors import CatalogError, ConfigError, NotInCatalogError
 from jaas.store.models import (
     FILE_KINDS,
     FILE_STATUSES,
-    SCHEMA_VERSION,
-    Base,
     Dataset,
     DatasetFile,
     File,
     Parentage,
     Replica,
     Run,
-    SchemaVersion,
 )
 from jaas.store.records import (
     DatasetRecord,
@@ -42,8 +37,6 @@ from jaas.store.records import (
 
 __all__ = ["Catalog", "default_url", "normalize_path"]
 
-_RETRIES = 5
-_SCHEMA_LOCK = 0x6A616173  # "jaas": PostgreSQL advisory lock key held while creating tables
 # Files by run, sequence number, id; files without run or seq last on every backend.
 _FILE_ORDER = (File.run.asc().nulls_last(), File.seq.asc().nulls_last(), File.id)
 _T = TypeVar("_T")
@@ -98,7 +91,14 @@ class Catalog:
 
     Args:
         url: a SQLAlchemy URL (``sqlite:///catalog.db``, ``postgresql+psycopg://user@host/db``)
-            or a plain path, which means a SQLite file. Tables are created if missing.
+            or a plain path, which means a SQLite file.
+        readonly: only read (``ls``-style commands): a missing SQLite file is an error and
+            is never created.
+
+    The schema is brought up to date by :func:`jaas.db.ensure_schema`: an empty database
+    gets the tables, an older SQLite catalog is upgraded in place, an older PostgreSQL one
+    is refused with a message to run ``jaas db upgrade URL``. Invalid URLs, directories,
+    non-database files and unreachable servers raise :class:`~jaas.errors.DatabaseError`.
 
     Example:
         >>> cat = Catalog(tmp_path / "catalog.db")             # doctest: +SKIP
@@ -108,16 +108,16 @@ class Catalog:
         ['raw']
     """
 
-    def __init__(self, url: str | os.PathLike[str]) -> None:
-        text = os.fspath(url)
-        if "://" not in text:
-            path = Path(text).expanduser()
-            path.parent.mkdir(parents=True, exist_ok=True)
-            text = f"sqlite:///{path.absolute()}"
-        self.url = text
-        self.engine = _make_engine(text)
+    def __init__(self, url: str | os.PathLike[str], *, readonly: bool = False) -> None:
+        self.url = db.database_url(url)
+        self.readonly = readonly
+        self.engine = db.make_engine(self.url, readonly=readonly)
+        try:
+            db.ensure_schema(self.engine, readonly=readonly)
+        except BaseException:
+            self.engine.dispose()
+            raise
         self._session = sessionmaker(self.engine, expire_on_commit=False)
-        self._create_schema()
 
     @classmethod
     def default(cls) -> Catalog:
@@ -159,42 +159,7 @@ class Catalog:
 
     def _retry(self, attempt: Any) -> Any:
         """Run ``attempt()`` (one transaction); retry when a concurrent writer won a race."""
-        for i in range(_RETRIES):
-            try:
-                return attempt()
-            except IntegrityError:
-                if i == _RETRIES - 1:
-                    raise
-            except OperationalError as exc:  # SQLite "database is locked" under contention
-                if "locked" not in str(exc) or i == _RETRIES - 1:
-                    raise
-            time.sleep(0.01 * (i + 1))
-        raise AssertionError("unreachable")
-
-    def _create_schema(self) -> None:
-        def attempt() -> None:
-            with self.engine.begin() as conn:
-                if conn.dialect.name == "postgresql":  # serialise concurrent creators
-                    conn.execute(select(func.pg_advisory_xact_lock(_SCHEMA_LOCK)))
-                Base.metadata.create_all(conn)
-            with self._tx() as s:
-                found = s.scalars(select(SchemaVersion.version)).all()
-                if not found:
-                    s.add(SchemaVersion(version=SCHEMA_VERSION))
-                elif max(found) > SCHEMA_VERSION:
-                    raise CatalogError(
-                        f"{self!r}: catalog schema version {max(found)} is newer than this "
-                        f"jaas understands ({SCHEMA_VERSION}); upgrade jaas"
-                    )
-
-        for i in range(_RETRIES):  # two processes creating the same new catalog at once
-            try:
-                attempt()
-                return
-            except DBAPIError:  # duplicate table/type or row from a concurrent creator
-                if i == _RETRIES - 1:
-                    raise
-                time.sleep(0.05 * (i + 1))
+        return db.retry(attempt, races=True)
 
     # --------------------------------------------------------------------- runs
 
@@ -525,16 +490,14 @@ class Catalog:
             NotInCatalogError: a file id is unknown.
         """
         ids = sorted(set(file_ids))
-        for attempt in range(20):  # concurrent publishers race to create the version
-            try:
-                return self._add_to_dataset(name, version, ids, description)
-            except IntegrityError:
-                pass
-            except OperationalError as exc:
-                if "locked" not in str(exc):
-                    raise
-            time.sleep(0.02 * (attempt + 1))
-        return self._add_to_dataset(name, version, ids, description)
+        # concurrent publishers race to create the version
+        result: DatasetRecord = db.retry(
+            lambda: self._add_to_dataset(name, version, ids, description),
+            attempts=21,
+            races=True,
+            delay=0.02,
+        )
+        return result
 
     def _add_to_dataset(
         self, name: str, version: int, ids: list[int], description: str
@@ -722,29 +685,3 @@ def _data_home() -> Path:
 def default_url() -> str:
     """``$JAAS_CATALOG``, else the SQLite file ``$XDG_DATA_HOME/jaas/catalog.db``."""
     return os.environ.get("JAAS_CATALOG") or str(_data_home() / "catalog.db")
-
-
-def _make_engine(url: str) -> Engine:
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
-    memory = parsed.database in (None, "", ":memory:")
-    kwargs: dict[str, Any] = {"connect_args": {"timeout": 60, "check_same_thread": False}}
-    if memory:
-        kwargs["poolclass"] = StaticPool
-    engine = create_engine(url, **kwargs)
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.isolation_level = None  # SQLAlchemy emits BEGIN itself (below)
-        cursor = dbapi_conn.cursor()
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Any) -> None:
-        # Take the write lock at BEGIN so that concurrent writers wait (busy timeout)
-        # instead of failing when a read transaction tries to become a write one.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-    return engine

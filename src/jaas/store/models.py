@@ -23,7 +23,6 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 __all__ = [
     "FILE_KINDS",
     "FILE_STATUSES",
-    "SCHEMA_VERSION",
     "Base",
     "Dataset",
     "DatasetFile",
@@ -31,12 +30,9 @@ __all__ = [
     "Parentage",
     "Replica",
     "Run",
-    "SchemaVersion",
 ]
 
-# Bump when a table changes and add the migration step to ``catalog._migrate``.
-SCHEMA_VERSION = 1
-
+# A change to a table needs an Alembic migration in ``jaas/db/migrations/versions``.
 FILE_KINDS = ("raw", "rtraw", "esd", "index", "truth", "meta")
 FILE_STATUSES = ("good", "bad", "quarantined")
 
@@ -49,14 +45,6 @@ def _utcnow() -> dt.datetime:
 
 class Base(DeclarativeBase):
     """Declarative base of the catalog tables."""
-
-
-class SchemaVersion(Base):
-    """One row: the schema version the catalog was created with (for migrations)."""
-
-    __tablename__ = "jaas_schema"
-    version: Mapped[int] = mapped_column(Integer, primary_key=True)
-    applied: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
 
 
 class Run(Base):
