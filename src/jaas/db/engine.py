@@ -9,6 +9,7 @@ PostgreSQL gets ``pool_pre_ping`` so that a restarted server is reconnected tran
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -40,6 +41,7 @@ __all__ = [
 BUSY_TIMEOUT_S = 60
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _T = TypeVar("_T")
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:")
 
 
 def database_url(url: str | os.PathLike[str]) -> str:
@@ -56,6 +58,11 @@ def database_url(url: str | os.PathLike[str]) -> str:
     if "\n" in text or "\x00" in text:
         raise DatabaseError(f"database URL {text!r} contains a newline or NUL character")
     if "://" not in text:
+        if _SCHEME.match(text):  # "postgresql:/host/db": a mistyped URL, not a file name
+            raise DatabaseError(
+                f"malformed database URL {text!r}: a URL needs '://' after its scheme "
+                "(write ./NAME for a SQLite file whose name has a colon)"
+            )
         path = Path(text).expanduser()
         return f"sqlite:///{path.absolute()}"
     _parse(text)

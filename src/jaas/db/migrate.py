@@ -26,6 +26,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, func, inspect, select
 from sqlalchemy.exc import DBAPIError
 
@@ -120,7 +121,10 @@ def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | N
                 conn.execute(select(func.pg_advisory_xact_lock(_LOCK_KEY)))
             before = _revision(conn)
             _check_known(engine, before)
-            command.upgrade(_config(conn), revision)
+            try:
+                command.upgrade(_config(conn), revision)
+            except CommandError as exc:  # unknown or ambiguous target revision
+                raise DatabaseError(f"cannot upgrade to {revision!r}: {exc}") from None
             after = _revision(conn)
     except DBAPIError as exc:
         raise _db_error(engine, exc) from None
@@ -151,6 +155,14 @@ def ensure_schema(engine: Engine, *, readonly: bool = False) -> None:
         DatabaseError: unreachable or not a database, newer than this jaas, or an old
             PostgreSQL database that needs ``jaas db upgrade``.
     """
+    try:
+        _ensure(engine, readonly)
+    except DatabaseError:
+        engine.dispose()  # no pooled connection outlives a refused open
+        raise
+
+
+def _ensure(engine: Engine, readonly: bool) -> None:
     where = describe(str(engine.url))
     try:
         with engine.connect() as conn:
