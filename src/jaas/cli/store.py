@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from jaas.errors import JaasError
 from jaas.store import Catalog, FileRecord
 
 __all__ = ["store"]
@@ -108,34 +109,68 @@ def add(
       jaas store add esd.root --kind esd --parent 17
       jaas store add TEvent.root --schema junosw.yaml
     """
+    if schema is not None:
+        options = (("--kind", kind), ("--run", run), ("--seq", seq), ("--parent", parents))
+        given = [name for name, value in options if value is not None and value != ()]
+        if given:
+            raise click.UsageError(
+                f"{', '.join(given)} cannot be used with --schema: the foreign file is "
+                "registered as kind esd and its run comes from the mapping's run column"
+            )
     cat = _catalog(ctx)
     if schema is not None:
-        from jaas.store.foreign import ingest_foreign
-        from jaas.store.mapping import load_mapping
-
-        mapping = load_mapping(schema)
-        for path in paths:
-            res = ingest_foreign(cat, path, mapping, out_dir=out, software_version=software_version)
-            click.echo(
-                f"{res.esd.id}\tesd\t{res.esd.path}\n{res.index.id}\tindex\t{res.index.path}"
-            )
+        _add_foreign(cat, paths, schema, out, software_version)
         return
+    from jaas.store.check import check_content
     from jaas.store.inspect import describe_file
 
+    failed = 0
     for path in paths:
-        info = describe_file(path, kind)
-        rec = cat.add_file(
-            path,
-            kind=info["kind"],
-            run=run if run is not None else info.get("run"),
-            seq=seq if seq is not None else info.get("seq"),
-            parents=parents,
-            software_version=software_version,
-            n_events=info.get("n_events"),
-            t_min=info.get("t_min"),
-            t_max=info.get("t_max"),
-        )
+        try:
+            info = describe_file(path, kind)
+            check_content(path, info["kind"])
+            rec = cat.add_file(
+                path,
+                kind=info["kind"],
+                run=run if run is not None else info.get("run"),
+                seq=seq if seq is not None else info.get("seq"),
+                parents=parents,
+                software_version=software_version,
+                n_events=info.get("n_events"),
+                t_min=info.get("t_min"),
+                t_max=info.get("t_max"),
+            )
+        except (JaasError, OSError) as exc:
+            failed += 1
+            click.echo(f"error: {_one_line(path)}: not registered: {_one_line(str(exc))}", err=True)
+            continue
         click.echo(f"{rec.id}\t{rec.kind}\t{rec.path}")
+    _summary(failed, len(paths))
+
+
+def _one_line(text: str) -> str:
+    return text.replace("\n", "\\n").replace("\r", "\\r")
+
+
+def _summary(failed: int, total: int) -> None:
+    if failed:
+        click.echo(f"{failed} of {total} files not registered", err=True)
+        raise SystemExit(1)
+
+
+def _add_foreign(
+    cat: Catalog, paths: tuple[str, ...], schema: str, out: str | None, version: str | None
+) -> None:
+    from jaas.store.foreign import ingest_foreign_many
+    from jaas.store.mapping import load_mapping
+
+    mapping = load_mapping(schema)
+    done, failed = ingest_foreign_many(cat, paths, mapping, out_dir=out, software_version=version)
+    for res in done:
+        click.echo(f"{res.esd.id}\tesd\t{res.esd.path}\n{res.index.id}\tindex\t{res.index.path}")
+    for path, exc in failed:
+        click.echo(f"error: {_one_line(path)}: not registered: {_one_line(str(exc))}", err=True)
+    _summary(len(failed), len(paths))
 
 
 def _rows(files: list[FileRecord]) -> list[list[str]]:

@@ -2,17 +2,42 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 
 from sqlalchemy import select
 
 from jaas import db
-from jaas.errors import CatalogError, NotInCatalogError
+from jaas.errors import CatalogError, ConfigError, NotInCatalogError
 from jaas.store._base import FILE_ORDER, CatalogBase, chunks, dataset_record
 from jaas.store.models import Dataset, DatasetFile, File
 from jaas.store.records import DatasetRecord, FileRecord
 
-__all__ = ["Datasets"]
+__all__ = ["Datasets", "check_dataset_name"]
+
+
+_MAX_NAME = 200  # datasets.name is VARCHAR(200)
+
+
+def check_dataset_name(name: str) -> str:
+    """``name`` if it can name a dataset: not empty, one line, no control characters.
+
+    Raises:
+        ConfigError: the name is empty, blank, too long or has a newline/control character.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError("a dataset name must not be empty")
+    bad = next((c for c in name if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")), None)
+    if bad is not None:
+        raise ConfigError(
+            f"dataset name {name!r} contains the control character {bad!r}; use one line of "
+            "printable text"
+        )
+    if name != name.strip():
+        raise ConfigError(f"dataset name {name!r} starts or ends with blanks")
+    if len(name) > _MAX_NAME:
+        raise ConfigError(f"dataset name is {len(name)} characters long; at most {_MAX_NAME}")
+    return name
 
 
 class Datasets(CatalogBase):
@@ -35,6 +60,7 @@ class Datasets(CatalogBase):
         Raises:
             NotInCatalogError: a file id is unknown.
         """
+        name = check_dataset_name(name)
         ids = sorted(set(file_ids))
         # concurrent publishers race to create the version
         result: DatasetRecord = db.retry(
@@ -82,6 +108,7 @@ class Datasets(CatalogBase):
         Idempotent when the same version is created again with the same files; a different
         file list for an existing (name, version) raises CatalogError: create a new version.
         """
+        name = check_dataset_name(name)
         ids = sorted(set(file_ids))
 
         def attempt() -> DatasetRecord:
