@@ -153,3 +153,11 @@ def test_empty_or_multi_line_dataset_names_are_refused(tmp_path, name):
         cat.add_to_dataset(name, [])
     code, out = _store(str(tmp_path / "c.db"), "dataset", "create", name, "--file", "1")
     assert code == 1 and "dataset name" in out
+
+
+@pytest.mark.parametrize("command", [["ls"], ["show", "1"], ["verify"], ["dataset", "ls"]])
+def test_reading_commands_never_create_a_catalog(tmp_path, command):
+    db = tmp_path / "none" / "catalog.db"
+    code, out = _store(str(db), *command)
+    assert code == 1 and "no database at" in out
+    assert not db.parent.exists()

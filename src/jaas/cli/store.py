@@ -14,12 +14,15 @@ from jaas.store import Catalog, FileRecord
 __all__ = ["store"]
 
 
-def _catalog(ctx: click.Context) -> Catalog:
-    """The catalog of ``--catalog`` (opened once per command line)."""
+def _catalog(ctx: click.Context, *, readonly: bool = False) -> Catalog:
+    """The catalog of ``--catalog`` (opened once per command line); reading commands open
+    it ``readonly``, so that they never create a catalog."""
     obj = ctx.ensure_object(dict)
     if obj.get("catalog") is None:
         url = obj.get("url")
-        obj["catalog"] = Catalog(url) if url else Catalog.default()
+        obj["catalog"] = (
+            Catalog(url, readonly=readonly) if url else Catalog.default(readonly=readonly)
+        )
         ctx.find_root().call_on_close(obj["catalog"].close)
     cat = obj["catalog"]
     assert isinstance(cat, Catalog)
@@ -203,7 +206,7 @@ def ls(
     ctx: click.Context, kind: str | None, run: int | None, dataset: str | None, status: str | None
 ) -> None:
     """List files as a table, ordered by run and sequence number."""
-    files = _catalog(ctx).files(kind=kind, run=run, dataset=dataset, status=status)
+    files = _catalog(ctx, readonly=True).files(kind=kind, run=run, dataset=dataset, status=status)
     if not files:
         click.echo("no files", err=True)
         return
@@ -222,7 +225,7 @@ def _ns(value: int | None) -> str:
 @click.pass_context
 def show(ctx: click.Context, file: str) -> None:
     """All fields of one file (by ID or PATH), with its parents and children."""
-    cat = _catalog(ctx)
+    cat = _catalog(ctx, readonly=True)
     rec = cat.get_file(_file_ref(file))
     fields = [
         ("id", rec.id),
@@ -253,7 +256,7 @@ def show(ctx: click.Context, file: str) -> None:
 @click.pass_context
 def verify(ctx: click.Context, ids: tuple[int, ...]) -> None:
     """Recompute size and adler32 of files (all by default); exit 1 on any problem."""
-    cat = _catalog(ctx)
+    cat = _catalog(ctx, readonly=True)
     problems = cat.verify(list(ids) if ids else None)
     for p in problems:
         click.echo(str(p))
@@ -299,7 +302,7 @@ def dataset_ls(ctx: click.Context) -> None:
     """List datasets and their versions."""
     rows = [
         [d.name, str(d.version), str(len(d.file_ids)), f"{d.created:%Y-%m-%d}", d.description]
-        for d in _catalog(ctx).datasets()
+        for d in _catalog(ctx, readonly=True).datasets()
     ]
     if not rows:
         click.echo("no datasets", err=True)
