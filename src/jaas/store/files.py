@@ -6,20 +6,30 @@ import os
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from jaas._io import adler32_file
 from jaas.errors import CatalogError, ConfigError, NotInCatalogError
 from jaas.store._base import (
     CatalogBase,
+    aware,
     check_adler32,
     file_record,
     is_url,
     normalize_path,
     run_record,
 )
-from jaas.store.models import FILE_KINDS, FILE_STATUSES, DatasetFile, File, Parentage, Run
+from jaas.store.models import (
+    FILE_KINDS,
+    FILE_STATUSES,
+    CatalogAudit,
+    DatasetFile,
+    File,
+    Parentage,
+    Replica,
+    Run,
+)
 from jaas.store.records import FileRecord, RunRecord, VerifyProblem
 from jaas.store.verify import ExpectedFile, check_files
 
@@ -119,17 +129,7 @@ class RunsAndFiles(CatalogBase):
         if kind not in FILE_KINDS:
             raise ConfigError(f"unknown file kind {kind!r}; expected one of {list(FILE_KINDS)}")
         key = normalize_path(path)
-        if checksum is not None:
-            checksum = check_adler32(checksum, key)
-        if not is_url(key):
-            if not os.path.isfile(key):
-                raise CatalogError(f"{key}: no such file; cannot register it")
-            if size is None:
-                size = os.path.getsize(key)
-            if checksum is None:
-                checksum = adler32_file(key)
-        elif checksum is None:
-            raise CatalogError(f"{key}: a remote file needs its adler32 checksum to be registered")
+        size, checksum = _local_sums(key, size, checksum)
         parent_ids = sorted(set(parents))
 
         def attempt() -> FileRecord:
@@ -138,12 +138,7 @@ class RunsAndFiles(CatalogBase):
                 if existing is not None:
                     return self._same_file(s, existing, checksum)
                 if parent_ids:
-                    known = set(s.scalars(select(File.id).where(File.id.in_(parent_ids))))
-                    missing = [p for p in parent_ids if p not in known]
-                    if missing:
-                        raise NotInCatalogError(
-                            f"{key}: parent file ids {missing} are not in the catalog"
-                        )
+                    self._check_parents(s, key, parent_ids)
                 if run is not None and s.get(Run, run) is None:
                     s.add(Run(run=run, status="open", meta={}))
                     s.flush()
@@ -175,10 +170,130 @@ class RunsAndFiles(CatalogBase):
             raise CatalogError(
                 f"{existing.path} is already catalogued as file {existing.id} with adler32 "
                 f"{existing.adler32}, but it now has adler32 {checksum}: a catalogued file "
-                "must not change; write the new content under a new name, or mark the old "
-                f"one bad (jaas store status {existing.id} bad --reason ...)"
+                "must not change; write the new content under a new name, mark the old "
+                f"one bad (jaas store status {existing.id} bad --reason ...), or record a "
+                "rebuilt product with Catalog.replace_file"
             )
         return file_record(existing, self._parent_ids(s, [existing.id])[existing.id])
+
+    def replace_file(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        who: str,
+        reason: str,
+        parents: Sequence[int] | None = None,
+        software_version: str | None = None,
+        n_events: int | None = None,
+        t_min: int | None = None,
+        t_max: int | None = None,
+        checksum: str | None = None,
+        size: int | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> FileRecord:
+        """Record new bytes of a catalogued product rebuilt at the same path.
+
+        For a product made again on purpose (a new calibration, a keep-up reset). The row
+        keeps its id, so its parents (unless ``parents`` is given), children, dataset
+        memberships and status history stay; size, checksum and the fields given are
+        replaced; its replicas hold the old bytes and lose their verification time; old
+        and new size/adler32 go to the catalog audit (:meth:`audit_log`). Idempotent:
+        the same bytes again change nothing and write no audit row.
+
+        Args:
+            path: the catalogued local path or URL.
+            who: the operator or process (written to the audit).
+            reason: why the product was rebuilt (written to the audit).
+            parents: new parent ids, when the product was made from other files.
+            software_version, n_events, t_min, t_max, meta: the new product's fields.
+            checksum, size: adler32 and size, when already known (required for a URL).
+
+        Raises:
+            NotInCatalogError: the path (or a parent id) is not catalogued.
+        """
+        key = normalize_path(path)
+        size, checksum = _local_sums(key, size, checksum)
+        parent_ids = None if parents is None else sorted(set(parents))
+
+        def attempt() -> FileRecord:
+            with self._tx() as s:
+                row, old_parents = self._get_row(s, key)
+                if row.adler32 == checksum and (row.size == size or size is None):
+                    return file_record(row, old_parents)
+                if parent_ids is not None:
+                    self._check_parents(s, key, parent_ids)
+                s.add(
+                    CatalogAudit(
+                        who=who,
+                        action="replace",
+                        file_id=row.id,
+                        path=row.path,
+                        old_size=row.size,
+                        new_size=size,
+                        old_adler32=row.adler32,
+                        new_adler32=checksum,
+                        note=reason,
+                    )
+                )
+                row.size, row.adler32 = size, checksum
+                for name, value in (
+                    ("software_version", software_version),
+                    ("n_events", n_events),
+                    ("t_min", t_min),
+                    ("t_max", t_max),
+                    ("meta", meta),
+                ):
+                    if value is not None:
+                        setattr(row, name, value)
+                row.status, row.status_reason = "good", ""
+                for replica in s.scalars(select(Replica).where(Replica.file_id == row.id)):
+                    replica.verified = None
+                if parent_ids is not None and parent_ids != old_parents:
+                    s.execute(delete(Parentage).where(Parentage.child_id == row.id))
+                    s.add_all(Parentage(child_id=row.id, parent_id=p) for p in parent_ids)
+                s.flush()
+                return file_record(row, old_parents if parent_ids is None else parent_ids)
+
+        result: FileRecord = self._retry(attempt)
+        return result
+
+    def audit_log(self, file: int | str | os.PathLike[str] | None = None) -> list[dict[str, Any]]:
+        """Changes made to catalogued files after registration (oldest first)."""
+        query = select(CatalogAudit).order_by(CatalogAudit.id)
+        with self._tx() as s:
+            if file is not None:
+                row, _ = self._get_row(s, file)
+                query = query.where(CatalogAudit.file_id == row.id)
+            return [
+                {
+                    "at": aware(a.at),
+                    "who": a.who,
+                    "action": a.action,
+                    "file_id": a.file_id,
+                    "path": a.path,
+                    "old_size": a.old_size,
+                    "new_size": a.new_size,
+                    "old_adler32": a.old_adler32,
+                    "new_adler32": a.new_adler32,
+                    "note": a.note,
+                }
+                for a in s.scalars(query)
+            ]
+
+    @staticmethod
+    def _check_parents(s: Session, key: str, parent_ids: Sequence[int]) -> None:
+        known = set(s.scalars(select(File.id).where(File.id.in_(parent_ids))))
+        missing = [p for p in parent_ids if p not in known]
+        if missing:
+            raise NotInCatalogError(f"{key}: parent file ids {missing} are not in the catalog")
+
+    def has_file(self, file: int | str | os.PathLike[str]) -> bool:
+        """Whether a file (by catalog id or path) is catalogued."""
+        try:
+            self.get_file(file)
+        except NotInCatalogError:
+            return False
+        return True
 
     def get_file(self, file: int | str | os.PathLike[str]) -> FileRecord:
         """A file by catalog id or path; NotInCatalogError names the closest paths."""
@@ -284,3 +399,19 @@ class RunsAndFiles(CatalogBase):
                 ExpectedFile(r.id, r.path, r.size, r.adler32) for r in rows if not is_url(r.path)
             ]
         return check_files(todo)
+
+
+def _local_sums(key: str, size: int | None, checksum: str | None) -> tuple[int | None, str]:
+    """Size and adler32 of a file to register: computed for a local file unless given."""
+    if checksum is not None:
+        checksum = check_adler32(checksum, key)
+    if not is_url(key):
+        if not os.path.isfile(key):
+            raise CatalogError(f"{key}: no such file; cannot register it")
+        if size is None:
+            size = os.path.getsize(key)
+        if checksum is None:
+            checksum = adler32_file(key)
+    elif checksum is None:
+        raise CatalogError(f"{key}: a remote file needs its adler32 checksum to be registered")
+    return size, checksum

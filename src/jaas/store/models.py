@@ -24,6 +24,7 @@ __all__ = [
     "FILE_KINDS",
     "FILE_STATUSES",
     "Base",
+    "CatalogAudit",
     "Dataset",
     "DatasetFile",
     "File",
@@ -130,3 +131,23 @@ class Replica(Base):
     endpoint: Mapped[str] = mapped_column(String(200))
     url: Mapped[str] = mapped_column(Text)
     verified: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class CatalogAudit(Base):
+    """What changed a catalogued file after registration: who, when, old and new bytes.
+
+    ``file_id`` is no foreign key, so the history outlives a deleted row.
+    """
+
+    __tablename__ = "catalog_audit"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
+    who: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(32))
+    file_id: Mapped[int] = mapped_column(Integer, index=True)
+    path: Mapped[str] = mapped_column(Text)
+    old_size: Mapped[int | None] = mapped_column(BigInteger)
+    new_size: Mapped[int | None] = mapped_column(BigInteger)
+    old_adler32: Mapped[str | None] = mapped_column(String(8))
+    new_adler32: Mapped[str | None] = mapped_column(String(8))
+    note: Mapped[str] = mapped_column(Text, default="")
