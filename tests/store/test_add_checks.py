@@ -32,12 +32,12 @@ def _raw(path: Path, seq: int) -> Path:
     return path
 
 
-def test_raw_with_a_crc_error_is_not_registered_and_the_good_ones_are(tmp_path):
+def test_raw_with_a_crc_error_is_not_registered_and_the_good_ones_are(tmp_path, catalog_url):
     good0, bad, good2 = (_raw(tmp_path / f"run7.{i:03d}.raw", i) for i in range(3))
     data = bytearray(bad.read_bytes())
     data[len(data) // 2] ^= 0xFF  # one flipped byte inside an event record
     bad.write_bytes(bytes(data))
-    db = str(tmp_path / "c.db")
+    db = catalog_url  # SQLite and PostgreSQL
     code, out = _store(db, "add", str(good0), str(bad), str(good2))
     assert code == 1
     assert f"error: {bad}: not registered:" in out and "CRC" in out.upper()
@@ -66,12 +66,12 @@ def _tree(path: Path, n: int, t0: int = SEC0, seed: int = 1) -> None:
         )
 
 
-def test_truncated_esd_given_as_kind_esd_is_not_registered(tmp_path):
+def test_truncated_esd_given_as_kind_esd_is_not_registered(tmp_path, catalog_url):
     whole = tmp_path / "whole.esd.root"
     _tree(whole, 20_000)
     cut = tmp_path / "cut.esd.root"
     cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
-    db = str(tmp_path / "c.db")
+    db = catalog_url  # SQLite and PostgreSQL
     code, out = _store(db, "add", "--kind", "esd", str(cut), str(whole))
     assert code == 1, out
     assert f"error: {cut}: not registered:" in out
@@ -114,7 +114,7 @@ def test_schema_refuses_options_it_cannot_honour(tmp_path, option):
     assert not Path(db).exists()  # refused before the catalog is opened
 
 
-def test_several_foreign_files_get_contiguous_ids_in_time_order(tmp_path):
+def test_several_foreign_files_get_contiguous_ids_in_time_order(tmp_path, catalog_url):
     (tmp_path / "m.yaml").write_text(MAPPING)
     paths = []
     for i in range(3):  # given latest first
@@ -123,7 +123,7 @@ def test_several_foreign_files_get_contiguous_ids_in_time_order(tmp_path):
         paths.append(str(p))
     broken = tmp_path / "broken.root"
     broken.write_bytes(b"root but not really")
-    db = str(tmp_path / "c.db")
+    db = catalog_url  # SQLite and PostgreSQL
     code, out = _store(
         db,
         "add",

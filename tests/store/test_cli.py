@@ -16,8 +16,8 @@ from jaas.store import Catalog
 
 
 @pytest.fixture
-def run(tmp_path: Path):  # type: ignore[no-untyped-def]
-    db = str(tmp_path / "catalog.db")
+def run(catalog_url: str):  # type: ignore[no-untyped-def]
+    db = catalog_url  # every store CLI test runs on SQLite and on PostgreSQL
 
     def invoke(*args: str, code: int = 0) -> str:
         result = CliRunner().invoke(cli, ["store", "--catalog", db, *args])
