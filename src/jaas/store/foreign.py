@@ -108,7 +108,8 @@ def read_mapped(
     """Read a foreign ROOT file through a schema mapping into index columns.
 
     Returns every INDEX_SCHEMA column except ``file_id``, in internal units (t in int64 ns
-    since the epoch, MeV, m), in file entry order.
+    since the epoch, MeV, m), in file entry order, then the mapping's ``extra`` columns
+    as read (integer branches stay exact unless scaled).
 
     Args:
         path: the ROOT file.
@@ -259,7 +260,13 @@ def _columns(
         out[col] = np.asarray(out[col]).astype(np.uint8)
     for col in ("muon", "wp", "showering", "tracked"):
         out[col] = np.asarray(out[col]).astype(bool)
-    return {name: out[name] for name in INDEX_SCHEMA.names if name in out}
+    cols = {name: out[name] for name in INDEX_SCHEMA.names if name in out}
+    for col, spec in m.extra.items():
+        values = np.asarray(arrays[str(spec.branch)])
+        if spec.scale != 1.0 or spec.offset != 0.0:
+            values = values.astype(np.float64) * spec.scale + spec.offset
+        cols[col] = values
+    return cols
 
 
 def ingest_foreign(
@@ -391,7 +398,7 @@ def _index(
     metadata = {"source": esd.path, "schema_digest": mapping.digest()}
     if m.run is not None:
         metadata["run"] = str(m.run)
-    write_index(cols, out, metadata=metadata)
+    write_index(cols, out, metadata=metadata, extra_columns=list(mapping.extra))
     index = catalog.add_file(
         out,
         kind="index",
