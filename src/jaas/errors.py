@@ -6,6 +6,7 @@
     │   ├── CorruptRecordError            a record fails its check (CRC, magic, length)
     │   └── TruncatedFileError            the file ends before its declared end
     ├── SelectionError (ValueError)       a selection expression cannot be parsed or evaluated
+    ├── DatabaseError                     a database cannot be opened, reached or upgraded
     ├── CatalogError                      the event catalog refuses an operation
     │   └── NotInCatalogError (KeyError)  a run, file or dataset is not known
     └── PipelineError                     keep-up production cannot carry out a step
@@ -22,6 +23,7 @@ __all__ = [
     "CatalogError",
     "ConfigError",
     "CorruptRecordError",
+    "DatabaseError",
     "FormatError",
     "JaasError",
     "NotInCatalogError",
@@ -105,6 +107,10 @@ def _window(text: str, position: int, width: int = 72) -> tuple[str, int]:
     prefix = "..." if start > 0 else ""
     suffix = "..." if start + width < len(text) else ""
     return prefix + text[start : start + width] + suffix, len(prefix) + position - start
+
+
+class DatabaseError(JaasError):
+    """A database URL is invalid, or the database cannot be opened, reached or upgraded."""
 
 
 class CatalogError(JaasError):

@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import func, select
 
 from jaas.errors import PipelineError
 from jaas.kup.config import PipelineConfig
-from jaas.kup.ledger import Ledger, audit, dead_letter_topic, metadata, outbox
+from jaas.kup.ledger import Ledger, audit, dead_letter_topic, outbox
 from jaas.kup.states import Classification, JobKey, State
 
 CONFIG = PipelineConfig.model_validate(
@@ -30,10 +30,7 @@ def ledger(request, tmp_path):
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'kup.db'}"
     else:
-        url = request.getfixturevalue("postgres_url")
-        engine = create_engine(url)
-        metadata.drop_all(engine)
-        engine.dispose()
+        url = request.getfixturevalue("pg_database_url")  # a fresh database per test
     led = Ledger(url, CONFIG)
     yield led
     led.close()

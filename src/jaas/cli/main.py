@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "reco": ("jaas.cli.reco", "reco", "Reconstruct RTRAW files into ESD (ROOT)."),
     "index": ("jaas.cli.process", "index", "Build index files (Parquet) from ESD files."),
     "store": ("jaas.cli.store", "store", "Event catalog: add, list, show and verify files."),
+    "db": ("jaas.cli.db", "db", "Database schema: show the revision, upgrade in place."),
     "ibd": ("jaas.cli.analysis", "ibd", "Run the standard IBD selection on a dataset."),
     "query": ("jaas.cli.analysis", "query", "Run a selection or correlation query on a dataset."),
     "kup": ("jaas.cli.kup", "kup", "Keep-up production: start, feed, watch and stop the pipeline."),

@@ -8,17 +8,21 @@ from typing import Any
 
 import click
 
+from jaas.errors import JaasError
 from jaas.store import Catalog, FileRecord
 
 __all__ = ["store"]
 
 
-def _catalog(ctx: click.Context) -> Catalog:
-    """The catalog of ``--catalog`` (opened once per command line)."""
+def _catalog(ctx: click.Context, *, readonly: bool = False) -> Catalog:
+    """The catalog of ``--catalog`` (opened once per command line); reading commands open
+    it ``readonly``, so that they never create a catalog."""
     obj = ctx.ensure_object(dict)
     if obj.get("catalog") is None:
         url = obj.get("url")
-        obj["catalog"] = Catalog(url) if url else Catalog.default()
+        obj["catalog"] = (
+            Catalog(url, readonly=readonly) if url else Catalog.default(readonly=readonly)
+        )
         ctx.find_root().call_on_close(obj["catalog"].close)
     cat = obj["catalog"]
     assert isinstance(cat, Catalog)
@@ -108,34 +112,68 @@ def add(
       jaas store add esd.root --kind esd --parent 17
       jaas store add TEvent.root --schema junosw.yaml
     """
+    if schema is not None:
+        options = (("--kind", kind), ("--run", run), ("--seq", seq), ("--parent", parents))
+        given = [name for name, value in options if value is not None and value != ()]
+        if given:
+            raise click.UsageError(
+                f"{', '.join(given)} cannot be used with --schema: the foreign file is "
+                "registered as kind esd and its run comes from the mapping's run column"
+            )
     cat = _catalog(ctx)
     if schema is not None:
-        from jaas.store.foreign import ingest_foreign
-        from jaas.store.mapping import load_mapping
-
-        mapping = load_mapping(schema)
-        for path in paths:
-            res = ingest_foreign(cat, path, mapping, out_dir=out, software_version=software_version)
-            click.echo(
-                f"{res.esd.id}\tesd\t{res.esd.path}\n{res.index.id}\tindex\t{res.index.path}"
-            )
+        _add_foreign(cat, paths, schema, out, software_version)
         return
+    from jaas.store.check import check_content
     from jaas.store.inspect import describe_file
 
+    failed = 0
     for path in paths:
-        info = describe_file(path, kind)
-        rec = cat.add_file(
-            path,
-            kind=info["kind"],
-            run=run if run is not None else info.get("run"),
-            seq=seq if seq is not None else info.get("seq"),
-            parents=parents,
-            software_version=software_version,
-            n_events=info.get("n_events"),
-            t_min=info.get("t_min"),
-            t_max=info.get("t_max"),
-        )
+        try:
+            info = describe_file(path, kind)
+            check_content(path, info["kind"])
+            rec = cat.add_file(
+                path,
+                kind=info["kind"],
+                run=run if run is not None else info.get("run"),
+                seq=seq if seq is not None else info.get("seq"),
+                parents=parents,
+                software_version=software_version,
+                n_events=info.get("n_events"),
+                t_min=info.get("t_min"),
+                t_max=info.get("t_max"),
+            )
+        except (JaasError, OSError) as exc:
+            failed += 1
+            click.echo(f"error: {_one_line(path)}: not registered: {_one_line(str(exc))}", err=True)
+            continue
         click.echo(f"{rec.id}\t{rec.kind}\t{rec.path}")
+    _summary(failed, len(paths))
+
+
+def _one_line(text: str) -> str:
+    return text.replace("\n", "\\n").replace("\r", "\\r")
+
+
+def _summary(failed: int, total: int) -> None:
+    if failed:
+        click.echo(f"{failed} of {total} files not registered", err=True)
+        raise SystemExit(1)
+
+
+def _add_foreign(
+    cat: Catalog, paths: tuple[str, ...], schema: str, out: str | None, version: str | None
+) -> None:
+    from jaas.store.foreign import ingest_foreign_many
+    from jaas.store.mapping import load_mapping
+
+    mapping = load_mapping(schema)
+    done, failed = ingest_foreign_many(cat, paths, mapping, out_dir=out, software_version=version)
+    for res in done:
+        click.echo(f"{res.esd.id}\tesd\t{res.esd.path}\n{res.index.id}\tindex\t{res.index.path}")
+    for path, exc in failed:
+        click.echo(f"error: {_one_line(path)}: not registered: {_one_line(str(exc))}", err=True)
+    _summary(len(failed), len(paths))
 
 
 def _rows(files: list[FileRecord]) -> list[list[str]]:
@@ -168,7 +206,7 @@ def ls(
     ctx: click.Context, kind: str | None, run: int | None, dataset: str | None, status: str | None
 ) -> None:
     """List files as a table, ordered by run and sequence number."""
-    files = _catalog(ctx).files(kind=kind, run=run, dataset=dataset, status=status)
+    files = _catalog(ctx, readonly=True).files(kind=kind, run=run, dataset=dataset, status=status)
     if not files:
         click.echo("no files", err=True)
         return
@@ -187,7 +225,7 @@ def _ns(value: int | None) -> str:
 @click.pass_context
 def show(ctx: click.Context, file: str) -> None:
     """All fields of one file (by ID or PATH), with its parents and children."""
-    cat = _catalog(ctx)
+    cat = _catalog(ctx, readonly=True)
     rec = cat.get_file(_file_ref(file))
     fields = [
         ("id", rec.id),
@@ -218,7 +256,7 @@ def show(ctx: click.Context, file: str) -> None:
 @click.pass_context
 def verify(ctx: click.Context, ids: tuple[int, ...]) -> None:
     """Recompute size and adler32 of files (all by default); exit 1 on any problem."""
-    cat = _catalog(ctx)
+    cat = _catalog(ctx, readonly=True)
     problems = cat.verify(list(ids) if ids else None)
     for p in problems:
         click.echo(str(p))
@@ -264,7 +302,7 @@ def dataset_ls(ctx: click.Context) -> None:
     """List datasets and their versions."""
     rows = [
         [d.name, str(d.version), str(len(d.file_ids)), f"{d.created:%Y-%m-%d}", d.description]
-        for d in _catalog(ctx).datasets()
+        for d in _catalog(ctx, readonly=True).datasets()
     ]
     if not rows:
         click.echo("no datasets", err=True)

@@ -46,6 +46,7 @@ def write_index(
     metadata: dict[str, str] | None = None,
     row_group_size: int = ROW_GROUP_SIZE,
     fmt: str = "parquet",
+    extra_columns: Sequence[str] = (),
 ) -> None:
     """Write ``table`` as an index file at ``path``: cast to INDEX_SCHEMA, sorted by time.
 
@@ -59,6 +60,7 @@ def write_index(
         metadata: extra key/value pairs stored in the file's schema metadata.
         row_group_size: rows per Parquet row group.
         fmt: ``"parquet"`` (default) or ``"hdf5"`` (chunks of ``HDF5_CHUNK`` rows).
+        extra_columns: columns of ``table`` outside INDEX_SCHEMA to keep, after it.
     """
     if fmt not in ("parquet", "hdf5"):
         raise ConfigError(f"unknown index format {fmt!r}; use 'parquet' or 'hdf5'")
@@ -67,7 +69,10 @@ def write_index(
     missing = [name for name in INDEX_SCHEMA.names if name not in table.column_names]
     if missing:
         raise FormatError(f"index table lacks columns {missing}", path=path)
+    extras = [table.column(name) for name in extra_columns]
     table = table.select(INDEX_SCHEMA.names).cast(INDEX_SCHEMA)
+    for name, column in zip(extra_columns, extras, strict=True):
+        table = table.append_column(name, column)
     t = table.column("t")
     if len(t) > 1 and not bool(pc.all(pc.greater_equal(t[1:], t[:-1])).as_py()):
         order = pc.sort_indices(table, sort_keys=[("t", "ascending"), ("entry", "ascending")])

@@ -39,6 +39,7 @@ from sqlalchemy import (
     update,
 )
 
+from jaas.db import ensure_schema
 from jaas.errors import ConfigError
 from jaas.kup.lag import LagStatus, severity_of
 from jaas.kup.ledger import metadata
@@ -224,7 +225,7 @@ class AlertStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        alerts_table.create(engine, checkfirst=True)
+        ensure_schema(engine)
 
     def sync(
         self, current: Sequence[Alert], now: dt.datetime | None = None

@@ -29,8 +29,6 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
-    create_engine,
-    event,
     func,
     insert,
     select,
@@ -39,6 +37,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.sql.elements import ColumnElement
 
+from jaas.db import ensure_schema, make_engine
 from jaas.errors import PipelineError
 from jaas.kup.config import PipelineConfig
 from jaas.kup.states import (
@@ -192,9 +191,9 @@ class Ledger:
     def __init__(self, url: str, config: PipelineConfig, *, create: bool = True) -> None:
         self.url = url
         self.config = config
-        self.engine: Engine = _make_engine(url)
+        self.engine: Engine = make_engine(url)
         if create:
-            metadata.create_all(self.engine)
+            ensure_schema(self.engine)  # Alembic migrations of jaas.db (one version table)
 
     def close(self) -> None:
         """Release the connection pool."""
@@ -625,27 +624,3 @@ class Ledger:
         )
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(q)]
-
-
-def _make_engine(url: str) -> Engine:
-    if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True)
-    db = url.split("///", 1)[-1]
-    if db and db != ":memory:":
-        Path(db).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": 60})
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA busy_timeout=60000")
-        cur.execute("PRAGMA foreign_keys=ON")
-        cur.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-    return engine

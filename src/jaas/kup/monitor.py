@@ -39,6 +39,7 @@ from sqlalchemy import (
     select,
 )
 
+from jaas.db import ensure_schema
 from jaas.kup.alerts import Alert, AlertRules, AlertStore, evaluate_rules
 from jaas.kup.config import KupSettings
 from jaas.kup.lag import LagStatus, LagThresholds, PartitionWindow, group_status
@@ -456,7 +457,7 @@ class Monitor:
 
     def record(self, snap: Snapshot) -> int:
         """Write one history row per stage; return the number of rows."""
-        history_table.create(self.ledger.engine, checkfirst=True)
+        ensure_schema(self.ledger.engine)
         at = _utc(snap.at)
         rows = [
             {
@@ -481,7 +482,7 @@ class Monitor:
 
     def prune_history(self, before: dt.datetime) -> int:
         """Delete history rows older than ``before``; return how many."""
-        history_table.create(self.ledger.engine, checkfirst=True)
+        ensure_schema(self.ledger.engine)
         return _prune(self.ledger, before)
 
 
@@ -495,7 +496,7 @@ def read_history(
     ledger: Ledger, stage: str | None = None, since: dt.datetime | None = None
 ) -> list[dict[str, Any]]:
     """History rows (oldest first), optionally of one stage and since a time."""
-    history_table.create(ledger.engine, checkfirst=True)
+    ensure_schema(ledger.engine)
     t = history_table
     q = select(t).order_by(t.c.at, t.c.id)
     if stage is not None:

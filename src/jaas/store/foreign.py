@@ -12,6 +12,7 @@ import importlib
 import importlib.util
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 import uproot
 
-from jaas.errors import ConfigError, FormatError, SelectionError
+from jaas.errors import ConfigError, FormatError, JaasError, SelectionError
 from jaas.formats.index import write_index
 from jaas.formats.schema import INDEX_SCHEMA, EventClass
 from jaas.store.catalog import Catalog
@@ -28,7 +29,7 @@ from jaas.store.mapping import UNITS, SchemaMapping, load_mapping
 from jaas.store.records import FileRecord
 from jaas.units import TIME_UNITS
 
-__all__ = ["ForeignIngest", "ingest_foreign", "read_mapped"]
+__all__ = ["ForeignIngest", "ingest_foreign", "ingest_foreign_many", "read_mapped"]
 
 _EXACT = 2**53  # float64 represents every integer below this exactly
 
@@ -107,7 +108,8 @@ def read_mapped(
     """Read a foreign ROOT file through a schema mapping into index columns.
 
     Returns every INDEX_SCHEMA column except ``file_id``, in internal units (t in int64 ns
-    since the epoch, MeV, m), in file entry order.
+    since the epoch, MeV, m), in file entry order, then the mapping's ``extra`` columns
+    as read (integer branches stay exact unless scaled).
 
     Args:
         path: the ROOT file.
@@ -258,7 +260,13 @@ def _columns(
         out[col] = np.asarray(out[col]).astype(np.uint8)
     for col in ("muon", "wp", "showering", "tracked"):
         out[col] = np.asarray(out[col]).astype(bool)
-    return {name: out[name] for name in INDEX_SCHEMA.names if name in out}
+    cols = {name: out[name] for name in INDEX_SCHEMA.names if name in out}
+    for col, spec in m.extra.items():
+        values = np.asarray(arrays[str(spec.branch)])
+        if spec.scale != 1.0 or spec.offset != 0.0:
+            values = values.astype(np.float64) * spec.scale + spec.offset
+        cols[col] = values
+    return cols
 
 
 def ingest_foreign(
@@ -287,40 +295,119 @@ def ingest_foreign(
         >>> res.index.parent_ids == (res.esd.id,)
         True
     """
-    if not isinstance(mapping, SchemaMapping):
-        mapping = load_mapping(mapping)
+    done, failed = ingest_foreign_many(
+        catalog, [path], mapping, out_dir=out_dir, software_version=software_version
+    )
+    if failed:
+        raise failed[0][1]
+    return done[0]
+
+
+@dataclasses.dataclass
+class _Mapped:
+    path: str
+    cols: dict[str, Any]
+    run: int | None
+    t_min: int | None
+    t_max: int | None
+
+
+def _read(path: str | os.PathLike[str], mapping: SchemaMapping) -> _Mapped:
     cols = read_mapped(path, mapping)
     n = len(cols["t"])
-    t_min = int(cols["t"].min()) if n else None
-    t_max = int(cols["t"].max()) if n else None
     runs = np.unique(cols["run"])
-    run = int(runs[0]) if len(runs) == 1 else None
-    schema = mapping.model_dump(mode="json")
-    esd = catalog.add_file(
-        path,
-        kind="esd",
-        run=run,
-        n_events=n,
-        t_min=t_min,
-        t_max=t_max,
-        meta={"foreign": True, "schema": schema, "schema_file": mapping.source},
+    return _Mapped(
+        path=os.fspath(path),
+        cols=cols,
+        run=int(runs[0]) if len(runs) == 1 else None,
+        t_min=int(cols["t"].min()) if n else None,
+        t_max=int(cols["t"].max()) if n else None,
     )
-    cols["file_id"] = np.full(n, esd.id, dtype=np.int32)
+
+
+def ingest_foreign_many(
+    catalog: Catalog,
+    paths: Sequence[str | os.PathLike[str]],
+    mapping: SchemaMapping | str | os.PathLike[str],
+    *,
+    out_dir: str | os.PathLike[str] | None = None,
+    software_version: str | None = None,
+) -> tuple[list[ForeignIngest], list[tuple[str, JaasError]]]:
+    """Ingest several foreign files: every readable one, in time order, contiguously.
+
+    The foreign files are registered first, ordered by run and first event time (not by
+    the order given), then their index files in the same order; so consecutive files of
+    a run get consecutive catalog ids. A file that cannot be read or mapped is reported
+    and the others go on.
+
+    Returns:
+        the ingested files (in time order) and ``(path, error)`` of each file refused.
+    """
+    if not isinstance(mapping, SchemaMapping):
+        mapping = load_mapping(mapping)
+    failed: list[tuple[str, JaasError]] = []
+    ready: list[_Mapped] = []
+    for path in paths:
+        try:
+            ready.append(_read(path, mapping))
+        except JaasError as exc:
+            failed.append((os.fspath(path), exc))
+        except OSError as exc:
+            failed.append((os.fspath(path), FormatError(str(exc.strerror), path=path)))
+    big = 2**63
+    ready.sort(key=lambda m: (m.run if m.run is not None else big, m.t_min or 0, m.path))
+    schema = mapping.model_dump(mode="json")
+    esds: list[tuple[_Mapped, FileRecord]] = []
+    for m in ready:
+        try:
+            esd = catalog.add_file(
+                m.path,
+                kind="esd",
+                run=m.run,
+                n_events=len(m.cols["t"]),
+                t_min=m.t_min,
+                t_max=m.t_max,
+                meta={"foreign": True, "schema": schema, "schema_file": mapping.source},
+            )
+        except JaasError as exc:
+            failed.append((m.path, exc))
+            continue
+        esds.append((m, esd))
     folder = Path(out_dir) if out_dir is not None else catalog.data_dir / "index"
-    out = folder / f"{Path(path).stem}.{mapping.digest()}.index.parquet"
+    done: list[ForeignIngest] = []
+    for m, esd in esds:
+        try:
+            done.append(_index(catalog, m, esd, mapping, folder, software_version))
+        except JaasError as exc:
+            failed.append((m.path, exc))
+    return done, failed
+
+
+def _index(
+    catalog: Catalog,
+    m: _Mapped,
+    esd: FileRecord,
+    mapping: SchemaMapping,
+    folder: Path,
+    software_version: str | None,
+) -> ForeignIngest:
+    cols = dict(m.cols)
+    n = len(cols["t"])
+    cols["file_id"] = np.full(n, esd.id, dtype=np.int32)
+    out = folder / f"{Path(m.path).stem}.{mapping.digest()}.index.parquet"
     metadata = {"source": esd.path, "schema_digest": mapping.digest()}
-    if run is not None:
-        metadata["run"] = str(run)
-    write_index(cols, out, metadata=metadata)
+    if m.run is not None:
+        metadata["run"] = str(m.run)
+    write_index(cols, out, metadata=metadata, extra_columns=list(mapping.extra))
     index = catalog.add_file(
         out,
         kind="index",
-        run=run,
+        run=m.run,
         parents=[esd.id],
         software_version=software_version,
         n_events=n,
-        t_min=t_min,
-        t_max=t_max,
+        t_min=m.t_min,
+        t_max=m.t_max,
         meta={"schema_digest": mapping.digest()},
     )
     return ForeignIngest(esd=esd, index=index)

@@ -11,6 +11,7 @@ import difflib
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ MAPPED_COLUMNS = tuple(n for n in INDEX_SCHEMA.names if n not in ("run", "file_i
 # Columns every mapping must provide (the event-reduction quantities); the others have
 # documented fallbacks (see docs/schema-mapping.md).
 REQUIRED_COLUMNS = ("t", "E", "x", "y", "z")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _LENGTHS = ("x", "y", "z", "r", "mx0", "my0", "mz0", "mx1", "my1", "mz1")
 # column -> allowed units and their factor to the internal unit (jaas.units)
 UNITS: dict[str, dict[str, float]] = {
@@ -111,6 +113,8 @@ class SchemaMapping(_Strict):
     run_branch: str | None = None
     time: TimeSpec | None = None
     columns: dict[str, ColumnSpec] = {}
+    # columns of any other name carried into the index as read (e.g. the file's event id)
+    extra: dict[str, ColumnSpec] = {}
     defaults: dict[str, float | int | bool] = {}
     description: str = ""
 
@@ -148,9 +152,10 @@ class SchemaMapping(_Strict):
                     out[("time", key)] = value
             if isinstance(self.time.start, str):
                 out[("time", "start")] = self.time.start
-        for name, spec in self.columns.items():
-            if spec.branch is not None:
-                out[("columns", name, "branch")] = spec.branch
+        for section in ("columns", "extra"):
+            for name, spec in getattr(self, section).items():
+                if spec.branch is not None:
+                    out[(section, name, "branch")] = spec.branch
         return out
 
 
@@ -203,7 +208,7 @@ def _allowed_keys(loc: tuple[Any, ...]) -> tuple[str, ...]:
         return _KEYS[""]
     if loc == ("time",):
         return _KEYS["time"]
-    if len(loc) == 2 and loc[0] == "columns":
+    if len(loc) == 2 and loc[0] in ("columns", "extra"):
         return _KEYS["column"]
     return ()
 
@@ -248,6 +253,23 @@ def _check(m: SchemaMapping) -> None:
                     f"unknown index column {col!r}{extra}{_suggest(col, MAPPED_COLUMNS)}; "
                     f"index columns: {', '.join(MAPPED_COLUMNS)}",
                 )
+    for col, spec in m.extra.items():
+        if not _IDENTIFIER.fullmatch(col) or len(col) > 64:
+            raise _fail(
+                m,
+                ("extra", col),
+                f"extra column name {col!r} must be a name usable in selections: letters, "
+                "digits and _, not starting with a digit, at most 64 characters",
+            )
+        if col in INDEX_SCHEMA.names:
+            raise _fail(m, ("extra", col), f"{col!r} is an index column: map it under 'columns:'")
+        if spec.expr is not None or spec.unit is not None:
+            raise _fail(
+                m,
+                ("extra", col),
+                f"extra column {col!r} is copied from a branch as it is: give only "
+                "'branch' (and optionally scale/offset), no 'expr' or 'unit'",
+            )
     if (m.run is None) == (m.run_branch is None):
         raise _fail(m, (), "give exactly one of 'run' (a number) or 'run_branch' (a branch)")
     if (m.time is None) == ("t" not in m.columns):

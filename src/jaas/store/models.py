@@ -23,20 +23,17 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 __all__ = [
     "FILE_KINDS",
     "FILE_STATUSES",
-    "SCHEMA_VERSION",
     "Base",
+    "CatalogAudit",
     "Dataset",
     "DatasetFile",
     "File",
     "Parentage",
     "Replica",
     "Run",
-    "SchemaVersion",
 ]
 
-# Bump when a table changes and add the migration step to ``catalog._migrate``.
-SCHEMA_VERSION = 1
-
+# A change to a table needs an Alembic migration in ``jaas/db/migrations/versions``.
 FILE_KINDS = ("raw", "rtraw", "esd", "index", "truth", "meta")
 FILE_STATUSES = ("good", "bad", "quarantined")
 
@@ -49,14 +46,6 @@ def _utcnow() -> dt.datetime:
 
 class Base(DeclarativeBase):
     """Declarative base of the catalog tables."""
-
-
-class SchemaVersion(Base):
-    """One row: the schema version the catalog was created with (for migrations)."""
-
-    __tablename__ = "jaas_schema"
-    version: Mapped[int] = mapped_column(Integer, primary_key=True)
-    applied: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
 
 
 class Run(Base):
@@ -142,3 +131,23 @@ class Replica(Base):
     endpoint: Mapped[str] = mapped_column(String(200))
     url: Mapped[str] = mapped_column(Text)
     verified: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class CatalogAudit(Base):
+    """What changed a catalogued file after registration: who, when, old and new bytes.
+
+    ``file_id`` is no foreign key, so the history outlives a deleted row.
+    """
+
+    __tablename__ = "catalog_audit"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
+    who: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(32))
+    file_id: Mapped[int] = mapped_column(Integer, index=True)
+    path: Mapped[str] = mapped_column(Text)
+    old_size: Mapped[int | None] = mapped_column(BigInteger)
+    new_size: Mapped[int | None] = mapped_column(BigInteger)
+    old_adler32: Mapped[str | None] = mapped_column(String(8))
+    new_adler32: Mapped[str | None] = mapped_column(String(8))
+    note: Mapped[str] = mapped_column(Text, default="")

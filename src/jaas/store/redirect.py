@@ -19,8 +19,9 @@ from jaas.formats.rtraw import read_rtraw, take_hits
 
 if TYPE_CHECKING:
     from jaas.store.catalog import Catalog
+    from jaas.store.records import FileRecord
 
-__all__ = ["FetchedEvents", "fetch_events", "resolve_paths"]
+__all__ = ["FetchedEvents", "fetch_events", "readable_copy", "resolve_paths"]
 
 PathPair = tuple[str, str | None]
 
@@ -68,27 +69,83 @@ def resolve_paths(
 ) -> dict[int, PathPair]:
     """{file_id: (esd_path, rtraw_path)} from the catalog (RTRAW = the ESD's rtraw parent).
 
+    A file whose primary copy is missing is read from a verified replica (a local copy
+    first, then a remote URL); unverified replicas are never used.
+
     Raises:
-        NotInCatalogError: an id is unknown, is not an ESD file, or has no RTRAW parent.
+        NotInCatalogError: an id is unknown, is an index file of an index-only dataset
+            (no full events exist), is not an ESD file, has no RTRAW parent (with hits),
+            or has neither its primary copy nor a verified replica.
     """
     out: dict[int, PathPair] = {}
     for fid in file_ids:
         rec = catalog.get_file(int(fid))
+        if rec.kind == "index":
+            raise NotInCatalogError(
+                f"file id {fid} ({rec.path}) is an index file: this dataset is index-only, "
+                "so only its index columns (time, energy, vertex, ...) exist; full ESD "
+                "events and hits are not available. Register the ESD files and build the "
+                "index from them to read full events"
+            )
         if rec.kind != "esd":
             raise NotInCatalogError(
                 f"file id {fid} ({rec.path}) is a {rec.kind!r} file, not an ESD file"
+            )
+        if rec.meta.get("foreign"):
+            raise NotInCatalogError(
+                f"file id {fid} ({rec.path}) was written by other software; its events are "
+                "in the index made through its schema mapping, full-event redirect reads "
+                "jaas ESD files only"
             )
         rtraw = None
         if with_hits:
             parents = [p for p in catalog.parents(int(fid)) if p.kind == "rtraw"]
             if not parents:
                 raise NotInCatalogError(
-                    f"file id {fid} ({rec.path}) has no RTRAW parent in the catalog; "
-                    "register it with parents=[rtraw id] or pass with_hits=False"
+                    f"file id {fid} ({rec.path}) has no RTRAW parent in the catalog, so its "
+                    "hits are not available (its ESD quantities are: pass with_hits=False); "
+                    "or register the RTRAW file and the ESD with parents=[rtraw id]"
                 )
-            rtraw = parents[0].path
-        out[int(fid)] = (rec.path, rtraw)
+            rtraw = readable_copy(catalog, parents[0])
+        out[int(fid)] = (readable_copy(catalog, rec), rtraw)
     return out
+
+
+def _local(url: str) -> str | None:
+    if url.startswith("file://"):
+        return url[len("file://") :]
+    return None if "://" in url else url
+
+
+def readable_copy(catalog: Catalog, rec: FileRecord) -> str:
+    """The primary path of ``rec`` when it is there, else its best verified replica.
+
+    Raises:
+        NotInCatalogError: the primary copy is missing and no verified replica is usable.
+    """
+    primary = _local(rec.path)
+    if primary is None or os.path.isfile(primary):
+        return rec.path
+    replicas = catalog.replicas(rec.id)
+    verified = [r for r in replicas if r.verified is not None]
+    verified.sort(key=lambda r: r.verified or 0, reverse=True)  # newest verification first
+    for r in verified:
+        local = _local(r.url)
+        if local is not None and os.path.isfile(local):
+            return local
+    for r in verified:
+        if _local(r.url) is None:
+            return r.url
+    unverified = len(replicas) - len(verified)
+    hint = (
+        f"; {unverified} replica(s) are not verified (verify them before use)"
+        if unverified
+        else "; no replica is known"
+    )
+    raise NotInCatalogError(
+        f"file id {rec.id}: the primary copy {rec.path} is missing and no verified replica "
+        f"can be read{hint}"
+    )
 
 
 def fetch_events(

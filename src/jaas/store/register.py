@@ -32,6 +32,8 @@ def register_step(
     seq: int | None = None,
     parent: FileRecord | None = None,
     meta: dict[str, Any] | None = None,
+    rebuilt: str | None = None,
+    who: str = "jaas",
 ) -> tuple[FileRecord, FileRecord]:
     """Register a step's input (unless ``parent`` is given) and its output as its child.
 
@@ -46,6 +48,10 @@ def register_step(
         run, seq: run and file sequence number (default: ``res.meta['run'/'file_seq']``).
         parent: the input's catalog record when the caller already has it.
         meta: extra metadata of the output.
+        rebuilt: why the output was made again (e.g. ``"keep-up reset: new calibration"``):
+            an output already catalogued with other bytes is then replaced in place
+            (:meth:`Catalog.replace_file`, lineage kept, audited) instead of refused.
+        who: the operator or process recorded in the audit of a replacement.
 
     Returns:
         ``(parent, child)`` catalog records.
@@ -62,16 +68,17 @@ def register_step(
             res.input, kind=input_kind, run=run, seq=seq, n_events=res.n_events,
             t_min=res.t_min, t_max=res.t_max,
         )  # fmt: skip
-    child = catalog.add_file(
-        res.output,
-        kind=kind,
-        run=run,
-        seq=seq,
-        parents=[parent.id],
-        software_version=__version__,
-        n_events=res.n_events,
-        t_min=res.t_min,
-        t_max=res.t_max,
-        meta=meta,
-    )
+    fields: dict[str, Any] = {
+        "software_version": __version__,
+        "n_events": res.n_events,
+        "t_min": res.t_min,
+        "t_max": res.t_max,
+        "meta": meta,
+    }
+    if rebuilt is not None and catalog.has_file(res.output):
+        child = catalog.replace_file(
+            res.output, who=who, reason=rebuilt, parents=[parent.id], **fields
+        )
+        return parent, child
+    child = catalog.add_file(res.output, kind=kind, run=run, seq=seq, parents=[parent.id], **fields)
     return parent, child
