@@ -152,11 +152,21 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     assert "Traceback" in out.stderr
 
 
-def test_cli_runner_sees_one_line_and_exit_1(tmp_path: Path) -> None:
+def test_main_in_process_prints_one_line_and_exits_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("JAAS_DEBUG", raising=False)
     (tmp_path / "afile").write_text("x")
-    res = CliRunner().invoke(cli, ["sim", str(tmp_path / "afile" / "sub"), "--duration", "1s"])
-    assert res.exit_code == 1
-    assert "error: " in res.output and "not a directory" in res.output
+    args = ["sim", str(tmp_path / "afile" / "sub"), "--duration", "1s"]
+    with pytest.raises(SystemExit) as info:
+        main(args)
+    assert info.value.code == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "not a directory" in err and err.count("\n") == 1
+    with pytest.raises(NotADirectoryError):
+        main(["--debug", *args])
+    with pytest.raises(SystemExit):  # --debug does not stick to the next call
+        main(args)
 
 
 def test_describe_database_and_unexpected_errors() -> None:

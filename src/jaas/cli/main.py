@@ -56,34 +56,11 @@ class LazyGroup(click.Group):
         assert isinstance(command, click.Command)
         return command
 
-    def invoke(self, ctx: click.Context) -> Any:
-        """Run the sub-command; an error it raises becomes one line and exit code 1.
-
-        With ``--debug`` (or ``JAAS_DEBUG=1``) the exception propagates with its traceback.
-        """
-        try:
-            return super().invoke(ctx)
-        except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort):
-            raise
-        except Exception as exc:
-            if _debug():
-                raise
-            raise OneLineError(describe(exc)) from exc
-
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
         if rows:
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
-
-
-class OneLineError(click.ClickException):
-    """An error already described in one line (``error: ...``), exit code 1."""
-
-    exit_code = 1
-
-    def show(self, file: Any = None) -> None:
-        click.echo(f"error: {self.message}", err=True)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -114,18 +91,28 @@ def cli(ctx: click.Context, catalog_url: str | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> Any:
-    """Entry point of the ``jaas`` script: jaas errors print as one clear line, exit 1."""
+    """Entry point of the ``jaas`` script, for every command at once.
+
+    Any error a command raises (jaas's own, OS errors such as an unwritable output path,
+    database errors, anything unexpected) prints as one line ``error: ...`` naming what
+    was wrong and how to recover, exit code 1. ``jaas --debug`` or ``JAAS_DEBUG=1`` shows
+    the traceback instead. (Tests that call ``cli`` through click's CliRunner still see
+    the original exception in ``result.exception``.)
+    """
+    _set_debug(None, None, False)  # type: ignore[arg-type]
     try:
         return cli.main(args=argv, standalone_mode=False)
-    except click.exceptions.Abort:
+    except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("Aborted.", err=True)
         raise SystemExit(130) from None
+    except BrokenPipeError:  # output piped into `head` and the like
+        raise SystemExit(1) from None
     except click.exceptions.ClickException as exc:
         exc.show()
         raise SystemExit(exc.exit_code) from None
     except click.exceptions.Exit as exc:
         raise SystemExit(exc.exit_code) from None
-    except Exception as exc:  # raised outside a sub-command (e.g. while parsing)
+    except Exception as exc:
         if _debug():
             raise
         click.echo(f"error: {describe(exc)}", err=True)
