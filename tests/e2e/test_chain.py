@@ -3,6 +3,7 @@ then the IBD analysis on the index and its candidates' full events via the redir
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -69,6 +70,16 @@ def test_raw_to_analysis_with_catalog_and_redirect(tmp_path: Path) -> None:
     assert events.hits is not None
     assert (events.hits.nhits > 0).all()
     _pairs_are_true_ibd(res.pairs, tmp_path / "sim" / "truth")
+
+    # the same ESDs indexed as HDF5 files give the same analysis, from the API and the CLI
+    run("index", *esds, "-o", str(work / "h5"), "--format", "hdf5")
+    h5 = sorted((work / "h5").glob("*.index.h5"))
+    assert len(h5) == len(esds)
+    res_h5 = jaas.open(str(work / "h5"), cache=ColumnCache()).ibd(offtime=None)
+    assert res_h5.n_pairs == n
+    np.testing.assert_array_equal(res_h5.pairs["prompt_t"], res.pairs["prompt_t"])
+    np.testing.assert_array_equal(res_h5.pairs["delayed_t"], res.pairs["delayed_t"])
+    assert re.search(rf"^pairs\s+{n}\s", run("ibd", str(work / "h5")), re.MULTILINE)
 
     # a corrupt RAW file is rejected with its name and leaves no output behind
     bad = tmp_path / "bad.raw"
