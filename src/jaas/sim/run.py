@@ -247,7 +247,10 @@ class _HitSink(_Sink):
             run=self.cfg.run,
             file_seq=self.seq,
             start_time=t_first,
-            metadata=json.dumps({"detector": self.detector.to_dict()}, sort_keys=True),
+            metadata=json.dumps(
+                {"detector": self.detector.to_dict(), "n_pmt": self.detector.n_pmt},
+                sort_keys=True,
+            ),
         )
         self.writer.__enter__()
 
