@@ -41,8 +41,8 @@ def _parse_scales(items: tuple[str, ...]) -> dict[str, float]:
 @click.option("--scale", multiple=True, help="Rate factor per source, SOURCE=FACTOR (repeatable).")
 @click.option("--light-scale", type=float, default=1.0, show_default=True)
 @click.option("--pmt-scale", type=float, default=1.0, show_default=True)
-@click.option("--max-events-per-file", type=int, default=None)
-@click.option("--max-bytes-per-file", type=int, default=None)
+@click.option("--max-events-per-file", type=int, default=None, help="Events per output file.")
+@click.option("--max-bytes-per-file", type=int, default=None, help="Bytes per RAW file (hit mode).")
 @click.option("--start", default=DEFAULT_START, show_default=True, help="Run start (ISO-8601).")
 @click.option("--no-truth", is_flag=True, help="Do not write the truth Parquet files.")
 @click.option(
