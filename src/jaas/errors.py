@@ -4,7 +4,8 @@
     ├── ConfigError (ValueError)          bad parameter, option or YAML file
     ├── FormatError                       a data file cannot be read as what it claims to be
     │   ├── CorruptRecordError            a record fails its check (CRC, magic, length)
-    │   └── TruncatedFileError            the file ends before its declared end
+    │   ├── TruncatedFileError            the file ends before its declared end
+    │   └── InvalidContentError           valid records, impossible values (deterministic)
     ├── SelectionError (ValueError)       a selection expression cannot be parsed or evaluated
     ├── DatabaseError                     a database cannot be opened, reached or upgraded
     ├── CatalogError                      the event catalog refuses an operation
@@ -25,6 +26,7 @@ __all__ = [
     "CorruptRecordError",
     "DatabaseError",
     "FormatError",
+    "InvalidContentError",
     "JaasError",
     "NotInCatalogError",
     "PipelineError",
@@ -78,6 +80,28 @@ class CorruptRecordError(FormatError):
 
 class TruncatedFileError(FormatError):
     """The file ends before the end its header or records promise."""
+
+
+class InvalidContentError(FormatError):
+    """Records pass their checks (CRC, length) but hold impossible values: a PMT id out
+    of range, a NaN charge. Reading the file again gives the same error, so it is a
+    deterministic failure (quarantine the file; retrying cannot help).
+
+    Attributes:
+        field: the offending field (``pmt``, ``charge``, ``time``...).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str,
+        path: str | os.PathLike[str] | None = None,
+        offset: int | None = None,
+        event: int | None = None,
+    ) -> None:
+        self.field = field
+        super().__init__(f"field {field!r}: {message}", path=path, offset=offset, event=event)
 
 
 class SelectionError(JaasError, ValueError):

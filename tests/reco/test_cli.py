@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -117,3 +118,34 @@ def test_calibrate_command_writes_a_loadable_file(tmp_path: Path, monkeypatch):
 
     cal = load_calibration(out)
     assert cal.version == "t1" and cal.pmt_scale == 0.05 and "PE/MeV" in res.output
+
+
+def _out(res: Any) -> str:
+    """What a CliRunner call printed, and the error the ``jaas`` entry point would print."""
+    return str(res.output) + ("" if res.exception is None else str(res.exception))
+
+
+def test_reco_refuses_two_inputs_with_one_output(tiny_run: tuple[Path, Path], tmp_path: Path):
+    _, rtraw = tiny_run
+    copies = []
+    for d in ("a", "b"):
+        (tmp_path / d).mkdir()
+        copies.append(str(shutil.copy(rtraw, tmp_path / d / rtraw.name)))
+    res = CliRunner().invoke(cli, ["reco", *copies, "-o", str(tmp_path / "esd")])
+    assert res.exit_code == 1 and "same base name" in _out(res)
+    assert copies[0] in _out(res) and copies[1] in _out(res)
+    assert not (tmp_path / "esd").exists() or not any((tmp_path / "esd").iterdir())
+
+
+def test_reco_goes_on_after_a_bad_file(tiny_run: tuple[Path, Path], tmp_path: Path):
+    simdir, rtraw = tiny_run
+    bad = tmp_path / "run000001_0009.rtraw.root"
+    bad.write_bytes(b"\0" * 1000)
+    meta = next(simdir.glob("run*.json"))
+    args = ["reco", str(bad), str(rtraw), "-o", str(tmp_path / "esd"), "--run-meta", str(meta)]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 1, res.output
+    assert f"{bad}: error:" in _out(res) and "1 of 2 files failed" in _out(res)
+    good = tmp_path / "esd" / rtraw.name.replace(".rtraw.root", ".esd.root")
+    assert len(read_esd(good)) > 0
+    assert sorted(p.name for p in (tmp_path / "esd").iterdir()) == [good.name]

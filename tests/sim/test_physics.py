@@ -215,3 +215,41 @@ def test_index_energy_and_vertex_resolution(physics_run):
     assert abs(np.std(dx) - 0.1 / np.sqrt(2.223)) < 0.01
     np.testing.assert_allclose(i["r"], np.sqrt(i["x"] ** 2 + i["y"] ** 2 + i["z"] ** 2),
                                rtol=1e-5)  # fmt: skip
+
+
+# Values from ../shared/reference/physics.md, written here on purpose instead of read from
+# PhysicsParams: the simulation's defaults must land on the published numbers.
+REF_MUON_HZ = 3.9  # muons through the central detector (3.4e5/day), arXiv:2201.11321
+REF_REACTOR_IBD_PER_DAY = 57.0  # before cuts at 26.6 GW_th
+REF_SINGLES_MAX_HZ = 10.0  # radioactivity above 0.7 MeV in the fiducial volume
+REF_FV_RADIUS_M = 17.2
+REF_CAPTURE_TAU_US = 200.0
+
+
+def _count_pull(n: int, expected: float, syst: float = 0.0) -> float:
+    return (n - expected) / np.sqrt(expected + (syst * expected) ** 2)
+
+
+def test_rates_match_the_physics_reference(physics_run):
+    _, t, _ = physics_run
+    days = PHYSICS_RUN["duration_s"] / 86400.0
+    scale = PHYSICS_RUN["scale"]
+    n_mu = int(np.sum(t["source"] == "muon"))
+    assert abs(_count_pull(n_mu, REF_MUON_HZ * PHYSICS_RUN["duration_s"], 0.03)) < 4, n_mu
+    prompts = (t["source"] == "reactor_ibd") & (t["role"] == "prompt")
+    n_ibd = int(prompts.sum()) / scale["reactor_ibd"]
+    pull = _count_pull(int(prompts.sum()), REF_REACTOR_IBD_PER_DAY * days * scale["reactor_ibd"])
+    assert abs(pull) < 4, (n_ibd / days, REF_REACTOR_IBD_PER_DAY)
+    r = np.sqrt(t["x"].astype(float) ** 2 + t["y"] ** 2 + t["z"] ** 2)
+    fv_singles = (t["source"] == "singles") & (t["E_true"] > 0.7) & (r < REF_FV_RADIUS_M)
+    rate = fv_singles.sum() / PHYSICS_RUN["duration_s"]
+    assert rate < REF_SINGLES_MAX_HZ + 4 * np.sqrt(REF_SINGLES_MAX_HZ / PHYSICS_RUN["duration_s"])
+    assert rate > 0.3 * REF_SINGLES_MAX_HZ  # "below 10 Hz", not nearly absent
+
+
+def test_capture_time_matches_the_physics_reference(physics_run):
+    _, t, _ = physics_run
+    p, d = _pairs(t, "reactor_ibd", "prompt", "delayed")
+    dt_us = (t["t"][d] - t["t"][p]) * 1e-3
+    tau = dt_us.mean()  # maximum-likelihood estimate of an exponential's mean
+    assert abs(tau - REF_CAPTURE_TAU_US) < 4 * REF_CAPTURE_TAU_US / np.sqrt(len(dt_us)), tau

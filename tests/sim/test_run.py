@@ -186,3 +186,39 @@ def test_cli_rejects_bad_scale(tmp_path):
     assert "SOURCE=FACTOR" in str(result.exception)
     result = CliRunner().invoke(sim, [str(tmp_path), "--duration", "1min", "--scale", "mu=1"])
     assert "valid sources" in str(result.exception)
+
+
+def test_non_empty_output_is_refused_and_force_clears_a_previous_run(tmp_path):
+    out = tmp_path / "run"
+    first = simulate({**SMALL, "duration_s": 240.0, "block_s": 60.0}, out)
+    n_first = len(list((out / "index").glob("*.parquet")))
+    with pytest.raises(ConfigError, match=r"not empty.*--force"):
+        simulate(SMALL, out)
+    assert _files(out).keys() == {r.path for r in first.files} | {"run000001.json"}
+    second = simulate(SMALL, out, force=True)
+    # only the new run's files are left: the analysis cannot read the old ones with it
+    assert _files(out).keys() == {r.path for r in second.files} | {"run000001.json"}
+    assert len(list((out / "index").glob("*.parquet"))) < n_first
+
+
+def test_force_never_deletes_files_a_simulation_did_not_write(tmp_path):
+    (tmp_path / "thesis.tex").write_text("precious")
+    with pytest.raises(ConfigError, match=r"thesis\.tex"):
+        simulate(SMALL, tmp_path, force=True)
+    assert (tmp_path / "thesis.tex").read_text() == "precious"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["thesis.tex"]
+
+
+def test_start_past_int64_nanoseconds_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="2262"):
+        simulate({**SMALL, "start": "2300-01-01"}, tmp_path / "s")
+    assert not (tmp_path / "s").exists() or not any((tmp_path / "s").iterdir())
+
+
+def test_cli_duration_needs_a_unit_and_force_is_an_option(tmp_path):
+    res = CliRunner().invoke(sim, [str(tmp_path / "s"), "--duration", "10"])
+    assert isinstance(res.exception, ConfigError) and "10s" in str(res.exception)
+    args = [str(tmp_path / "s"), "--duration", "60s", "--no-truth"]
+    assert CliRunner().invoke(sim, args).exit_code == 0
+    assert isinstance(CliRunner().invoke(sim, args).exception, ConfigError)
+    assert CliRunner().invoke(sim, [*args, "--force"]).exit_code == 0

@@ -52,7 +52,7 @@ def demo(days: float, seed: int, out: Path, threads: int, pipeline_seconds: floa
     run_dir = out / "sim"
     click.secho(f"B.1/3 simulating {days:g} days of detector data (index level) ...", bold=True)
     summary = simulate(
-        SimConfig(run=1, duration_s=days * 86_400.0, seed=seed, mode="index"), run_dir
+        SimConfig(run=1, duration_s=days * 86_400.0, seed=seed, mode="index"), run_dir, force=True
     )
     click.echo(str(summary))
     click.secho("\nB.2/3 opening the dataset", bold=True)

@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from jaas._version import __version__
-from jaas.errors import JaasError
+from jaas.cli._errors import _debug, _set_debug, describe
 
 # name -> (module, attribute, one-line help shown by ``jaas --help``)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -66,28 +66,57 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="jaas")
-def cli() -> None:
+@click.option(
+    "--debug",
+    is_flag=True,
+    is_eager=True,
+    expose_value=False,
+    callback=_set_debug,
+    help="Show the full traceback of an error (also JAAS_DEBUG=1).",
+)
+@click.option(
+    "--catalog",
+    "catalog_url",
+    metavar="URL",
+    help="Catalog URL or SQLite path for the commands that take --catalog.",
+)
+@click.pass_context
+def cli(ctx: click.Context, catalog_url: str | None) -> None:
     """jaas: keep-up production, event store and time-correlation analysis for a
     JUNO-like neutrino detector.
 
     Run `jaas COMMAND --help` for the options of each command.
     """
+    if catalog_url is not None:
+        ctx.meta["jaas.catalog"] = catalog_url
 
 
 def main(argv: list[str] | None = None) -> Any:
-    """Entry point of the ``jaas`` script: jaas errors print as one clear line, exit 1."""
+    """Entry point of the ``jaas`` script, for every command at once.
+
+    Any error a command raises (jaas's own, OS errors such as an unwritable output path,
+    database errors, anything unexpected) prints as one line ``error: ...`` naming what
+    was wrong and how to recover, exit code 1. ``jaas --debug`` or ``JAAS_DEBUG=1`` shows
+    the traceback instead. (Tests that call ``cli`` through click's CliRunner still see
+    the original exception in ``result.exception``.)
+    """
+    _set_debug(None, None, False)  # type: ignore[arg-type]
     try:
         return cli.main(args=argv, standalone_mode=False)
-    except click.exceptions.Abort:
+    except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("Aborted.", err=True)
         raise SystemExit(130) from None
+    except BrokenPipeError:  # output piped into `head` and the like
+        raise SystemExit(1) from None
     except click.exceptions.ClickException as exc:
         exc.show()
         raise SystemExit(exc.exit_code) from None
     except click.exceptions.Exit as exc:
         raise SystemExit(exc.exit_code) from None
-    except JaasError as exc:
-        click.echo(f"error: {exc}", err=True)
+    except Exception as exc:
+        if _debug():
+            raise
+        click.echo(f"error: {describe(exc)}", err=True)
         raise SystemExit(1) from None
 
 

@@ -2,27 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
 
 import click
 
+from jaas.cli._batch import open_catalog, plan_outputs, run_batch
+from jaas.cli._errors import shown
+from jaas.errors import ConfigError
 from jaas.formats.rtraw import StepResult, parse_compression
-from jaas.progress import progress
 
 __all__ = ["convert", "index"]
 
 
-def _open_catalog(url: str | None) -> Any:
-    if url is None:
-        return None
-    from jaas.store import Catalog
-
-    return Catalog(url)
-
-
-def _report(res: StepResult) -> None:
+def report(res: StepResult) -> None:
+    """One line per processed file (file names with control characters escaped)."""
     what = "up to date" if res.skipped else f"{res.seconds:.1f} s"
-    click.echo(f"{res.input.name} -> {res.output} ({res.n_events} events, {what})")
+    click.echo(f"{shown(res.input.name)} -> {shown(res.output)} ({res.n_events} events, {what})")
 
 
 @click.command("convert")
@@ -43,23 +38,26 @@ def convert(
 
     Outputs are named like the input (run000001_0000.raw -> run000001_0000.rtraw.root),
     beside it or in OUTDIR. An output that exists with the same source checksum and
-    software version is kept unless --force.
+    software version is kept unless --force. Two inputs that would write the same output
+    are refused before anything is written; a bad file is reported and the others are
+    still converted (exit code 1 at the end).
     """
     from jaas.formats.rtraw import convert_raw, default_rtraw_path
 
     codec, level = parse_compression(compression)
-    cat = _open_catalog(catalog_url)
-    with progress(total=len(raw), desc="convert", unit="file") as bar:
-        for path in raw:
-            out = default_rtraw_path(path, outdir)
-            res = convert_raw(path, out, compression=codec, level=level, force=force)
-            bar.update(1)
-            _report(res)
-            if cat is not None:
-                from jaas.store.register import register_step
+    plan = plan_outputs(raw, lambda path: default_rtraw_path(path, outdir))
+    cat = open_catalog(catalog_url)
 
-                meta = {"compression": res.meta.get("compression")}
-                register_step(cat, res, kind="rtraw", input_kind="raw", meta=meta)
+    def step(path: str, out: Path) -> None:
+        res = convert_raw(path, out, compression=codec, level=level, force=force)
+        report(res)
+        if cat is not None:
+            from jaas.store.register import register_step
+
+            meta = {"compression": res.meta.get("compression")}
+            register_step(cat, res, kind="rtraw", input_kind="raw", meta=meta)
+
+    run_batch(plan, step, desc="convert", outdir=outdir)
 
 
 @click.command("index")
@@ -96,30 +94,33 @@ def index(
 
     With --catalog, the ESD file is looked up (or registered) to get its id, and the index
     is registered as its child. Without it, the file id is --file-id or the ESD's file_seq.
+    Two inputs that would write the same index are refused before anything is written; a
+    bad file is reported and the others are still indexed (exit code 1 at the end).
     """
     from jaas.formats.esd import esd_meta
     from jaas.formats.indexing import build_index, default_index_path
 
     if file_id is not None and len(esd) > 1:
         raise click.UsageError("--file-id applies to one ESD file only")
-    cat = _open_catalog(catalog_url)
-    with progress(total=len(esd), desc="index", unit="file") as bar:
-        for path in esd:
-            meta = esd_meta(path)
-            run, seq = meta.get("run"), meta.get("file_seq")
-            parent = None
-            if cat is not None:
-                parent = cat.add_file(path, kind="esd", run=run, seq=seq)
-            fid = file_id if file_id is not None else (parent.id if parent else seq)
-            if fid is None:
-                raise click.UsageError(f"{path}: no file_seq in its metadata; pass --file-id")
-            out = default_index_path(path, outdir, fmt)
-            res = build_index(path, out, file_id=int(fid), run=run, fmt=fmt, force=force)
-            bar.update(1)
-            _report(res)
-            if cat is not None and parent is not None:
-                from jaas.store.register import register_step
+    plan = plan_outputs(esd, lambda path: default_index_path(path, outdir, fmt))
+    cat = open_catalog(catalog_url)
 
-                meta = {"format": fmt, "file_id": int(fid)}
-                kw = {"run": run, "seq": seq, "parent": parent, "meta": meta}
-                register_step(cat, res, kind="index", input_kind="esd", **kw)
+    def step(path: str, out: Path) -> None:
+        meta = esd_meta(path)
+        run, seq = meta.get("run"), meta.get("file_seq")
+        parent = None
+        if cat is not None:
+            parent = cat.add_file(path, kind="esd", run=run, seq=seq)
+        fid = file_id if file_id is not None else (parent.id if parent else seq)
+        if fid is None:
+            raise ConfigError(f"{shown(path)}: no file_seq in its metadata; pass --file-id")
+        res = build_index(path, out, file_id=int(fid), run=run, fmt=fmt, force=force)
+        report(res)
+        if cat is not None and parent is not None:
+            from jaas.store.register import register_step
+
+            meta = {"format": fmt, "file_id": int(fid)}
+            kw = {"run": run, "seq": seq, "parent": parent, "meta": meta}
+            register_step(cat, res, kind="index", input_kind="esd", **kw)
+
+    run_batch(plan, step, desc="index", outdir=outdir)

@@ -7,6 +7,7 @@ import datetime as dt
 import click
 import numpy as np
 
+from jaas.cli._errors import shown
 from jaas.errors import FormatError
 from jaas.formats.raw import RawReader, raw_info
 
@@ -32,11 +33,11 @@ def info(files: tuple[str, ...]) -> None:
         try:
             d = raw_info(path)
         except FormatError as exc:
-            click.echo(f"{path}: error: {exc}", err=True)
+            click.echo(f"{shown(path)}: error: {exc}", err=True)
             failed = True
             continue
         click.echo(
-            f"{path}\n"
+            f"{shown(path)}\n"
             f"  version {d['version']}, run {d['run']}, file {d['file_seq']}, "
             f"start {_when(d['start_time'])}\n"
             f"  events {d['n_events']}, hits {d['n_hits']}, size {d['size']} bytes\n"
@@ -60,14 +61,14 @@ def check(files: tuple[str, ...], salvage: bool) -> None:
                 n = sum(len(batch) for batch in reader)
                 report = reader.report
         except FormatError as exc:
-            click.echo(f"{path}: CORRUPT: {exc}")
+            click.echo(f"{shown(path)}: CORRUPT: {exc}")
             failed = True
             continue
         if report is not None and not report.ok:
-            click.echo(f"{path}: DAMAGED\n{report}")
+            click.echo(f"{shown(path)}: DAMAGED\n{report}")
             failed = True
         else:
-            click.echo(f"{path}: OK, {n} events")
+            click.echo(f"{shown(path)}: OK, {n} events")
     if failed:
         raise SystemExit(1)
 
@@ -80,16 +81,16 @@ def dump(file: str, events: int, hits: int) -> None:
     """Print the first events of FILE in human-readable form."""
     with RawReader(file, batch_events=max(events, 1)) as reader:
         h = reader.header
-        click.echo(f"{file}: run {h.run}, file {h.file_seq}, start {_when(h.start_time)}")
-        shown = 0
+        click.echo(f"{shown(file)}: run {h.run}, file {h.file_seq}, start {_when(h.start_time)}")
+        n_shown = 0
         for batch in reader:
-            for i in range(min(len(batch), events - shown)):
+            for i in range(min(len(batch), events - n_shown)):
                 ev = batch.event(i)
                 pmt, q, t = ev["pmt"], ev["charge"], ev["time"]
                 assert isinstance(pmt, np.ndarray)
                 assert isinstance(q, np.ndarray) and isinstance(t, np.ndarray)
                 click.echo(
-                    f"event {shown}: id {ev['event_id']}, t {_when(ev['t'])}, "  # type: ignore[arg-type]
+                    f"event {n_shown}: id {ev['event_id']}, t {_when(ev['t'])}, "  # type: ignore[arg-type]
                     f"trigger 0x{ev['trigger']:04x}, {len(pmt)} hits, "
                     f"{float(q.sum()):.1f} PE"
                 )
@@ -97,6 +98,6 @@ def dump(file: str, events: int, hits: int) -> None:
                     click.echo(f"    pmt {pmt[j]:6d}  charge {q[j]:8.3f} PE  time {t[j]:9.2f} ns")
                 if len(pmt) > hits:
                     click.echo(f"    ... {len(pmt) - hits} more hits")
-                shown += 1
-            if shown >= events:
+                n_shown += 1
+            if n_shown >= events:
                 break

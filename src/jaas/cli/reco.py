@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
 
 import click
 
-from jaas.progress import progress
+from jaas.cli._batch import open_catalog, plan_outputs, run_batch
 
 __all__ = ["reco"]
 
@@ -54,28 +54,27 @@ def run(
     """Reconstruct RTRAW files (one ESD per input, named like it, beside it or in OUTDIR).
 
     An ESD that exists with the same parent checksum, calibration and software version is
-    kept unless --force.
+    kept unless --force. Two inputs that would write the same ESD are refused before
+    anything is written; a bad file is reported and the others are still reconstructed
+    (exit code 1 at the end).
     """
+    from jaas.cli.process import report
     from jaas.formats.esd import default_esd_path
     from jaas.reco.run import reconstruct
 
-    cat: Any = None
-    if catalog_url is not None:
-        from jaas.store import Catalog
+    plan = plan_outputs(rtraw, lambda path: default_esd_path(path, outdir))
+    cat = open_catalog(catalog_url)
 
-        cat = Catalog(catalog_url)
-    with progress(total=len(rtraw), desc="reco", unit="file") as bar:
-        for path in rtraw:
-            out = default_esd_path(path, outdir)
-            res = reconstruct(path, out, calibration=calibration, run_meta=run_meta, force=force)
-            bar.update(1)
-            what = "up to date" if res.skipped else f"{res.seconds:.1f} s"
-            click.echo(f"{res.input.name} -> {res.output} ({res.n_events} events, {what})")
-            if cat is not None:
-                from jaas.store.register import register_step
+    def step(path: str, out: Path) -> None:
+        res = reconstruct(path, out, calibration=calibration, run_meta=run_meta, force=force)
+        report(res)
+        if cat is not None:
+            from jaas.store.register import register_step
 
-                meta = {"calib_version": res.meta.get("calib_version")}
-                register_step(cat, res, kind="esd", input_kind="rtraw", meta=meta)
+            meta = {"calib_version": res.meta.get("calib_version")}
+            register_step(cat, res, kind="esd", input_kind="rtraw", meta=meta)
+
+    run_batch(plan, step, desc="reco", outdir=outdir)
 
 
 @reco.command("calibrate")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import click
@@ -29,7 +30,10 @@ def _parse_scales(items: tuple[str, ...]) -> dict[str, float]:
 @click.command("sim")
 @click.argument("outdir", type=click.Path(file_okay=False, path_type=Path))
 @click.option(
-    "--duration", default="1h", show_default=True, help="Run length: 600s, 10min, 1h, 2d."
+    "--duration",
+    default="1h",
+    show_default=True,
+    help="Run length with its unit: 600s, 10min, 1h, 2d (a bare number is refused).",
 )
 @click.option("--mode", type=click.Choice(["index", "hit"]), default="index", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -37,10 +41,13 @@ def _parse_scales(items: tuple[str, ...]) -> dict[str, float]:
 @click.option("--scale", multiple=True, help="Rate factor per source, SOURCE=FACTOR (repeatable).")
 @click.option("--light-scale", type=float, default=1.0, show_default=True)
 @click.option("--pmt-scale", type=float, default=1.0, show_default=True)
-@click.option("--max-events-per-file", type=int, default=None)
-@click.option("--max-bytes-per-file", type=int, default=None)
+@click.option("--max-events-per-file", type=int, default=None, help="Events per output file.")
+@click.option("--max-bytes-per-file", type=int, default=None, help="Bytes per RAW file (hit mode).")
 @click.option("--start", default=DEFAULT_START, show_default=True, help="Run start (ISO-8601).")
 @click.option("--no-truth", is_flag=True, help="Do not write the truth Parquet files.")
+@click.option(
+    "--force", is_flag=True, help="Clear a previous simulation in OUTDIR (it must be empty)."
+)
 def sim(
     outdir: Path,
     duration: str,
@@ -54,11 +61,17 @@ def sim(
     max_bytes_per_file: int | None,
     start: str,
     no_truth: bool,
+    force: bool,
 ) -> None:
     """Simulate a detector run into OUTDIR and print a summary.
 
     Example: jaas sim out/ --duration 1d --scale reactor_ibd=10 --scale muon=0
     """
+    if re.fullmatch(r"\s*[0-9.eE+-]+\s*", duration):
+        raise ConfigError(
+            f"--duration {duration!r}: give its unit, e.g. {duration.strip()}s, "
+            f"{duration.strip()}min, {duration.strip()}h or {duration.strip()}d"
+        )
     summary = simulate(
         {
             "run": run_number,
@@ -74,5 +87,6 @@ def sim(
             "write_truth": not no_truth,
         },
         outdir,
+        force=force,
     )
     click.echo(str(summary))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Iterator
@@ -12,7 +13,13 @@ import numpy as np
 import numpy.typing as npt
 from crc32c import crc32c
 
-from jaas.errors import ConfigError, CorruptRecordError, FormatError, TruncatedFileError
+from jaas.errors import (
+    ConfigError,
+    CorruptRecordError,
+    FormatError,
+    InvalidContentError,
+    TruncatedFileError,
+)
 from jaas.formats import _raw_layout as L
 from jaas.formats.events import HitEvents
 
@@ -21,6 +28,32 @@ __all__ = ["LostRange", "RawReader", "SalvageReport"]
 CHUNK_BYTES = 1 << 20  # read size: small enough that CRC and copy find the bytes in cache
 BATCH_BYTES = 4 << 20  # hit bytes per batch: small enough to stay in cache when reused (bench)
 _MAGIC_J, _MAGIC_E = ord("J"), ord("E")
+# PMT ids of a file that does not say its detector: every channel of a JUNO-like detector
+# (17,612 20-inch + 25,600 3-inch in the central detector, 2,400 in the water pool)
+MAX_PMT_CHANNELS = 17_612 + 25_600 + 2_400
+
+
+def pmt_limit(metadata: str) -> int:
+    """Number of valid PMT ids (0..n-1) for a RAW file with this header metadata.
+
+    The simulation writes ``n_pmt`` (and its detector configuration) in the metadata; a
+    file that states neither may use any channel of a JUNO-like detector.
+    """
+    try:
+        meta = json.loads(metadata) if metadata else None
+    except ValueError:
+        meta = None
+    if not isinstance(meta, dict):
+        return MAX_PMT_CHANNELS
+    n = meta.get("n_pmt")
+    if isinstance(n, int) and n >= 1:
+        return n
+    det = meta.get("detector")
+    if isinstance(det, dict) and isinstance(det.get("params"), dict):
+        n_full, scale = det["params"].get("n_pmt"), det.get("pmt_scale", 1.0)
+        if isinstance(n_full, int) and isinstance(scale, int | float):
+            return max(1, round(n_full * scale))  # as jaas.sim.detector.Detector does
+    return MAX_PMT_CHANNELS
 
 
 @dataclass
@@ -175,6 +208,7 @@ class RawReader:
             self._f.close()
             raise
         self.report: SalvageReport | None = SalvageReport(self.path) if salvage else None
+        self.n_pmt = pmt_limit(self.header.metadata)
         self._buf = np.empty(max(chunk_bytes, 64) // 4 * 4, np.uint8)
         self._rs = np.empty(batch_events, np.int64)
         self._rnh = np.empty(batch_events, np.int64)
@@ -352,11 +386,35 @@ class RawReader:
             ev.time.view(np.uint32),
             self._k,
         )
+        self._check_content(ev, self._k, k)
         self._k += k
         self._index += k
         self._last_id = int(ev.event_id[self._k - 1])
         if self.report is not None:
             self.report.events_recovered += k
+
+    def _check_content(self, ev: HitEvents, first: int, k: int) -> None:
+        """Refuse impossible values in events [first, first + k) of ``ev`` (CRCs passed)."""
+        a, b = int(ev.offsets[first]), int(ev.offsets[first + k])
+        limit = self.n_pmt
+        checks = (
+            ("pmt", ev.pmt[a:b] >= limit, f"PMT id out of range (the detector has {limit})"),
+            ("charge", ~np.isfinite(ev.charge[a:b]), "charge is not a finite number"),
+            ("time", ~np.isfinite(ev.time[a:b]), "hit time is not a finite number"),
+        )
+        for name, bad, what in checks:
+            if bad.any():
+                hit = a + int(np.argmax(bad))
+                j = int(np.searchsorted(ev.offsets[first : first + k + 1], hit, "right")) - 1
+                value = getattr(ev, name)[hit]
+                raise InvalidContentError(
+                    f"{what}: {value} in hit {hit - int(ev.offsets[first + j])} of event id "
+                    f"{int(ev.event_id[first + j])}; the file is readable but its content is "
+                    "wrong at the source (regenerate it; retrying cannot help)",
+                    field=name,
+                    path=self.path,
+                    event=self._index + j,
+                )
 
     # -- damage -------------------------------------------------------------------------
     def _event_id_here(self) -> int | None:

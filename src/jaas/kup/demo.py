@@ -105,7 +105,7 @@ def run_demo(
     if not progress:
         os.environ["JAAS_PROGRESS"] = "0"
     try:
-        summary = simulate({**DEMO_SIM, "duration_s": float(seconds)}, out / "sim")
+        summary = simulate({**DEMO_SIM, "duration_s": float(seconds)}, out / "sim", force=True)
     finally:
         if not progress:
             _restore(old)

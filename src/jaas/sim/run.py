@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -245,7 +247,10 @@ class _HitSink(_Sink):
             run=self.cfg.run,
             file_seq=self.seq,
             start_time=t_first,
-            metadata=json.dumps({"detector": self.detector.to_dict()}, sort_keys=True),
+            metadata=json.dumps(
+                {"detector": self.detector.to_dict(), "n_pmt": self.detector.n_pmt},
+                sort_keys=True,
+            ),
         )
         self.writer.__enter__()
 
@@ -283,20 +288,80 @@ class _HitSink(_Sink):
         self.flush()
 
 
-def simulate(config: SimConfig | dict[str, Any], outdir: str | os.PathLike[str]) -> SimSummary:
+_INT64_MAX = (1 << 63) - 1
+_SIM_DIRS = ("index", "raw", "truth")
+_SIM_META = re.compile(r"run\d{6}\.json")
+
+
+def _check_time_range(cfg: SimConfig) -> None:
+    """Refuse a run whose times do not fit int64 nanoseconds (1677-09-21 .. 2262-04-11)."""
+    if not (cfg.start_ns >= -_INT64_MAX - 1 and cfg.end_ns <= _INT64_MAX):
+        raise ConfigError(
+            f"start {cfg.start!r} with duration {cfg.duration_s:g} s ends outside the range of "
+            "int64 nanosecond times (1677-09-21 to 2262-04-11 UTC); choose an earlier --start"
+        )
+
+
+def _prepare_outdir(out: Path, *, force: bool) -> None:
+    """Create ``out``; refuse it when it holds files, or with ``force`` clear an old run.
+
+    ``force`` removes only what a simulation writes (index/, raw/, truth/, run*.json); any
+    other entry is refused so that a mistyped path never loses unrelated files.
+    """
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"output {str(out)!r} is a file, not a directory; choose a directory")
+    out.mkdir(parents=True, exist_ok=True)
+    entries = sorted(out.iterdir())
+    if not entries:
+        return
+    names = ", ".join(repr(e.name) for e in entries[:3]) + (", ..." if len(entries) > 3 else "")
+    if not force:
+        raise ConfigError(
+            f"output directory {str(out)!r} is not empty ({names}); the analysis would read "
+            "its old files with the new run: choose an empty directory or pass --force to "
+            "clear a previous simulation there"
+        )
+    foreign = [
+        e.name
+        for e in entries
+        if not ((e.is_dir() and e.name in _SIM_DIRS) or _SIM_META.fullmatch(e.name))
+    ]
+    if foreign:
+        raise ConfigError(
+            f"output directory {str(out)!r} holds {foreign[0]!r}, which is not a simulation "
+            "output; --force clears only index/, raw/, truth/ and run*.json: choose another "
+            "directory"
+        )
+    for e in entries:
+        if e.is_dir() and not e.is_symlink():
+            shutil.rmtree(e)
+        else:
+            e.unlink()
+
+
+def simulate(
+    config: SimConfig | dict[str, Any],
+    outdir: str | os.PathLike[str],
+    *,
+    force: bool = False,
+) -> SimSummary:
     """Simulate a run into ``outdir`` (index-level Parquet or RAW files, truth, metadata).
 
     Args:
         config: a SimConfig, or a dict of its fields (validated; ConfigError names the field).
-        outdir: output directory (created).
+        outdir: output directory (created). It must be empty: an old run's files next to
+            the new ones would be read with them.
+        force: clear a previous simulation's files (index/, raw/, truth/, run*.json) from
+            ``outdir`` first; anything else there is still refused.
 
     Example:
         >>> cfg = {"duration_s": 60, "block_s": 60, "chunk_s": 60}
         >>> print(simulate(cfg, "/tmp/sim"))  # doctest: +SKIP
     """
     cfg = validated(config)
+    _check_time_range(cfg)
     out = Path(outdir)
-    out.mkdir(parents=True, exist_ok=True)
+    _prepare_outdir(out, force=force)
     wall0 = time.perf_counter()
     sink: _IndexSink | _HitSink = (
         _IndexSink(cfg, out) if cfg.mode == "index" else _HitSink(cfg, out)
