@@ -79,8 +79,8 @@ def test_time_given_twice_and_run_missing() -> None:
 
 
 def test_duplicate_key_and_bad_yaml() -> None:
-    assert "map.yaml line 2: duplicate key 'tree' (first on line 1)" in _error("tree: A\ntree: B\n")
-    assert _error("tree: [A\n").startswith("map.yaml line 2: not valid YAML")
+    assert "map.yaml:2: duplicate key 'tree' (first on line 1)" in _error("tree: A\ntree: B\n")
+    assert _error("tree: [A\n").startswith("map.yaml:2: not valid YAML")
 
 
 def test_missing_tree_key() -> None:

@@ -10,8 +10,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from jaas._yaml import Located, line_of, load_located
 from jaas.errors import ConfigError
-from jaas.kup._yaml import Located, line_of, load_located
 from jaas.kup.states import RetryPolicy
 
 __all__ = [

@@ -17,9 +17,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, model_validator
 
+from jaas._yaml import Lines, line_of, load_yaml_lines
 from jaas.errors import ConfigError
 from jaas.formats.schema import INDEX_SCHEMA
-from jaas.store._yaml import Lines, line_of, load_yaml_lines
 from jaas.units import ENERGY_UNITS, LENGTH_UNITS, TIME_UNITS
 
 __all__ = [
@@ -174,13 +174,13 @@ def load_mapping(path: str | os.PathLike[str]) -> SchemaMapping:
         'TEvent'
     """
     try:
-        text = Path(path).read_text()
+        text = Path(path).read_bytes()  # decoded (strictly UTF-8) by the YAML loader
     except OSError as exc:
         raise ConfigError(f"{os.fspath(path)}: cannot read the schema mapping: {exc}") from exc
     return parse_mapping(text, source=path)
 
 
-def parse_mapping(text: str, source: str | os.PathLike[str] = "<mapping>") -> SchemaMapping:
+def parse_mapping(text: str | bytes, source: str | os.PathLike[str] = "<mapping>") -> SchemaMapping:
     """Validate a schema mapping given as YAML text (``source`` names it in errors)."""
     name = os.fspath(source)
     data, lines = load_yaml_lines(text, name)
