@@ -25,8 +25,9 @@ from pathlib import Path
 from sqlalchemy import select
 
 from jaas.kup.broker import EmbeddedBroker, ensure_topics
-from jaas.kup.bus import BusConfig, Message, Publisher, make_consumer
+from jaas.kup.bus import BusConfig, Message
 from jaas.kup.config import KupSettings
+from jaas.kup.kafka import Publisher, make_consumer
 from jaas.kup.ledger import Ledger, attempts, jobs, outbox
 from jaas.kup.pipeline import down, ingest, up
 

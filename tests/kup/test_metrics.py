@@ -10,8 +10,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from jaas.kup.alerts import Alert, AlertStore, Severity
 from jaas.kup.broker import EmbeddedBroker, ensure_topics
-from jaas.kup.bus import BusConfig, Message, Publisher, make_consumer
+from jaas.kup.bus import BusConfig, Message
 from jaas.kup.config import PipelineConfig
+from jaas.kup.kafka import KafkaBus
 from jaas.kup.ledger import Ledger
 from jaas.kup.metrics import serve_metrics
 from jaas.kup.monitor import Monitor
@@ -61,17 +62,18 @@ def test_metrics_endpoint_serves_jobs_lag_alerts_and_broker_state(tmp_path):
     broker.start()
     try:
         ensure_topics(broker.bootstrap, ["met.a", "met.b"])
-        bus = BusConfig(broker.bootstrap, 3000)
-        Publisher(bus).publish([Message("met.a", f"k{i}", {"i": i}, f"m{i}") for i in range(7)])
-        consumer = make_consumer(bus, "jaas-kup.a", ["met.a"])
+        bus = KafkaBus(BusConfig(broker.bootstrap, 3000))
+        bus.publish([Message("met.a", f"k{i}", {"i": i}, f"m{i}") for i in range(7)])
+        consumer = bus.subscribe("jaas-kup.a", ["met.a"])
         committed = 0
         deadline = time.monotonic() + 20
         while committed < 4 and time.monotonic() < deadline:
             msg = consumer.poll(0.2)
-            if msg is not None and not msg.error():
-                consumer.commit(message=msg, asynchronous=False)
+            if msg is not None:
+                consumer.commit(msg)
                 committed += 1
         consumer.close()
+        bus.close()
         assert committed == 4
 
         mon = Monitor(ledger, broker.bootstrap)

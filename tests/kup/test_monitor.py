@@ -13,8 +13,9 @@ from confluent_kafka import Producer
 from jaas.cli.kup_monitor import COMMANDS, alerts, monitor
 from jaas.kup.alerts import Alert, AlertStore, Severity, evaluate_rules
 from jaas.kup.broker import EmbeddedBroker, ensure_topics
-from jaas.kup.bus import BusConfig, make_consumer
+from jaas.kup.bus import BusConfig
 from jaas.kup.config import KupSettings, PipelineConfig
+from jaas.kup.kafka import make_consumer
 from jaas.kup.lag import LagStatus
 from jaas.kup.ledger import Ledger
 from jaas.kup.monitor import Monitor, read_history

@@ -1,25 +1,35 @@
-"""Kafka driver (confluent-kafka only): producers that confirm delivery, manual-commit consumers.
+"""The message-bus seam of keep-up: the :class:`Bus` protocol and the types it speaks.
 
-Talking to a production Apache Kafka cluster instead of the embedded broker only changes
-``bootstrap`` (and, if needed, ``extra`` client settings such as SASL options).
+Workers, the relay and the monitor talk to a :class:`Bus`; two implementations exist:
+:class:`jaas.kup.kafka.KafkaBus` (confluent-kafka, the embedded Tansu broker or a real
+Apache Kafka cluster) and :class:`jaas.kup.membus.MemoryBus` (in-process, for unit tests,
+like httpx's ``MockTransport``). Nothing here imports a Kafka client.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from jaas.errors import PipelineError
 
-__all__ = ["BusConfig", "Message", "Publisher", "make_consumer"]
+__all__ = [
+    "BrokerState",
+    "Bus",
+    "BusConfig",
+    "Message",
+    "Record",
+    "Subscription",
+    "decode",
+    "encode",
+]
 
 
 @dataclass(frozen=True)
 class BusConfig:
-    """Client settings shared by every producer and consumer.
+    """Client settings shared by every producer and consumer of the Kafka driver.
 
     Attributes:
         bootstrap: ``host:port[,host:port]`` of the brokers.
@@ -43,99 +53,95 @@ class Message:
     message_id: str
 
 
-class Publisher:
-    """A producer that sends a batch and waits until the broker acknowledged every message.
+@dataclass(frozen=True)
+class Record:
+    """A consumed message: where it sits (topic, partition, offset), key and raw value."""
 
-    ``batch.num.messages=1`` keeps Tansu's high watermark counting records, not batches
-    (needed for consumer-lag accounting).
-    """
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
 
-    def __init__(self, cfg: BusConfig) -> None:
-        from confluent_kafka import Producer
 
-        self.cfg = cfg
-        self._producer = Producer(
-            {
-                "bootstrap.servers": cfg.bootstrap,
-                "batch.num.messages": 1,
-                "linger.ms": 0,
-                "acks": "all",
-                "message.timeout.ms": 10000,
-                "log_level": 3,
-                **cfg.extra,
-            }
-        )
+@dataclass(frozen=True)
+class BrokerState:
+    """What the broker says about itself: up, cluster id, controller, brokers, topics."""
+
+    bootstrap: str | None
+    up: bool
+    cluster_id: str | None = None
+    controller: int | None = None
+    brokers: int = 0
+    topics: dict[str, int] = field(default_factory=dict)  # name -> partitions
+    error: str | None = None
+
+
+class Subscription(Protocol):
+    """A member of a consumer group; offsets are committed by hand, after the ledger write."""
+
+    def poll(self, timeout: float) -> Record | None:
+        """The next record of an assigned partition, or None after ``timeout`` s."""
+
+    def commit(self, record: Record) -> None:
+        """Commit the group's offset past ``record`` (synchronous)."""
+
+    def seek(self, record: Record) -> None:
+        """Rewind so that ``record`` is delivered again by the next :meth:`poll`."""
+
+    def close(self) -> None:
+        """Leave the group (uncommitted records go to the next member)."""
+
+
+class Bus(Protocol):
+    """Publish, consume, commit, and the read-only views monitoring needs."""
+
+    @property
+    def name(self) -> str:
+        """Where the bus is (``host:port`` of the brokers, or ``memory``)."""
 
     def publish(self, messages: Sequence[Message], timeout: float = 15.0) -> list[str]:
-        """Send messages; return the ids acknowledged (the others failed and stay pending)."""
-        acked: list[str] = []
-        errors: list[str] = []
+        """Send messages; return the ids acknowledged (PipelineError if none was)."""
 
-        def on_delivery(mid: str, err: Any, _msg: Any) -> None:
-            if err is None:
-                acked.append(mid)
-            else:
-                errors.append(f"{mid}: {err}")
+    def subscribe(self, group: str, topics: Sequence[str]) -> Subscription:
+        """Join ``group`` on ``topics``; a new group starts at the earliest record."""
 
-        for m in messages:
-            value = json.dumps({**m.payload, "message_id": m.message_id}).encode()
-            self._producer.produce(
-                m.topic,
-                key=m.key.encode(),
-                value=value,
-                headers=[("message_id", m.message_id.encode())],
-                on_delivery=functools.partial(on_delivery, m.message_id),
-            )
-            self._producer.poll(0)
-        remaining = self._producer.flush(timeout)
-        if remaining and not acked:
-            raise PipelineError(
-                f"broker at {self.cfg.bootstrap}: {remaining} message(s) not acknowledged "
-                f"within {timeout:g} s ({'; '.join(errors[:3]) or 'no answer'})"
-            )
-        return acked
+    def topics(self, timeout: float = 5.0) -> set[str]:
+        """Names of the topics that exist (raises if the broker does not answer)."""
+
+    def ensure_topics(self, topics: Sequence[str], partitions: int = 1) -> list[str]:
+        """Create the topics that do not exist yet; return the names created."""
+
+    def cluster(self) -> BrokerState:
+        """Cluster id, brokers and topics; ``up=False`` (with the error) if no answer."""
+
+    def watermarks(self, topic: str) -> dict[int, tuple[int, int]]:
+        """``{partition: (low, high)}`` of a topic (empty if it does not exist)."""
+
+    def committed(self, group: str, topic: str) -> dict[int, int | None]:
+        """Committed offsets of ``group`` on ``topic`` per partition (None: never)."""
+
+    def group_alive(self, group: str) -> bool:
+        """Whether ``group`` has live members."""
+
+    def close(self) -> None:
+        """Release the clients."""
 
 
-def make_consumer(cfg: BusConfig, group: str, topics: Sequence[str]) -> Any:
-    """A consumer in ``group`` subscribed to ``topics``, auto-commit OFF (commit after the ledger).
-
-    Offsets are committed by the caller with ``consumer.commit(message, asynchronous=False)``
-    once the ledger write is done; a new group starts at the earliest message.
-    """
-    from confluent_kafka import Consumer
-
-    consumer = Consumer(
-        {
-            "bootstrap.servers": cfg.bootstrap,
-            "group.id": group,
-            "enable.auto.commit": False,
-            "enable.auto.offset.store": False,
-            "auto.offset.reset": "earliest",
-            "session.timeout.ms": cfg.session_timeout_ms,
-            "heartbeat.interval.ms": max(100, cfg.session_timeout_ms // 5),
-            "max.poll.interval.ms": max(60000, cfg.session_timeout_ms * 2),
-            "topic.metadata.refresh.interval.ms": 2000,
-            # the embedded broker (Tansu) answers a fetch only when this wait expires,
-            # not when data arrives: librdkafka's 500 ms default would add ~250 ms per
-            # message (bench_kup); Apache Kafka answers early either way
-            "fetch.wait.max.ms": 20,
-            "log_level": 3,
-            **cfg.extra,
-        }
-    )
-    consumer.subscribe(list(topics))
-    return consumer
+def encode(message: Message) -> bytes:
+    """The wire value of a message: its payload with ``message_id`` added, as JSON."""
+    return json.dumps({**message.payload, "message_id": message.message_id}).encode()
 
 
-def decode(msg: Any) -> dict[str, Any]:
-    """Payload of a consumed message as a dict; PipelineError naming topic and offset if bad."""
+def decode(record: Record) -> dict[str, Any]:
+    """Payload of a consumed record as a dict; PipelineError naming topic and offset if bad."""
     try:
-        data = json.loads(msg.value())
+        data = json.loads(record.value or b"")
         if not isinstance(data, dict):
             raise ValueError("not a JSON object")
         return data
     except (ValueError, TypeError) as exc:
         raise PipelineError(
-            f"topic {msg.topic()!r} partition {msg.partition()} offset {msg.offset()}: "
+            f"topic {record.topic!r} partition {record.partition} offset {record.offset}: "
             f"message is not a JSON object: {exc}"
         ) from exc

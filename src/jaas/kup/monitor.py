@@ -41,6 +41,7 @@ from sqlalchemy import (
 
 from jaas.db import ensure_schema
 from jaas.kup.alerts import Alert, AlertRules, AlertStore, evaluate_rules
+from jaas.kup.bus import BrokerState, Bus
 from jaas.kup.config import KupSettings
 from jaas.kup.lag import LagStatus, LagThresholds, PartitionWindow, group_status
 from jaas.kup.ledger import Ledger, attempts, jobs, metadata
@@ -150,109 +151,13 @@ def _ts(t: dt.datetime | None) -> float | None:
     return (t if t.tzinfo else t.replace(tzinfo=dt.UTC)).timestamp()
 
 
-# ---- broker side (confluent-kafka AdminClient + a non-subscribed consumer for watermarks) ---
-
-_LIVE_GROUP_STATES = {"STABLE", "PREPARING_REBALANCE", "COMPLETING_REBALANCE"}
-
-
-@dataclass(frozen=True)
-class BrokerState:
-    """What the broker says about itself: up, cluster id, controller, brokers, topics."""
-
-    bootstrap: str | None
-    up: bool
-    cluster_id: str | None = None
-    controller: int | None = None
-    brokers: int = 0
-    topics: dict[str, int] = field(default_factory=dict)  # name -> partitions
-    error: str | None = None
-
-
-class KafkaProbe:
-    """Read-only broker queries for monitoring; never joins a group or commits.
-
-    Args:
-        bootstrap: ``host:port`` of the brokers.
-        timeout: seconds per request.
-    """
-
-    def __init__(self, bootstrap: str, timeout: float = 2.0) -> None:
-        from confluent_kafka import Consumer
-        from confluent_kafka.admin import AdminClient
-
-        common: dict[str, Any] = {
-            "bootstrap.servers": bootstrap,
-            "socket.timeout.ms": int(timeout * 1000),
-        }
-        self.bootstrap = bootstrap
-        self.timeout = timeout
-        self.admin = AdminClient({**common, "log_level": 0})
-        self.consumer = Consumer(
-            {**common, "group.id": "jaas-kup-monitor", "enable.auto.commit": False, "log_level": 0}
-        )
-        self._topics: dict[str, list[int]] = {}
-
-    def close(self) -> None:
-        """Close the consumer."""
-        self.consumer.close()
-
-    def cluster(self) -> BrokerState:
-        """Cluster id, controller, broker count and topics; ``up=False`` if no answer."""
-        try:
-            md = self.admin.list_topics(timeout=self.timeout)
-            desc = self.admin.describe_cluster(request_timeout=self.timeout).result(self.timeout)
-        except Exception as exc:
-            return BrokerState(self.bootstrap, up=False, error=f"{type(exc).__name__}: {exc}")
-        self._topics = {name: sorted(t.partitions) for name, t in md.topics.items()}
-        controller = getattr(desc.controller, "id", None)
-        return BrokerState(
-            self.bootstrap,
-            up=True,
-            cluster_id=desc.cluster_id,
-            controller=controller,
-            brokers=len(md.brokers),
-            topics={k: len(v) for k, v in sorted(self._topics.items())},
-        )
-
-    def watermarks(self, topic: str) -> dict[int, tuple[int, int]]:
-        """``{partition: (low, high)}`` of a topic (empty if the topic does not exist)."""
-        from confluent_kafka import TopicPartition
-
-        out = {}
-        for p in self._topics.get(topic, []):
-            low, high = self.consumer.get_watermark_offsets(
-                TopicPartition(topic, p), timeout=self.timeout
-            )
-            out[p] = (int(low), int(high))
-        return out
-
-    def committed(self, group: str, topic: str) -> dict[int, int | None]:
-        """Committed offsets of ``group`` on ``topic`` per partition (None: never committed)."""
-        from confluent_kafka import ConsumerGroupTopicPartitions
-
-        futures = self.admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])
-        res = futures[group].result(self.timeout)
-        return {
-            tp.partition: (tp.offset if tp.offset >= 0 else None)
-            for tp in res.topic_partitions or []
-            if tp.topic == topic
-        }
-
-    def group_alive(self, group: str) -> bool:
-        """Whether ``group`` has live members (state Stable or rebalancing)."""
-        try:
-            desc = self.admin.describe_consumer_groups([group])[group].result(self.timeout)
-        except Exception:  # unknown group
-            return False
-        return getattr(desc.state, "name", str(desc.state)) in _LIVE_GROUP_STATES
-
-
 class Monitor:
     """Collects :class:`Snapshot` s of one pipeline (ledger + broker), keeping lag windows.
 
     Args:
         ledger: the pipeline ledger.
-        bootstrap: the broker (None: ledger only, no lag or broker state).
+        bus: the message bus, or a Kafka ``host:port`` (None: ledger only, no lag or
+            broker state).
         group_prefix: stage groups are ``PREFIX.STAGE`` (as the workers name them).
         window: observations per partition in the Burrow window (Burrow's default 10).
         thresholds: optional numeric lag thresholds.
@@ -270,7 +175,7 @@ class Monitor:
     def __init__(
         self,
         ledger: Ledger,
-        bootstrap: str | None,
+        bus: Bus | str | None,
         *,
         group_prefix: str = "jaas-kup",
         window: int = 10,
@@ -281,7 +186,12 @@ class Monitor:
         busy_is_progress: bool = True,
     ) -> None:
         self.ledger = ledger
-        self.bootstrap = bootstrap
+        if isinstance(bus, str):
+            from jaas.kup.kafka import KafkaBus
+
+            bus = KafkaBus(bus)
+        self.bus: Bus | None = bus
+        self.bootstrap = None if bus is None else bus.name
         self.group_prefix = group_prefix
         self.window = window
         self.thresholds = thresholds
@@ -289,15 +199,14 @@ class Monitor:
         self.throughput_window = throughput_window
         self.rate_window = rate_window
         self.busy_is_progress = busy_is_progress
-        self.probe = None if bootstrap is None else KafkaProbe(bootstrap)
         self._windows: dict[tuple[str, str, int], PartitionWindow] = {}
         self._last: dict[tuple[str, str, int], tuple[int | None, int]] = {}
         self._totals: deque[tuple[float, dict[str, tuple[int, int]]]] = deque(maxlen=10000)
 
     def close(self) -> None:
         """Close the broker clients (the ledger belongs to the caller)."""
-        if self.probe is not None:
-            self.probe.close()
+        if self.bus is not None:
+            self.bus.close()
 
     # ---- collection ------------------------------------------------------------------------
 
@@ -306,8 +215,8 @@ class Monitor:
         now = time.time() if now is None else now
         stages = self._ledger_side(now)
         broker = BrokerState(self.bootstrap, up=False, error="no broker configured")
-        if self.probe is not None:
-            broker = self.probe.cluster()
+        if self.bus is not None:
+            broker = self.bus.cluster()
             if broker.up:
                 try:
                     self._kafka_side(stages, now)
@@ -385,12 +294,12 @@ class Monitor:
         return list(out.values())
 
     def _kafka_side(self, stages: list[StageSnapshot], now: float) -> None:
-        assert self.probe is not None
+        assert self.bus is not None
         totals: dict[str, tuple[int, int]] = {}
         for st in stages:
-            marks = self.probe.watermarks(st.topic)
-            committed = self.probe.committed(st.group, st.topic)
-            alive = self.probe.group_alive(st.group)
+            marks = self.bus.watermarks(st.topic)
+            committed = self.bus.committed(st.group, st.topic)
+            alive = self.bus.group_alive(st.group)
             busy = self.busy_is_progress and st.counts.get(State.RUNNING.value, 0) > 0
             parts = [
                 self._partition(st.group, st.topic, p, lh, committed.get(p), alive, busy, now)

@@ -15,8 +15,7 @@ import threading
 import time
 from typing import Any
 
-from jaas.kup.broker import ensure_topics, list_topics
-from jaas.kup.bus import BusConfig, Message, Publisher
+from jaas.kup.bus import Bus, BusConfig, Message
 from jaas.kup.config import KupSettings, PipelineConfig
 from jaas.kup.ledger import Ledger, dead_letter_topic
 
@@ -33,30 +32,29 @@ def all_topics(config: PipelineConfig) -> list[str]:
 
 
 class Relay:
-    """One relay loop over a ledger and a broker.
+    """One relay loop over a ledger and a bus.
 
     Args:
         ledger: the pipeline ledger.
-        bus: broker settings.
+        bus: the message bus.
         sentinel: name of the topic whose absence means "the broker lost everything".
     """
 
-    def __init__(self, ledger: Ledger, bus: BusConfig, sentinel: str = "jaas-kup.epoch") -> None:
+    def __init__(self, ledger: Ledger, bus: Bus, sentinel: str = "jaas-kup.epoch") -> None:
         self.ledger = ledger
         self.bus = bus
         self.sentinel = sentinel
-        self.publisher = Publisher(bus)
         self.reconciled = 0
 
     def reconcile(self) -> int:
         """Recreate topics and requeue messages if the broker is new; return jobs requeued."""
-        if self.sentinel in list_topics(self.bus.bootstrap, timeout=5.0):
+        if self.sentinel in self.bus.topics(timeout=5.0):
             return 0
-        ensure_topics(self.bus.bootstrap, all_topics(self.ledger.config))
+        self.bus.ensure_topics(all_topics(self.ledger.config))
         n = self.ledger.requeue_lost()
-        ensure_topics(self.bus.bootstrap, [self.sentinel])
+        self.bus.ensure_topics([self.sentinel])
         self.reconciled += 1
-        log.info("broker %s is new: topics created, %d queued job(s) republished", self.bus, n)
+        log.info("broker %s is new: topics created, %d queued job(s) republished", self.bus.name, n)
         return n
 
     def publish_pending(self, limit: int = 500) -> int:
@@ -65,7 +63,7 @@ class Relay:
         if not rows:
             return 0
         acked = set(
-            self.publisher.publish([Message(r.topic, r.key, r.payload, r.message_id) for r in rows])
+            self.bus.publish([Message(r.topic, r.key, r.payload, r.message_id) for r in rows])
         )
         ids = [r.id for r in rows if r.message_id in acked]
         self.ledger.mark_published(ids)
@@ -99,14 +97,19 @@ def main(argv: list[str] | None = None) -> int:
     settings = KupSettings.load(args[0])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s relay %(levelname)s %(message)s")
     state = _state(settings)
-    bus = BusConfig(state["bootstrap"], settings.session_timeout_ms)
+    from jaas.kup.kafka import KafkaBus
+
+    bus = KafkaBus(BusConfig(state["bootstrap"], settings.session_timeout_ms))
     ledger = Ledger(settings.database, settings.pipeline())
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     relay = Relay(ledger, bus, sentinel=f"{settings.group_prefix}.epoch")
-    relay.run(stop, settings.poll_interval, settings.reconcile_interval)
-    ledger.close()
+    try:
+        relay.run(stop, settings.poll_interval, settings.reconcile_interval)
+    finally:
+        bus.close()
+        ledger.close()
     return 0
 
 

@@ -21,10 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import TopicPartition
-
 from jaas.errors import PipelineError
-from jaas.kup.bus import BusConfig, decode, make_consumer
+from jaas.kup.bus import Bus, BusConfig, Subscription, decode
 from jaas.kup.config import KupSettings, StageConfig
 from jaas.kup.executors.base import Executor, ExecutorStatus, Handle, JobSpec, get_executor
 from jaas.kup.ledger import Ledger, Ticket
@@ -66,13 +64,13 @@ def _last_line(path: Path) -> str:
 
 
 class StageWorker:
-    """Runs one stage: Kafka in, ledger transitions, executor attempts.
+    """Runs one stage: bus in, ledger transitions, executor attempts.
 
     Args:
         stage: the stage's configuration.
         ledger: the pipeline ledger.
         executor: where attempts run.
-        bus: broker settings.
+        bus: the message bus (:class:`~jaas.kup.kafka.KafkaBus`, or a ``MemoryBus`` in tests).
         data_dir: stage products go to ``data_dir/STAGE``, logs to ``data_dir/logs/STAGE``.
         group: consumer group (default ``jaas-kup.STAGE``).
         env: extra environment of every attempt (e.g. ``JAAS_KUP_STATE_DIR``).
@@ -83,7 +81,7 @@ class StageWorker:
         stage: StageConfig,
         ledger: Ledger,
         executor: Executor,
-        bus: BusConfig,
+        bus: Bus,
         data_dir: Path,
         group: str | None = None,
         env: dict[str, str] | None = None,
@@ -98,7 +96,7 @@ class StageWorker:
         self.group = group or f"jaas-kup.{stage.name}"
         self.ident = f"{socket.gethostname()}:{os.getpid()}:{stage.name}"
         self.running: dict[str, _Running] = {}
-        self.consumer: Any = None
+        self.consumer: Subscription | None = None
 
     def _argv(self, ticket: Ticket, result: Path) -> list[str]:
         subst = {
@@ -206,11 +204,10 @@ class StageWorker:
         if self.executor.free_slots() < min(self.stage.resources.cpus, 1):
             threading.Event().wait(timeout)
             return
+        if self.consumer is None:
+            self.consumer = self.bus.subscribe(self.group, [self.stage.input])
         msg = self.consumer.poll(timeout)
         if msg is None:
-            return
-        if msg.error():
-            log.debug("consumer: %s", msg.error())
             return
         try:
             payload: dict[str, Any] | None = decode(msg)
@@ -221,10 +218,10 @@ class StageWorker:
             ticket = None if payload is None else self.handle_message(payload)
         except Exception:
             # the ledger write failed: rewind so the message is read again, then re-raise
-            self.consumer.seek(TopicPartition(msg.topic(), msg.partition(), msg.offset()))
+            self.consumer.seek(msg)
             raise
         try:
-            self.consumer.commit(message=msg, asynchronous=False)  # after the ledger write
+            self.consumer.commit(msg)  # after the ledger write
         except Exception as exc:  # broker gone: a redelivery will be a harmless duplicate
             log.warning("offset commit failed (the ledger already has it): %s", exc)
         if ticket is not None:
@@ -235,7 +232,7 @@ class StageWorker:
         n = self.ledger.reclaim(self.stage.name, owner_alive)
         if n:
             log.info("reclaimed %d attempt(s) of dead workers", n)
-        self.consumer = make_consumer(self.bus, self.group, [self.stage.input])
+        self.consumer = self.bus.subscribe(self.group, [self.stage.input])
         try:
             while not stop.is_set():
                 try:
@@ -257,7 +254,9 @@ class StageWorker:
                 )
             self.running.clear()
         finally:
-            self.consumer.close()
+            if self.consumer is not None:
+                self.consumer.close()
+                self.consumer = None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -270,7 +269,9 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO, format=f"%(asctime)s {stage.name} %(levelname)s %(message)s"
     )
     state = json.loads((settings.state_dir / "state.json").read_text(encoding="utf-8"))
-    bus = BusConfig(state["bootstrap"], settings.session_timeout_ms)
+    from jaas.kup.kafka import KafkaBus
+
+    bus = KafkaBus(BusConfig(state["bootstrap"], settings.session_timeout_ms))
     ledger = Ledger(settings.database, config)
     executor = get_executor(settings.executor, slots=settings.slots)
     stop = threading.Event()
