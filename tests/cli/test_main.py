@@ -113,7 +113,7 @@ def test_catalog_that_is_not_a_database_is_one_line(raw_file: Path, tmp_path: Pa
     junk = tmp_path / "junk.db"
     junk.write_text("this is not sqlite\n" * 100)
     out = _jaas("convert", str(raw_file), "-o", str(tmp_path / "o"), "--catalog", str(junk))
-    _one_line_error(out, "catalog", "not a database")
+    _one_line_error(out, "junk.db", "not a SQLite database")
 
 
 def test_selection_error_is_reported_without_traceback(tmp_path: Path) -> None:
