@@ -178,3 +178,10 @@ def test_ibd_selection_defaults_match_physics_reference() -> None:
     assert quantity(sel.dt_max, "time") == 1_000_000
     assert quantity(sel.dr_max, "length") == 1.5  # type: ignore[arg-type]
     assert sel.mode == "exactly_one"
+
+
+def test_result_label_is_never_a_path(dataset: jaas.Dataset, tmp_path: Path) -> None:
+    res = dataset.coincidence(prompt="E > 1 MeV", delayed="E > 1 MeV", dt="1 ms", label="../x")
+    with pytest.raises(ConfigError, match="not a plain name"):
+        res.save(tmp_path / "out")
+    assert not (tmp_path / "out").exists() and not (tmp_path / "x_pairs.parquet").exists()

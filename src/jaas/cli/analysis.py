@@ -213,6 +213,9 @@ def query(
     if condition is not None:
         if prompt or delayed:
             raise click.UsageError("use either --select or --prompt/--delayed, not both")
+        if backend not in (None, "local"):
+            click.echo("note: --select runs in this process; --backend applies to "
+                       "coincidence searches", err=True)  # fmt: skip
         sel = select(ds, condition)
         click.echo(sel.summary())
         h = sel.hist(hist_column)

@@ -14,7 +14,6 @@ worker, calls :func:`run_partition` there and :func:`merge` on the driver.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -30,6 +29,14 @@ from jaas.engine.core.exposure import (
     intervals_measure,
     mc_samples,
     normalize_intervals,
+)
+from jaas.engine.core.memo import VetoMemo
+from jaas.engine.core.plan import (
+    Partition,
+    halo_bounds,
+    plan_partitions,
+    rows_between,
+    samples_between,
 )
 from jaas.engine.core.spec import TRACK_COLUMNS, Accidentals, Result, Spec
 
@@ -54,19 +61,6 @@ _MODES = {"all": K.MODE_ALL, "nearest": K.MODE_NEAREST, "exactly_one": K.MODE_EX
 I64 = npt.NDArray[np.int64]
 
 
-@dataclass(frozen=True)
-class Partition:
-    """Index ranges (into the stream) of one partition and its core time range."""
-
-    index: int
-    halo_start: int
-    core_start: int
-    core_stop: int
-    halo_stop: int
-    t_lo: int  # core time range [t_lo, t_hi) in ns
-    t_hi: int
-
-
 @dataclass
 class PartialResult:
     """What one partition contributes; indices are global stream indices."""
@@ -85,55 +79,6 @@ class PartialResult:
     mc_live: int = 0
     mc_pass: int = 0
     mc_pass_by_veto: dict[str, int] = field(default_factory=dict)
-
-
-def plan_partitions(
-    t: npt.NDArray[np.int64],
-    *,
-    halo_before_ns: int,
-    halo_after_ns: int,
-    target_events: int | None = None,
-    target_ns: int | None = None,
-    boundaries: Sequence[int] | None = None,
-) -> list[Partition]:
-    """Cut the time-sorted ``t`` into partitions with their halos.
-
-    Args:
-        t: event times, sorted.
-        halo_before_ns, halo_after_ns: stream each partition must see around its core.
-        target_events: about this many events per partition.
-        target_ns: or about this duration per partition.
-        boundaries: or explicit cut indices (moved back to the start of a run of equal
-            times; duplicates, 0 and len(t) dropped).
-
-    Example:
-        >>> t = np.arange(10, dtype=np.int64) * 100
-        >>> [(p.halo_start, p.core_start, p.core_stop, p.halo_stop) for p in
-        ...  plan_partitions(t, halo_before_ns=250, halo_after_ns=0, target_events=5)]
-        [(0, 0, 5, 5), (3, 5, 10, 10)]
-    """
-    n = int(t.size)
-    if boundaries is not None:
-        cuts = np.asarray(boundaries, np.int64)
-    elif target_events is not None and n:
-        cuts = np.arange(max(int(target_events), 1), n, max(int(target_events), 1))
-    elif target_ns is not None and n:
-        edges = np.arange(int(t[0]) + int(target_ns), int(t[-1]) + 1, max(int(target_ns), 1))
-        cuts = np.searchsorted(t, edges, side="left")
-    else:
-        cuts = np.empty(0, np.int64)
-    cuts = cuts[(cuts > 0) & (cuts < n)]
-    cuts = np.searchsorted(t, t[cuts], side="left")  # never split equal times
-    cuts = np.unique(cuts[cuts > 0])
-    starts = [0, *cuts.tolist()]
-    stops = [*cuts.tolist(), n]
-    parts = []
-    for k, (a, b) in enumerate(zip(starts, stops, strict=True)):
-        t_lo = -_FAR if k == 0 else int(t[a])
-        t_hi = _FAR if k == len(starts) - 1 else int(t[b])
-        h0, _, _, h1 = halo_bounds(t, t_lo, t_hi, halo_before_ns, halo_after_ns)
-        parts.append(Partition(k, h0, a, b, h1, t_lo, t_hi))
-    return parts
 
 
 def _triggers(cols: Mapping[str, np.ndarray], trigger: str, segs: I64) -> I64:
@@ -335,125 +280,6 @@ def _sorted_pairs(p: I64, d: I64, k: I64, off: int) -> tuple[I64, I64, I64]:
         order = np.lexsort((p, k, d))
         p, d, k = p[order], d[order], k[order]
     return p + off, d + off, k
-
-
-def _frozen(a: np.ndarray) -> bool:
-    """True if ``a`` cannot change: read-only down to the array owning its memory."""
-    b: object = a
-    while isinstance(b, np.ndarray):
-        if b.flags.writeable:
-            return False
-        b = b.base
-    return b is None
-
-
-class VetoMemo:
-    """What a warm query can reuse, owned by whoever owns the columns (a dataset's
-    column cache, a Dask worker's plugin) and passed in explicitly:
-
-    * the volume-veto Monte Carlo samples of a few recent (segments, spec) keys (a pure
-      function of them), see :meth:`samples`;
-    * the veto phase of each partition of the last (stream, vetoes) seen: a query that
-      changes only the pair cuts skips it. Only for read-only columns (the column
-      cache's), held here so that their identity stays valid; one stream at a time.
-    """
-
-    max_partitions = 64
-    max_samples = 4
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._samples: dict[tuple[bytes, int, float, int], tuple[np.ndarray, ...]] = {}
-        self._key: tuple[Any, ...] | None = None
-        self._arrays: list[np.ndarray] = []
-        self._phases: dict[Partition, VetoPhase] = {}
-
-    def samples(self, segments: I64, spec: Spec) -> tuple[np.ndarray, ...]:
-        """``mc_samples`` for ``segments`` and ``spec``, remembered (read-only arrays)."""
-        key = (
-            np.ascontiguousarray(segments).tobytes(),
-            spec.mc_samples,
-            spec.fiducial_radius,
-            spec.mc_seed,
-        )
-        with self._lock:
-            got = self._samples.get(key)
-        if got is None:
-            got = mc_samples(segments, spec.mc_samples, spec.fiducial_radius, spec.mc_seed)
-            for a in got:
-                a.setflags(write=False)
-            with self._lock:
-                if len(self._samples) >= self.max_samples:
-                    self._samples.pop(next(iter(self._samples)))
-                self._samples[key] = got
-        return got
-
-    def phases(
-        self, cols: Mapping[str, np.ndarray], spec: Spec, segments: I64
-    ) -> dict[Partition, VetoPhase] | None:
-        """The remembered veto phases for this stream and vetoes (empty when new), or
-        None when the columns may change (not read-only)."""
-        names = ["t", *(v.trigger for v in spec.vetoes)]
-        if any(v.kind != "detector" for v in spec.vetoes):
-            names += ["x", "y", "z"]
-        if any(v.kind == "cylinder" for v in spec.vetoes):
-            names += list(TRACK_COLUMNS)
-        arrays = [cols[n] for n in dict.fromkeys(names)]
-        if not all(isinstance(a, np.ndarray) and _frozen(a) for a in arrays):
-            return None
-        key = (
-            spec.vetoes,
-            spec.gap_veto,
-            spec.fiducial_radius,
-            spec.mc_samples,
-            spec.mc_seed,
-            np.ascontiguousarray(segments).tobytes(),
-            tuple(id(a) for a in arrays),
-        )
-        with self._lock:
-            same = key == self._key and all(
-                a is b for a, b in zip(self._arrays, arrays, strict=True)
-            )
-            if not same:
-                self._key, self._arrays, self._phases = key, arrays, {}
-            return self._phases
-
-    def clear(self) -> None:
-        """Forget everything remembered."""
-        with self._lock:
-            self._samples.clear()
-            self._key, self._arrays, self._phases = None, [], {}
-
-
-def samples_between(
-    samples: tuple[np.ndarray, ...] | None, t_lo: int, t_hi: int
-) -> tuple[np.ndarray, ...] | None:
-    """The Monte Carlo samples inside a partition's core ``[t_lo, t_hi)``."""
-    if samples is None:
-        return None
-    a, b = np.searchsorted(samples[0], [t_lo, t_hi], side="left")
-    return tuple(s[a:b] for s in samples)
-
-
-def rows_between(
-    cols: Mapping[str, np.ndarray], lo: int, hi: int
-) -> tuple[int, dict[str, np.ndarray]]:
-    """The rows of the time-sorted ``cols`` with ``lo <= t <= hi``: (first row, views)."""
-    t = cols["t"]
-    i0 = int(np.searchsorted(t, lo, side="left"))
-    i1 = int(np.searchsorted(t, hi, side="right"))
-    return i0, {k: v[i0:i1] for k, v in cols.items()}
-
-
-def halo_bounds(t: I64, t_lo: int, t_hi: int, before: int, after: int) -> tuple[int, int, int, int]:
-    """Row indices ``(halo_start, core_start, core_stop, halo_stop)`` into the sorted
-    ``t`` of the core time range ``[t_lo, t_hi)`` and its halo of ``before``/``after``
-    ns (the halo ends ``after`` ns after the core's last event)."""
-    a = int(np.searchsorted(t, t_lo, side="left"))
-    b = int(np.searchsorted(t, t_hi, side="left"))
-    h0 = 0 if t_lo <= -_FAR else int(np.searchsorted(t, t_lo - before, side="left"))
-    h1 = int(np.searchsorted(t, t[b - 1] + after, side="right")) if b > a else b
-    return h0, a, b, max(h1, b)
 
 
 def run_partitions(

@@ -146,6 +146,10 @@ class Dataset:
         run_meta: run metadata (e.g. from a simulation) keyed by run number.
         truth_paths: simulation truth tables when the dataset is simulated.
         name: a label used in provenance.
+        cache: the column cache (it also owns the ``VetoMemo`` of warm queries).
+        problems: why the files cannot be analysed as one stream (duplicate
+            (run, sequence), files or runs overlapping in time); the analysis refuses
+            such a dataset (``check()``), ``info()`` lists them.
     """
 
     files: list[IndexFile]
@@ -236,7 +240,8 @@ class Dataset:
         title = html.escape(self.name or "dataset")
         return f"<b>jaas dataset {title}</b><table>{rows}</table>"
 
-    # --- analysis (implemented in jaas.engine.session.analysis) -----------------------------
+    # --- analysis (implemented in jaas.engine.session.analysis; where it runs: the
+    # backend= / client= arguments, see jaas.engine.session.backend) -----------------
     def select(self, condition: str, **kwargs: Any) -> SelectionResult:
         """Events passing ``condition``; see :func:`jaas.engine.session.analysis.select`."""
         from jaas.engine.session.analysis import select
