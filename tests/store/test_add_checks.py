@@ -161,3 +161,14 @@ def test_reading_commands_never_create_a_catalog(tmp_path, command):
     code, out = _store(str(db), *command)
     assert code == 1 and "no database at" in out
     assert not db.parent.exists()
+
+
+def test_catalog_option_works_after_the_subcommand_too(tmp_path):
+    raw = _raw(tmp_path / "run7.000.raw", 0)
+    db = str(tmp_path / "sub.db")
+    result = CliRunner().invoke(cli, ["store", "add", str(raw), "--catalog", db])
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(cli, ["store", "ls", "--catalog", db])
+    assert result.exit_code == 0 and str(raw) in result.output
+    result = CliRunner().invoke(cli, ["store", "dataset", "ls", "--catalog", db])
+    assert result.exit_code == 0
