@@ -172,3 +172,21 @@ def test_catalog_option_works_after_the_subcommand_too(tmp_path):
     assert result.exit_code == 0 and str(raw) in result.output
     result = CliRunner().invoke(cli, ["store", "dataset", "ls", "--catalog", db])
     assert result.exit_code == 0
+
+
+def test_unwritable_index_directory_is_a_one_line_error(tmp_path):
+    (tmp_path / "m.yaml").write_text(MAPPING)
+    _tree(tmp_path / "f.root", 10)
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file, not a directory")
+    code, out = _store(
+        str(tmp_path / "c.db"),
+        "add",
+        str(tmp_path / "f.root"),
+        "--schema",
+        str(tmp_path / "m.yaml"),
+        "--out",
+        str(blocker / "idx"),
+    )
+    assert code == 1 and "cannot write the index in" in out, out
+    assert "Traceback" not in out
