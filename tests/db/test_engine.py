@@ -177,3 +177,10 @@ def test_db_commands_give_one_line_errors(tmp_path, capsys):
 
 def test_database_error_is_a_jaas_error():
     assert issubclass(DatabaseError, JaasError)
+
+
+def test_messages_never_show_a_password():
+    url = f"postgresql+psycopg://op:s3cret@127.0.0.1:{_closed_port()}/jaas"
+    with pytest.raises(DatabaseError) as err:
+        Catalog(url)
+    assert "s3cret" not in str(err.value) and "op:***@127.0.0.1" in str(err.value)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -139,7 +141,7 @@ def test_postgres_database_of_previous_release_needs_an_operator_upgrade(pg_data
     with pytest.raises(DatabaseError, match="run: jaas db upgrade"):
         Ledger(pg_database_url, CONFIG)
     result = CliRunner().invoke(cli, ["db", "current", pg_database_url])
-    assert result.exit_code == 0 and "no revision" in result.output
+    assert result.exit_code == 0 and "made by a jaas before migrations" in result.output
     _upgrade_legacy_again = CliRunner().invoke(cli, ["db", "upgrade", pg_database_url])
     assert _upgrade_legacy_again.exit_code == 0
     with Catalog(pg_database_url) as cat:
@@ -170,3 +172,20 @@ def test_old_catalog_version_table_above_one_is_refused(tmp_path):
     assert db.current_revision(engine) is None  # nothing half-done
     assert "jaas_schema" in inspect(engine).get_table_names()
     engine.dispose()
+
+
+def test_previous_release_catalog_without_ledger_tables_gets_them(tmp_path):
+    url = f"sqlite:///{tmp_path / 'cat.db'}"
+    engine = db.make_engine(url)
+    sql = (Path(__file__).parent / "legacy_3986766.sqlite.sql").read_text()
+    lines = [line for line in sql.splitlines() if not line.startswith("--")]
+    with engine.begin() as conn:  # only the catalog part, as a catalog-only user had it
+        for stmt in "\n".join(lines).split(";"):
+            if stmt.strip() and "kup_" not in stmt:
+                conn.exec_driver_sql(stmt)
+    engine.dispose()
+    ledger = Ledger(url, CONFIG)
+    ledger.submit_files([])
+    ledger.close()
+    assert {"kup_jobs", "kup_alerts", "kup_monitor_history", "runs"} <= _tables(url)
+    assert _diff(url) == []

@@ -161,3 +161,32 @@ def test_reading_commands_never_create_a_catalog(tmp_path, command):
     code, out = _store(str(db), *command)
     assert code == 1 and "no database at" in out
     assert not db.parent.exists()
+
+
+def test_catalog_option_works_after_the_subcommand_too(tmp_path):
+    raw = _raw(tmp_path / "run7.000.raw", 0)
+    db = str(tmp_path / "sub.db")
+    result = CliRunner().invoke(cli, ["store", "add", str(raw), "--catalog", db])
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(cli, ["store", "ls", "--catalog", db])
+    assert result.exit_code == 0 and str(raw) in result.output
+    result = CliRunner().invoke(cli, ["store", "dataset", "ls", "--catalog", db])
+    assert result.exit_code == 0
+
+
+def test_unwritable_index_directory_is_a_one_line_error(tmp_path):
+    (tmp_path / "m.yaml").write_text(MAPPING)
+    _tree(tmp_path / "f.root", 10)
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file, not a directory")
+    code, out = _store(
+        str(tmp_path / "c.db"),
+        "add",
+        str(tmp_path / "f.root"),
+        "--schema",
+        str(tmp_path / "m.yaml"),
+        "--out",
+        str(blocker / "idx"),
+    )
+    assert code == 1 and "cannot write the index in" in out, out
+    assert "Traceback" not in out

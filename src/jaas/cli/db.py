@@ -30,11 +30,17 @@ def current(url: str) -> None:
     engine = jdb.make_engine(url, readonly=True)
     try:
         rev = jdb.current_revision(engine)
+        legacy = rev is None and jdb.has_previous_release_tables(engine)
     finally:
         engine.dispose()
     head = jdb.head_revision()
-    if rev is None:
-        click.echo(f"no revision (empty, or made before migrations); newest is {head}")
+    if legacy:
+        click.echo(
+            f"no revision: made by a jaas before migrations (run `jaas db upgrade`); "
+            f"newest is {head}"
+        )
+    elif rev is None:
+        click.echo(f"no revision: an empty database; newest is {head}")
     elif rev == head:
         click.echo(f"{rev} (head)")
     else:

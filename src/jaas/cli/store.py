@@ -45,6 +45,22 @@ def store(ctx: click.Context, url: str | None) -> None:
     ctx.obj["url"] = url
 
 
+def _set_url(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        ctx.ensure_object(dict)["url"] = value
+
+
+# ``--catalog`` is accepted after the subcommand too (``jaas store ls --catalog x.db``)
+_catalog_option = click.option(
+    "--catalog",
+    metavar="URL",
+    default=None,
+    expose_value=False,
+    callback=_set_url,
+    help="Catalog URL or SQLite path (as for `jaas store --catalog`).",
+)
+
+
 def _file_ref(text: str) -> int | str:
     """``ID`` or ``PATH``: digits mean an id unless a file of that name exists."""
     return int(text) if text.isdigit() and not os.path.exists(text) else text
@@ -91,6 +107,7 @@ def _dash(value: Any) -> str:
     type=click.Path(file_okay=False),
     help="With --schema: directory of the index files (default: the catalog's data dir).",
 )
+@_catalog_option
 @click.pass_context
 def add(
     ctx: click.Context,
@@ -201,6 +218,7 @@ _HEADER = ["id", "kind", "run", "seq", "events", "size", "adler32", "status", "p
 @click.option("--run", type=int, default=None, help="Only files of this run.")
 @click.option("--dataset", default=None, help="Only files of this dataset (latest version).")
 @click.option("--status", default=None, help="Only files with this status.")
+@_catalog_option
 @click.pass_context
 def ls(
     ctx: click.Context, kind: str | None, run: int | None, dataset: str | None, status: str | None
@@ -222,6 +240,7 @@ def _ns(value: int | None) -> str:
 
 @store.command("show")
 @click.argument("file")
+@_catalog_option
 @click.pass_context
 def show(ctx: click.Context, file: str) -> None:
     """All fields of one file (by ID or PATH), with its parents and children."""
@@ -253,6 +272,7 @@ def show(ctx: click.Context, file: str) -> None:
 
 @store.command("verify")
 @click.argument("ids", nargs=-1, type=int)
+@_catalog_option
 @click.pass_context
 def verify(ctx: click.Context, ids: tuple[int, ...]) -> None:
     """Recompute size and adler32 of files (all by default); exit 1 on any problem."""
@@ -269,6 +289,7 @@ def verify(ctx: click.Context, ids: tuple[int, ...]) -> None:
 @click.argument("file_id", type=int)
 @click.argument("status", type=click.Choice(["good", "bad", "quarantined"]))
 @click.option("--reason", default="", help="Why (shown to operators).")
+@_catalog_option
 @click.pass_context
 def status(ctx: click.Context, file_id: int, status: str, reason: str) -> None:
     """Mark a file good, bad or quarantined."""
@@ -285,6 +306,7 @@ def dataset() -> None:
 @click.option("--file", "file_ids", type=int, multiple=True, required=True, help="File id.")
 @click.option("--version", type=int, default=1, show_default=True)
 @click.option("--description", default="")
+@_catalog_option
 @click.pass_context
 def dataset_create(
     ctx: click.Context, name: str, file_ids: tuple[int, ...], version: int, description: str
@@ -297,6 +319,7 @@ def dataset_create(
 
 
 @dataset.command("ls")
+@_catalog_option
 @click.pass_context
 def dataset_ls(ctx: click.Context) -> None:
     """List datasets and their versions."""

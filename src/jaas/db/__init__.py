@@ -12,6 +12,7 @@ from jaas.db.migrate import (
     VERSION_TABLE,
     current_revision,
     ensure_schema,
+    has_previous_release_tables,
     head_revision,
     upgrade,
 )
@@ -22,6 +23,7 @@ __all__ = [
     "database_url",
     "describe",
     "ensure_schema",
+    "has_previous_release_tables",
     "head_revision",
     "is_sqlite",
     "make_engine",

@@ -38,6 +38,7 @@ __all__ = [
     "VERSION_TABLE",
     "current_revision",
     "ensure_schema",
+    "has_previous_release_tables",
     "head_revision",
     "upgrade",
 ]
@@ -102,6 +103,15 @@ def current_revision(engine: Engine) -> str | None:
     try:
         with engine.connect() as conn:
             return _revision(conn)
+    except DBAPIError as exc:
+        raise _db_error(engine, exc) from None
+
+
+def has_previous_release_tables(engine: Engine) -> bool:
+    """Whether the database holds jaas tables but no revision (made before migrations)."""
+    try:
+        with engine.connect() as conn:
+            return _revision(conn) is None and _has_legacy_tables(conn)
     except DBAPIError as exc:
         raise _db_error(engine, exc) from None
 

@@ -380,6 +380,11 @@ def ingest_foreign_many(
             done.append(_index(catalog, m, esd, mapping, folder, software_version))
         except JaasError as exc:
             failed.append((m.path, exc))
+        except OSError as exc:  # the index directory cannot be created or written
+            where = exc.filename or folder
+            failed.append(
+                (m.path, ConfigError(f"cannot write the index in {where}: {exc.strerror}"))
+            )
     return done, failed
 
 
