@@ -37,7 +37,10 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".part", dir=final.parent)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".part", dir=final.parent)
+    except OSError as exc:  # name the output the user gave, not the temporary file
+        raise type(exc)(exc.errno, exc.strerror, os.fspath(final)) from exc
     os.close(fd)
     tmp = Path(tmp_name)
     try:

@@ -222,3 +222,10 @@ def test_cli_duration_needs_a_unit_and_force_is_an_option(tmp_path):
     assert CliRunner().invoke(sim, args).exit_code == 0
     assert isinstance(CliRunner().invoke(sim, args).exception, ConfigError)
     assert CliRunner().invoke(sim, [*args, "--force"]).exit_code == 0
+
+
+@pytest.mark.parametrize("bad", ["reactor_ibd=1e400", "muon=inf", "muon=nan"])
+def test_cli_rejects_non_finite_scale(tmp_path, bad):
+    res = CliRunner().invoke(sim, [str(tmp_path / "s"), "--duration", "10s", "--scale", bad])
+    assert isinstance(res.exception, ConfigError)
+    assert bad in str(res.exception) or "must be >= 0" in str(res.exception)

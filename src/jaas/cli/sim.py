@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -22,6 +23,8 @@ def _parse_scales(items: tuple[str, ...]) -> dict[str, float]:
             scales[name.strip()] = float(value)
         except ValueError:
             sep = ""
+        if sep and not math.isfinite(scales[name.strip()]):
+            raise ConfigError(f"--scale {item!r}: the factor must be a finite number")
         if not sep:
             raise ConfigError(f"--scale {item!r}: expected SOURCE=FACTOR, e.g. reactor_ibd=10")
     return scales
