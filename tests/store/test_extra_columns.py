@@ -33,6 +33,8 @@ def test_extra_columns_reach_the_index_exactly(tmp_path):
     assert {"evt", "Eraw_x2"} <= set(ds.columns)
     loaded = ds.load(["evt"])
     assert sorted(loaded["evt"].tolist()) == list(range(200))
+    sel = ds.select("evt < 50 and Eraw_x2 > 0")  # usable in selections like index columns
+    assert int(sel.mask.sum()) == int(((entry < 50) & (table.column("E").to_numpy() > 0)).sum())
 
 
 @pytest.mark.parametrize(

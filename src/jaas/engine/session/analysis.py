@@ -188,8 +188,18 @@ class IBDSelection:
         return f"({self.delayed}) and ({self.fiducial}) and not muon"
 
 
-def _conditions(texts: Mapping[str, str], derived: Mapping[str, str] | None) -> dict[str, Expr]:
-    return {name: parse_condition(text, UNITS, derived) for name, text in texts.items()}
+def dataset_units(ds: Dataset) -> dict[str, str | None]:
+    """Units of the columns a selection on ``ds`` may use: the index schema's, plus any
+    extra columns its files carry (a schema mapping's ``extra:``), which have no unit."""
+    return {**{c: None for c in ds.columns}, **UNITS}
+
+
+def _conditions(
+    texts: Mapping[str, str],
+    derived: Mapping[str, str] | None,
+    units: Mapping[str, str | None] = UNITS,
+) -> dict[str, Expr]:
+    return {name: parse_condition(text, units, derived) for name, text in texts.items()}
 
 
 def select(
@@ -199,7 +209,7 @@ def select(
     from jaas.engine.session.results import SelectionResult
 
     ds.check()
-    expr = parse_condition(condition, UNITS, derived)
+    expr = parse_condition(condition, dataset_units(ds), derived)
     cols = ds.load(sorted(expr.columns | {"file_id", "entry", "E", "x", "y", "z", "r"}))
     mask = np.asarray(expr.evaluate(cols), dtype=bool)
     return SelectionResult(dataset=ds, condition=str(condition), columns=cols, mask=mask)
@@ -217,6 +227,7 @@ def build_query(
     offtime: OffTime | None = None,
     since: Mapping[str, str] | None = None,
     derived: Mapping[str, str] | None = None,
+    units: Mapping[str, str | None] = UNITS,
 ) -> tuple[Spec, dict[str, Expr], dict[str, object]]:
     """Turn a coincidence query in text into the pure correlation ``Spec``, the mask
     expressions it needs (named ``__prompt``, ``__delayed``, ``__veto0`` ...) and the
@@ -244,7 +255,7 @@ def build_query(
         key = f"__since_{name}"
         texts[key] = cond
         since_specs.append(SinceLast(name, key))
-    exprs = _conditions(texts, derived)
+    exprs = _conditions(texts, derived, units)
     spec = Spec(
         vetoes=tuple(veto_specs),
         coincidence=Coincidence(
@@ -331,6 +342,7 @@ def coincidence(
     spec, exprs, selection = build_query(
         prompt=prompt, delayed=delayed, dt=dt, dr=dr, mode=mode, vetoes=vetoes,
         isolation=isolation, offtime=offtime, since=since, derived=derived,
+        units=dataset_units(ds),
     )  # fmt: skip
     ds.check()
     runner = resolve_backend(backend, client)
