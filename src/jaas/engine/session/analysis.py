@@ -191,7 +191,7 @@ class IBDSelection:
 def dataset_units(ds: Dataset) -> dict[str, str | None]:
     """Units of the columns a selection on ``ds`` may use: the index schema's, plus any
     extra columns its files carry (a schema mapping's ``extra:``), which have no unit."""
-    return {**{c: None for c in ds.columns}, **UNITS}
+    return {**dict.fromkeys(ds.columns), **UNITS}
 
 
 def _conditions(
