@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import uproot
 
 import jaas
@@ -45,13 +46,23 @@ def _write(path: Path, times_ns: list[int], energies_mev: list[float]) -> None:
         tree.extend(data)
 
 
-def test_foreign_files_in_one_dataset_keep_pairs_across_boundaries(tmp_path: Path) -> None:
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def catalog_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'catalog.db'}"
+    url: str = request.getfixturevalue("pg_database_url")
+    return url
+
+
+def test_foreign_files_in_one_dataset_keep_pairs_across_boundaries(
+    tmp_path: Path, catalog_url: str
+) -> None:
     s, us = 1_000_000_000, 1_000
     t0 = SEC0 * s
     boundaries = [t0 + 10 * s, t0 + 20 * s]
     (tmp_path / "map.yaml").write_text(MAPPING)
     index_ids = []
-    with Catalog(tmp_path / "catalog.db") as cat:
+    with Catalog(catalog_url) as cat:
         for k in range(3):
             lo, hi = t0 + k * 10 * s, t0 + (k + 1) * 10 * s
             times = [lo + s, lo + 5 * s]  # fillers (1 MeV: neither prompt-like nor delayed)
@@ -68,7 +79,7 @@ def test_foreign_files_in_one_dataset_keep_pairs_across_boundaries(tmp_path: Pat
             index_ids.append(res.index.id)
         assert index_ids != list(range(index_ids[0], index_ids[0] + 3))  # interleaved ids
         cat.create_dataset("foreign", file_ids=index_ids)
-    ds = jaas.open(f"sqlite:///{tmp_path / 'catalog.db'}", dataset="foreign", cache=ColumnCache())
+    ds = jaas.open(catalog_url, dataset="foreign", cache=ColumnCache())  # on SQLite and PostgreSQL
     assert ds.problems == [] and ds.lost == [], ds.info()
     assert len(ds.segments) == 1  # one good-time segment: no file seen as missing
     res = ds.ibd(IBDSelection(vetoes=(), offtime=None))

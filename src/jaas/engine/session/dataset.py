@@ -435,8 +435,9 @@ def open_dataset(
             raise ConfigError("opening a catalog needs dataset='NAME'")
         from jaas.store import Catalog  # catalog layer; imported only when used
 
-        catalog = Catalog(source)
-        paths = [f.path for f in catalog.dataset_files(dataset, version) if f.kind == "index"]
+        with Catalog(source, readonly=True) as catalog:  # opening never creates a catalog
+            files = catalog.dataset_files(dataset, version)
+        paths = [f.path for f in files if f.kind == "index"]
         name = dataset if version is None else f"{dataset} v{version}"
     elif isinstance(source, str | os.PathLike):
         p = Path(source)
