@@ -19,6 +19,7 @@ from sqlalchemy.pool import StaticPool
 
 from jaas._io import adler32_file
 from jaas.errors import CatalogError, ConfigError, NotInCatalogError
+from jaas.settings import settings
 from jaas.store.models import (
     FILE_KINDS,
     FILE_STATUSES,
@@ -142,9 +143,9 @@ class Catalog:
     def data_dir(self) -> Path:
         """Where jaas writes files it creates for the catalog: ``$JAAS_DATA_DIR``, else
         ``data/`` beside a SQLite catalog file, else ``~/.local/share/jaas/data``."""
-        env = os.environ.get("JAAS_DATA_DIR")
+        env = settings().data_dir
         if env:
-            return Path(env).expanduser()
+            return env
         url = make_url(self.url)
         if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
             return Path(str(url.database)).parent / "data"
@@ -721,7 +722,7 @@ def _data_home() -> Path:
 
 def default_url() -> str:
     """``$JAAS_CATALOG``, else the SQLite file ``$XDG_DATA_HOME/jaas/catalog.db``."""
-    return os.environ.get("JAAS_CATALOG") or str(_data_home() / "catalog.db")
+    return settings().catalog or str(_data_home() / "catalog.db")
 
 
 def _make_engine(url: str) -> Engine:
