@@ -101,3 +101,32 @@ def test_no_other_module_reads_jaas_variables() -> None:
     ]
     offenders = [o for o in offenders if o not in saves]
     assert offenders == []
+
+
+@pytest.mark.parametrize(
+    ("env", "argv"),
+    [
+        ({"JAAS_PROGRESS": "maybe"}, ["sim", "OUT", "--duration", "1s"]),
+        ({"JAAS_CACHE_BYTES": "lots"}, ["ibd", "/nonexistent"]),
+    ],
+)
+def test_cli_reports_a_bad_variable_in_one_line(
+    env: dict[str, str], argv: list[str], tmp_path: Path
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    argv = [str(tmp_path / "out") if a == "OUT" else a for a in argv]
+    res = subprocess.run(
+        [sys.executable, "-m", "jaas.cli.main", *argv],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert res.returncode != 0
+    name = next(iter(env))
+    assert "Traceback" not in res.stderr
+    assert [line for line in res.stderr.splitlines() if name in line], res.stderr
