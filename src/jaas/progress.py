@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Any
 
 from tqdm.auto import tqdm
+
+from jaas.settings import settings
 
 __all__ = ["progress"]
 
@@ -18,9 +19,9 @@ def progress(total: float | None = None, desc: str = "", unit: str = "it", **kwa
         >>> with progress(total=10, desc="simulate", unit="s") as bar:   # doctest: +SKIP
         ...     bar.update(1)
     """
-    env = os.environ.get("JAAS_PROGRESS")
-    if env is not None:
-        disable = env in ("0", "false", "no")
+    enabled = settings().progress
+    if enabled is not None:
+        disable = not enabled
     else:
         disable = not (sys.stderr.isatty() or "ipykernel" in sys.modules)
     kwargs.setdefault("disable", disable)

@@ -21,7 +21,7 @@ def calib() -> Calibration:
 
 @pytest.fixture(scope="session")
 def det(calib: Calibration) -> Detector:
-    return calib.make_detector()
+    return Detector.from_dict(calib.detector)  # the simulator (tests simulate hits)
 
 
 def points(vertex: np.ndarray, energy: float) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import os
 import click
 
 from jaas.errors import JaasError, SelectionError
+from jaas.settings import settings
 
 __all__ = ["debug", "describe", "shown"]
 
@@ -21,12 +22,12 @@ _DEBUG_FLAG: list[bool] = [False]
 
 
 def _debug() -> bool:
-    return _DEBUG_FLAG[0] or os.environ.get("JAAS_DEBUG", "").strip().lower() in (
-        "1",
-        "true",
-        "yes",
-        "on",
-    )
+    if _DEBUG_FLAG[0]:
+        return True
+    try:
+        return settings().debug
+    except JaasError:  # a bad JAAS_DEBUG must not hide the error being reported
+        return False
 
 
 def _set_debug(ctx: click.Context, param: click.Parameter, value: bool) -> None:

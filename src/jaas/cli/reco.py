@@ -88,8 +88,8 @@ def calibrate(
     out: str, light_scale: float, pmt_scale: float, version: str, events_per_point: int, seed: int
 ) -> None:
     """Derive a calibration from a simulated source run (2.22 MeV at a grid of radii)."""
+    from jaas.detector import Detector
     from jaas.reco.calib import derive_calibration
-    from jaas.sim.detector import Detector
 
     det = Detector(light_scale=light_scale, pmt_scale=pmt_scale)
     cal = derive_calibration(det, version=version, events_per_point=events_per_point, seed=seed)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import html
 import json
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jaas.cluster import registry as _registry
 from jaas.errors import ConfigError
+from jaas.settings import settings
 
 if TYPE_CHECKING:
     from jaas.engine.session.cache import CacheStats
@@ -22,7 +22,7 @@ __all__ = ["Cluster", "as_cluster", "connect", "state_dir"]
 def state_dir() -> Path:
     """Where ``jaas cluster up`` keeps its state (``JAAS_CLUSTER_DIR``, default
     ``~/.jaas/cluster``)."""
-    return Path(os.environ.get("JAAS_CLUSTER_DIR", Path.home() / ".jaas" / "cluster"))
+    return settings().cluster_dir
 
 
 class Cluster:

@@ -10,7 +10,6 @@ partition and runs the engine's ``run_partition`` on them.
 from __future__ import annotations
 
 import itertools
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +31,7 @@ from jaas.engine.session.cache import CacheStats, ColumnCache
 from jaas.engine.session.masks import cached_masks
 from jaas.errors import FormatError
 from jaas.formats.index import read_index
+from jaas.settings import settings
 
 __all__ = [
     "PLUGIN_NAME",
@@ -50,9 +50,9 @@ PLUGIN_NAME = "jaas-cache"
 
 
 def _default_budget(memory_limit: int | None) -> int:
-    env = os.environ.get("JAAS_CACHE_BYTES")
+    env = settings().cache_bytes
     if env:
-        return int(env)
+        return env
     # half the worker's memory limit: Dask's own spill threshold starts at 60 %
     return int(memory_limit * 0.5) if memory_limit else 4 * 1024**3
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from jaas._io import atomic_path
 from jaas.errors import CatalogError, ConfigError, FormatError, PipelineError
+from jaas.settings import settings
 
 __all__ = [
     "EXIT_DETERMINISTIC",
@@ -96,10 +97,10 @@ def copy(ctx: StageContext) -> Path:
 def catalog_url(ctx: StageContext) -> str:
     """The catalog of a stage: param ``catalog``, else ``$JAAS_KUP_CATALOG``, else the
     pipeline's database (``$JAAS_KUP_STATE_DIR/kup.json``, set by the worker)."""
-    url = ctx.params.get("catalog") or os.environ.get("JAAS_KUP_CATALOG")
+    url = ctx.params.get("catalog") or settings().kup_catalog
     if url:
         return str(url)
-    state_dir = os.environ.get("JAAS_KUP_STATE_DIR")
+    state_dir = settings().kup_state_dir
     if not state_dir:
         raise ConfigError(
             f"stage {ctx.stage!r} ({ctx.input}): no catalog; give the stage param 'catalog' "

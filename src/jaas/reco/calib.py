@@ -18,15 +18,18 @@ import math
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from jaas._io import atomic_path
 from jaas._version import __version__
+from jaas.detector import Detector
 from jaas.errors import ConfigError
-from jaas.sim.detector import Detector
+
+if TYPE_CHECKING:
+    from jaas.sim.detector import Detector as SimDetector
 
 __all__ = [
     "DEFAULT_RADII",
@@ -182,6 +185,19 @@ def calibration_for(light_scale: float, pmt_scale: float) -> Calibration:
         return derive_calibration(det, version=None, events_per_point=40, progress=False)
 
 
+def simulator(detector: Detector) -> SimDetector:
+    """``detector`` with the simulator's ``respond`` (deriving a calibration simulates).
+
+    The only place reconstruction reaches the simulator, imported here on demand: reading
+    real data with a shipped calibration never loads :mod:`jaas.sim`.
+    """
+    from jaas.sim.detector import Detector as Simulated
+
+    if isinstance(detector, Simulated):
+        return detector
+    return Simulated.from_dict(detector.to_dict())
+
+
 def derive_calibration(
     detector: Detector,
     *,
@@ -214,6 +230,7 @@ def derive_calibration(
     from jaas.reco.vertex import time_tables
 
     rng = np.random.default_rng(seed)
+    detector = simulator(detector)
     p = detector.params
     dark = detector.respond(_rows(np.zeros((n_random, 3)), 0.0), rng)
     dark_rate = float(dark.charge.sum()) / (n_random * detector.n_pmt * p.window_ns * 1e-9)

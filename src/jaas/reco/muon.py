@@ -9,8 +9,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy.optimize import minimize
 
-from jaas.sim._optics import C_LIGHT_M_PER_NS
-from jaas.sim.detector import Detector
+from jaas.detector import Detector
+from jaas.detector.optics import C_LIGHT_M_PER_NS
 
 __all__ = ["TrackResult", "fit_track", "predicted_times"]
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from jaas.reco.calib import calibration_for
+from jaas.reco.calib import calibration_for, simulator
 from jaas.reco.pipeline import reconstruct_batch
 from jaas.reco.vertex import time_tables
 
@@ -52,7 +52,7 @@ def performance_table(
         seed: random seed.
     """
     cal = calibration_for(light_scale, pmt_scale)
-    det = cal.make_detector()
+    det = simulator(cal.make_detector())
     tables = time_tables(det)
     rng = np.random.default_rng(seed)
     rows: list[dict[str, Any]] = []

@@ -9,12 +9,12 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from jaas.detector import Detector
 from jaas.formats.events import HitEvents
 from jaas.formats.schema import EventClass, TriggerBit
 from jaas.reco.calib import Calibration
 from jaas.reco.muon import fit_track
 from jaas.reco.vertex import TimeTables, fit_vertex, time_tables
-from jaas.sim.detector import Detector
 
 __all__ = ["Quality", "RecoConfig", "reconstruct_batch"]
 

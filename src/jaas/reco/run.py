@@ -13,6 +13,7 @@ import numpy as np
 
 from jaas._io import adler32_file
 from jaas._version import __version__
+from jaas.detector import Detector
 from jaas.errors import ConfigError, FormatError, JaasError
 from jaas.formats.esd import ESD_COLUMNS, default_esd_path, write_esd
 from jaas.formats.esd import TREE as ESD_TREE
@@ -27,7 +28,6 @@ from jaas.reco.calib import (
 )
 from jaas.reco.pipeline import RecoConfig, reconstruct_batch
 from jaas.reco.vertex import time_tables
-from jaas.sim.detector import Detector
 
 __all__ = ["find_run_metadata", "reconstruct", "resolve_calibration"]
 

@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.optimize import minimize
 
-from jaas.sim.detector import Detector
+from jaas.detector import Detector
 
 __all__ = ["FitResult", "TimeTables", "centroid_seed", "fit_vertex", "time_tables"]
 

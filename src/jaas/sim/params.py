@@ -6,13 +6,12 @@ Every physics default cites its source with the tags of ``docs``' physics refere
 
 from __future__ import annotations
 
-import datetime as _dt
-import re
 from typing import Any, Literal
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from jaas import _time
 from jaas.errors import ConfigError
 from jaas.formats.schema import Source
 
@@ -25,8 +24,6 @@ __all__ = [
 ]
 
 DEFAULT_START = "2026-01-01T00:00:00Z"
-_DURATION_UNITS = {"s": 1.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
-_DURATION_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([a-z]*)\s*$")
 
 
 def parse_duration(text: str | float) -> float:
@@ -35,34 +32,16 @@ def parse_duration(text: str | float) -> float:
     Raises:
         ConfigError: the text is not a number followed by one of s, min, h, d.
     """
-    if isinstance(text, int | float):
-        value = float(text)
-    else:
-        match = _DURATION_RE.match(text.lower())
-        if not match or match.group(2) not in ("", *_DURATION_UNITS):
-            raise ConfigError(
-                f"duration {text!r}: expected a number with a unit among s, min, h, d (e.g. 1h)"
-            )
-        value = float(match.group(1)) * _DURATION_UNITS.get(match.group(2) or "s", 1.0)
-    if not value > 0:
-        raise ConfigError(f"duration {text!r}: must be positive")
-    return value
+    return _time.parse_duration(text)
 
 
 def parse_start(text: str | int) -> int:
-    """Parse an ISO-8601 time (``2026-01-01T00:00:00Z``; UTC if no zone) or int ns into ns."""
-    if isinstance(text, int):
-        return text
-    try:
-        when = _dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise ConfigError(
-            f"start {text!r}: expected an ISO-8601 time such as {DEFAULT_START}"
-        ) from exc
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=_dt.UTC)
-    delta = when - _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
-    return (delta.days * 86400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
+    """Parse an ISO-8601 time (``2026-01-01T00:00:00Z``; UTC if no zone) or int ns into ns.
+
+    Raises:
+        ConfigError: not a date, or a date past 2262 (int64 nanoseconds end there).
+    """
+    return _time.parse_time(text, "start")
 
 
 class PhysicsParams(BaseModel):

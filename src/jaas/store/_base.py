@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from jaas import db
 from jaas.errors import ConfigError, NotInCatalogError
+from jaas.settings import settings
 from jaas.store.models import Dataset, DatasetFile, File, Parentage, Replica, Run
 from jaas.store.records import DatasetRecord, FileRecord, ReplicaRecord, RunRecord
 
@@ -100,7 +101,7 @@ def data_home() -> Path:
 
 def default_url() -> str:
     """``$JAAS_CATALOG``, else the SQLite file ``$XDG_DATA_HOME/jaas/catalog.db``."""
-    return os.environ.get("JAAS_CATALOG") or str(data_home() / "catalog.db")
+    return settings().catalog or str(data_home() / "catalog.db")
 
 
 class CatalogBase:
@@ -134,7 +135,7 @@ class CatalogBase:
     def data_dir(self) -> Path:
         """Where jaas writes files it creates for the catalog: ``$JAAS_DATA_DIR``, else
         ``data/`` beside a SQLite catalog file, else ``~/.local/share/jaas/data``."""
-        env = os.environ.get("JAAS_DATA_DIR")
+        env = settings().data_dir
         if env:
             return Path(env).expanduser()
         url = make_url(self.url)

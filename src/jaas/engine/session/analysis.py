@@ -352,7 +352,7 @@ def coincidence(
             label=label,
         )  # fmt: skip
     finally:
-        if isinstance(backend, str) and runner is not backend:  # made here: ours to close
+        if isinstance(backend, str):  # made here from an address: ours to close
             close = getattr(runner, "close", None)
             if callable(close):
                 close()

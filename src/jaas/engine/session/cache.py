@@ -17,10 +17,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from jaas.engine.core.partition import VetoMemo
+from jaas.settings import settings
 
 __all__ = ["CacheStats", "ColumnCache", "default_cache"]
 
-_DEFAULT_BUDGET = int(os.environ.get("JAAS_CACHE_BYTES", 4 * 1024**3))
+_DEFAULT_BUDGET = settings().cache_bytes or 4 * 1024**3
 
 # (path, size, mtime_ns, column)
 _Key = tuple[str, int, int, str]

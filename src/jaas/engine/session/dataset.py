@@ -436,8 +436,8 @@ def open_dataset(
         from jaas.store import Catalog  # catalog layer; imported only when used
 
         with Catalog(source, readonly=True) as catalog:  # opening never creates a catalog
-            files = catalog.dataset_files(dataset, version)
-        paths = [f.path for f in files if f.kind == "index"]
+            records = catalog.dataset_files(dataset, version)
+        paths = [f.path for f in records if f.kind == "index"]
         name = dataset if version is None else f"{dataset} v{version}"
     elif isinstance(source, str | os.PathLike):
         p = Path(source)

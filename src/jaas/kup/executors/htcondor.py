@@ -25,13 +25,13 @@ from typing import Any
 
 from jaas.errors import PipelineError
 from jaas.kup.executors.base import (
-    Executor,
     ExecutorStatus,
     Handle,
     JobSpec,
     JobStatus,
     register_executor,
 )
+from jaas.kup.executors.batch import BatchExecutor, BatchJob
 
 __all__ = [
     "HTCondorExecutor",
@@ -161,13 +161,11 @@ def map_condor_ad(ad: Mapping[str, Any], now: float | None = None) -> JobStatus:
 
 
 @dataclass
-class _Job:
-    spec: JobSpec
-    status: JobStatus | None = None
+class _Job(BatchJob):
     ad: dict[str, Any] | None = None
 
 
-class HTCondorExecutor(Executor):
+class HTCondorExecutor(BatchExecutor[_Job]):
     """Runs attempts as HTCondor jobs of one schedd.
 
     Args:
@@ -184,6 +182,7 @@ class HTCondorExecutor(Executor):
     """
 
     name = "htcondor"
+    system = "HTCondor"
 
     def __init__(
         self,
@@ -195,15 +194,12 @@ class HTCondorExecutor(Executor):
         submit_extra: Mapping[str, str] | None = None,
         poll_interval: float = 2.0,
     ) -> None:
-        self.max_jobs = max(1, slots or 100)
+        super().__init__(slots or 100, poll_interval)
         self._schedd = schedd
         self.schedd_name = schedd_name
         self.pool = pool
         self.getenv = getenv
         self.submit_extra = dict(submit_extra or {})
-        self.poll_interval = poll_interval
-        self._jobs: dict[str, _Job] = {}
-        self._refreshed = -math.inf
 
     def _bindings(self) -> Any:
         try:
@@ -233,14 +229,9 @@ class HTCondorExecutor(Executor):
                 ) from None
         return self._schedd
 
-    def free_slots(self) -> int:
-        """Attempts that may still be submitted before ``slots`` are in flight."""
-        return self.max_jobs - sum(1 for j in self._jobs.values() if j.status is None)
-
     def submit(self, spec: JobSpec) -> Handle:
         """Submit one job built by :func:`submit_description`; the handle id is its cluster id."""
-        if self.free_slots() <= 0:
-            raise PipelineError(f"{spec.name}: {self.max_jobs} HTCondor jobs already in flight")
+        self._check_slot(spec)
         desc = submit_description(spec, getenv=self.getenv, extra=self.submit_extra)
         schedd = self.schedd()
         spec.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -252,12 +243,10 @@ class HTCondorExecutor(Executor):
             raise
         except Exception as exc:
             raise PipelineError(f"{spec.name}: HTCondor refused the job: {exc}") from None
-        self._jobs[cluster] = _Job(spec)
-        self._refreshed = -math.inf
-        return Handle(self.name, cluster, spec)
+        return self._track(cluster, _Job(spec))
 
     def _refresh(self) -> None:
-        live = [cid for cid, j in self._jobs.items() if j.status is None]
+        live = self._live()
         if not live:
             return
         constraint = " || ".join(f"ClusterId == {cid}" for cid in live)
@@ -275,19 +264,12 @@ class HTCondorExecutor(Executor):
             self._jobs[cid].ad = ads.get(cid)
         self._refreshed = time.monotonic()
 
-    def _get(self, handle: Handle) -> _Job:
-        try:
-            return self._jobs[handle.id]
-        except KeyError:
-            raise PipelineError(f"{handle.spec.name}: unknown HTCondor job {handle.id}") from None
-
     def poll(self, handle: Handle) -> JobStatus:
         """Status of the job; a held job is removed and reported failed."""
         job = self._get(handle)
         if job.status is not None:
             return job.status
-        if time.monotonic() - self._refreshed >= self.poll_interval:
-            self._refresh()
+        self._refresh_if_due()
         if job.ad is None:
             return JobStatus(ExecutorStatus.RUNNING)  # not visible yet: ask again later
         st = map_condor_ad(job.ad)
@@ -304,25 +286,10 @@ class HTCondorExecutor(Executor):
         except Exception as exc:
             raise PipelineError(f"HTCondor job {cluster}: cannot remove it: {exc}") from None
 
-    def cancel(self, handle: Handle) -> None:
-        """Remove the job from the schedd (no error if it already ended)."""
-        job = self._get(handle)
-        if job.status is None:
-            self._remove(handle.id, "cancelled by jaas")
-            job.status = JobStatus(ExecutorStatus.CANCELLED)
-
-    def forget(self, handle: Handle) -> None:
-        """Drop a finished job from the table."""
-        job = self._jobs.get(handle.id)
-        if job is not None and job.status is not None:
-            del self._jobs[handle.id]
-
-    def shutdown(self) -> None:
-        """Remove every job still in flight."""
-        for cid, job in self._jobs.items():
-            if job.status is None:
-                self._remove(cid, "jaas worker stopped")
-        self._jobs.clear()
+    def _kill(self, job_ids: list[str], reason: str) -> None:
+        """Remove the jobs from the schedd, one by one (no error if they already ended)."""
+        for cid in job_ids:
+            self._remove(cid, reason)
 
 
 register_executor("htcondor", HTCondorExecutor)

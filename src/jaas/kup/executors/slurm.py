@@ -27,13 +27,13 @@ from pathlib import Path
 
 from jaas.errors import PipelineError
 from jaas.kup.executors.base import (
-    Executor,
     ExecutorStatus,
     Handle,
     JobSpec,
     JobStatus,
     register_executor,
 )
+from jaas.kup.executors.batch import BatchExecutor, BatchJob, check_env_names
 
 __all__ = [
     "SlurmExecutor",
@@ -68,7 +68,6 @@ _FAILED_STATES = {
     "REVOKED",
     "SPECIAL_EXIT",
 }
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _JOB_NAME_BAD = re.compile(r"[^A-Za-z0-9_.:#+=-]")
 
 
@@ -126,9 +125,8 @@ def batch_script(spec: JobSpec) -> str:
     if not spec.argv:
         raise PipelineError(f"{spec.name}: empty argument list")
     lines = ["#!/bin/sh", f"# jaas attempt {spec.name} (written by jaas.kup.executors.slurm)"]
+    check_env_names(spec)
     for key, value in sorted(spec.env.items()):
-        if not _ENV_NAME.match(key):
-            raise PipelineError(f"{spec.name}: environment variable name {key!r} is not valid")
         lines.append(f"export {key}={shlex.quote(value)}")
     lines.append("exec " + shlex.join(spec.argv))
     return "\n".join(lines) + "\n"
@@ -168,15 +166,12 @@ def sbatch_argv(
 
 
 @dataclass
-class _Job:
-    spec: JobSpec
-    status: JobStatus | None = None
+class _Job(BatchJob):
     slurm_state: str = "PENDING"
-    elapsed: float = 0.0
     seen: bool = True
 
 
-class SlurmExecutor(Executor):
+class SlurmExecutor(BatchExecutor[_Job]):
     """Runs attempts as Slurm batch jobs.
 
     Args:
@@ -194,6 +189,7 @@ class SlurmExecutor(Executor):
     """
 
     name = "slurm"
+    system = "Slurm"
 
     def __init__(
         self,
@@ -206,17 +202,14 @@ class SlurmExecutor(Executor):
         poll_interval: float = 1.0,
         command_timeout: float = 60.0,
     ) -> None:
-        self.max_jobs = max(1, max_jobs or slots or 100)
+        super().__init__(max_jobs or slots or 100, poll_interval)
         self.env = dict(os.environ)
         if slurm_conf is not None:
             self.env["SLURM_CONF"] = os.fspath(slurm_conf)
         self.partition = partition
         self.account = account
         self.sbatch_args = list(sbatch_args)
-        self.poll_interval = poll_interval
         self.command_timeout = command_timeout
-        self._jobs: dict[str, _Job] = {}
-        self._refreshed = -math.inf
 
     # ---- running Slurm commands ----------------------------------------------------------
 
@@ -248,14 +241,9 @@ class SlurmExecutor(Executor):
 
     # ---- the Executor interface ----------------------------------------------------------
 
-    def free_slots(self) -> int:
-        """Attempts that may still be submitted before ``max_jobs`` are in flight."""
-        return self.max_jobs - sum(1 for j in self._jobs.values() if j.status is None)
-
     def submit(self, spec: JobSpec) -> Handle:
         """Write the batch script beside the log (``LOG.sbatch``) and ``sbatch`` it."""
-        if self.free_slots() <= 0:
-            raise PipelineError(f"{spec.name}: {self.max_jobs} Slurm jobs already in flight")
+        self._check_slot(spec)
         spec.log_path.parent.mkdir(parents=True, exist_ok=True)
         script = spec.log_path.with_name(spec.log_path.name + ".sbatch")
         script.write_text(batch_script(spec), encoding="utf-8")
@@ -267,12 +255,10 @@ class SlurmExecutor(Executor):
         job_id = res.stdout.strip().split(";")[0]
         if not job_id.isdigit():
             raise PipelineError(f"{spec.name}: sbatch gave no job id: {res.stdout.strip()!r}")
-        self._jobs[job_id] = _Job(spec)
-        self._refreshed = -math.inf  # the next poll asks Slurm again
-        return Handle(self.name, job_id, spec)
+        return self._track(job_id, _Job(spec))
 
     def _refresh(self) -> None:
-        live = [jid for jid, j in self._jobs.items() if j.status is None]
+        live = self._live()
         if not live:
             return
         argv = ["squeue", "-h", "--states=all", "-o", "%i|%T|%M", f"--jobs={','.join(live)}"]
@@ -319,49 +305,26 @@ class SlurmExecutor(Executor):
                     return map_slurm_state(parts[1], parse_exit_code(parts[2]), job.elapsed)
         return JobStatus(ExecutorStatus.FAILED, None, job.elapsed)
 
-    def _get(self, handle: Handle) -> _Job:
-        try:
-            return self._jobs[handle.id]
-        except KeyError:
-            raise PipelineError(f"{handle.spec.name}: unknown Slurm job {handle.id}") from None
-
     def poll(self, handle: Handle) -> JobStatus:
         """Status of the job; past ``spec.timeout`` of run time it is cancelled as TIMED_OUT."""
         job = self._get(handle)
         if job.status is not None:
             return job.status
-        if time.monotonic() - self._refreshed >= self.poll_interval:
-            self._refresh()
+        self._refresh_if_due()
         current = map_slurm_state(job.slurm_state, None, job.elapsed) if job.seen else None
         if current is not None and not current.finished:
             timeout = handle.spec.timeout
             if timeout is not None and job.elapsed > timeout:
-                self._run(["scancel", handle.id], check=False)
+                self._kill([handle.id], "timeout")
                 job.status = JobStatus(ExecutorStatus.TIMED_OUT, None, job.elapsed)
                 return job.status
             return current
         job.status = self._final(handle.id, job)
         return job.status
 
-    def cancel(self, handle: Handle) -> None:
-        """``scancel`` the job (no error if it already ended)."""
-        job = self._get(handle)
-        if job.status is None:
-            self._run(["scancel", handle.id], check=False)
-            job.status = JobStatus(ExecutorStatus.CANCELLED, None, job.elapsed)
-
-    def forget(self, handle: Handle) -> None:
-        """Drop a finished job from the table."""
-        job = self._jobs.get(handle.id)
-        if job is not None and job.status is not None:
-            del self._jobs[handle.id]
-
-    def shutdown(self) -> None:
-        """Cancel every job still in flight."""
-        live = [jid for jid, j in self._jobs.items() if j.status is None]
-        if live:
-            self._run(["scancel", *live], check=False)
-        self._jobs.clear()
+    def _kill(self, job_ids: list[str], reason: str) -> None:
+        """``scancel`` the jobs (no error if they already ended)."""
+        self._run(["scancel", *job_ids], check=False)
 
 
 register_executor("slurm", SlurmExecutor)
