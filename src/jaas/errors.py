@@ -8,7 +8,8 @@
     ├── SelectionError (ValueError)       a selection expression cannot be parsed or evaluated
     ├── CatalogError                      the event catalog refuses an operation
     │   └── NotInCatalogError (KeyError)  a run, file or dataset is not known
-    └── PipelineError                     keep-up production cannot carry out a step
+    ├── PipelineError                     keep-up production cannot carry out a step
+    └── TransferError                     data management cannot move or verify a file
 
 Messages name what a user needs to recover: the file, the byte offset or entry, the
 nearest valid name, the command to run.
@@ -27,6 +28,7 @@ __all__ = [
     "NotInCatalogError",
     "PipelineError",
     "SelectionError",
+    "TransferError",
     "TruncatedFileError",
 ]
 
@@ -120,3 +122,7 @@ class NotInCatalogError(CatalogError, KeyError):
 
 class PipelineError(JaasError):
     """Keep-up production cannot carry out a step."""
+
+
+class TransferError(JaasError):
+    """Data management cannot move, verify or route a file (see jaas.transfer.errors)."""
