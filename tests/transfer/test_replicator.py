@@ -162,3 +162,28 @@ def test_transient_errors_retry_with_backoff_then_stuck(
     req = rep.ledger.find(fid, "CNAF")
     assert req.state == "stuck" and "gave up after 3 attempts" in req.wait_reason
     assert len(rep.ledger.attempts(req.id)) == 3
+
+
+def test_run_view_counts_waiting_for_hop_and_flags_late_runs(
+    tmp_path: Path, catalog: Catalog, clock: FakeClock
+) -> None:
+    from jaas.transfer.views import late_runs, run_view
+
+    topo = local_topology(
+        tmp_path,
+        extra="  - {from: CENTRAL, to: JINR, disabled: true}",
+        rules="  - {name: r, kind: raw, copies: 1, sites: [JINR], deadline_hours: 1}",
+    )
+    rep = Replicator(catalog, topo, clock=clock)
+    add_raw_files(rep, tmp_path, run=12, n=2)
+    rep.apply_rules()
+    rep.run_once()
+    view = run_view(rep.ledger, 12, clock())
+    assert view.summary() == "run 12: 0/2 files at JINR verified, 2 waiting for hop via CNAF"
+    assert not view.late and late_runs(rep.ledger, clock()) == []
+    clock.advance(2 * 3600)
+    [late] = late_runs(rep.ledger, clock())
+    assert late.run == 12 and "LATE" in late.summary()
+    rep.run(advance=clock.advance)
+    assert run_view(rep.ledger, 12, clock()).safe
+    assert late_runs(rep.ledger, clock()) == []

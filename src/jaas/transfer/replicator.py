@@ -232,6 +232,7 @@ class Replicator:
         seconds = time.monotonic() - t0
         self.ledger.record_link(src, dst, True, float(req.size or 0), seconds)
         self.ledger.add_attempt(req.id, " -> ".join(route), hop, started, self.clock())
+        provenance = f"{self._provenance(req.file_id, src)} -> {dst}"
         if dst != req.dest:
             url = self.storages[dst].url(req.lfn)
             verified = dt.datetime.fromtimestamp(self.clock(), dt.UTC)
@@ -246,8 +247,13 @@ class Replicator:
             )
             return step(st, Event("hop", f"waiting for hop via {dst}"), now=self.clock())
         st = step(st, Event("copied"), now=self.clock())
-        self._register(req.file_id, dst, req.lfn, req.checksum, " -> ".join(route))
+        self._register(req.file_id, dst, req.lfn, req.checksum, provenance)
         return step(st, Event("verified"), now=self.clock())
+
+    def _provenance(self, file_id: int, site: str) -> str:
+        """The route by which the copy at ``site`` arrived (just ``site`` for an origin)."""
+        rep = self.ledger.replica(file_id, site)
+        return rep.route if rep is not None and " -> " in rep.route else site
 
     def _copy_verified(self, req: RequestRow, src: str, dst: str) -> None:
         """Copy one hop with adler32 checked at the source before and the destination after."""
