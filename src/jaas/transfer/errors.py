@@ -66,9 +66,10 @@ def backoff(error_class: str, attempt: int) -> float:
 
 
 _PATTERNS: tuple[tuple[str, str], ...] = (
-    ("checksum", "checksum_mismatch"),
     ("no such file", "not_found"),
     ("not found", "not_found"),
+    ("unable to locate", "not_found"),
+    ("checksum", "checksum_mismatch"),
     ("no space", "no_space"),
     ("quota", "no_space"),
     ("token expired", "token_expired"),
@@ -80,6 +81,8 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
     ("timeout", "timeout"),
     ("unable to connect", "connection"),
     ("connection refused", "connection"),
+    ("connection error", "connection"),
+    ("invalid address", "connection"),
     ("network is unreachable", "link_down"),
     ("no route to host", "link_down"),
     ("socket error", "connection"),

@@ -179,6 +179,12 @@ class Replicator:
                 st = step(st, Event("start", "copying"), now=now)
             st = self._hop(req, st)
         except TransferFailure as exc:
+            if not getattr(exc, "recorded", False):  # failed before a copy: still an attempt
+                route_text = " -> ".join(st.route)
+                where = f"check at {req.dest}"
+                self.ledger.add_attempt(
+                    req.id, route_text, where, now, self.clock(), exc.error_class, exc.reason
+                )
             ev = Event("error", exc.reason, error_class=exc.error_class)
             st = step(st, ev, now=self.clock(), max_attempts=self.max_attempts)
             self._save(req, st if st.state != "retrying" else _reroute(st))
@@ -228,6 +234,7 @@ class Replicator:
             self.ledger.add_attempt(
                 req.id, " -> ".join(route), hop, started, self.clock(), exc.error_class, exc.reason
             )
+            exc.recorded = True  # type: ignore[attr-defined]
             raise
         seconds = time.monotonic() - t0
         self.ledger.record_link(src, dst, True, float(req.size or 0), seconds)

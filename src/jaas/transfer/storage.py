@@ -12,7 +12,7 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Protocol
 
@@ -103,6 +103,7 @@ class XRootDStorage:
         tokens: TokenSource | None = None,
         timeout: float = 120.0,
         env: Mapping[str, str] | None = None,
+        prefix: Sequence[str] = (),
     ) -> None:
         if not root.startswith("root://"):
             raise TransferFailure(f"{site}: {root!r} is not a root:// URL", "permission")
@@ -114,6 +115,7 @@ class XRootDStorage:
         self.tokens = tokens
         self.timeout = timeout
         self.env = dict(env or {})
+        self.prefix = list(prefix)  # e.g. ["ip", "netns", "exec", NAME] to reach a namespace
 
     def _path(self, lfn: str) -> str:
         return str(PurePosixPath(self.base) / _check_lfn(lfn))
@@ -122,7 +124,13 @@ class XRootDStorage:
         return f"root://{self.host}/{self._path(lfn)}"
 
     def _env(self, scope: str) -> dict[str, str]:
-        env = {**os.environ, **self.env, "XRD_REQUESTTIMEOUT": str(int(self.timeout))}
+        env = {
+            **os.environ,
+            "XRD_REQUESTTIMEOUT": str(int(self.timeout)),
+            "XRD_CONNECTIONWINDOW": str(max(1, int(self.timeout) // 4)),
+            "XRD_CONNECTIONRETRY": "1",
+            **self.env,
+        }
         if self.tokens is not None:
             env["BEARER_TOKEN"] = self.tokens(self.site, scope)
         return env
@@ -130,7 +138,7 @@ class XRootDStorage:
     def _run(self, args: list[str], scope: str, what: str) -> str:
         try:
             done = subprocess.run(
-                args,
+                [*self.prefix, *args],
                 capture_output=True,
                 text=True,
                 timeout=self.timeout + 5,
