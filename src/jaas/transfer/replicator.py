@@ -47,6 +47,8 @@ class Replicator:
         clock: seconds since the epoch (tests and the demo pass a fake one).
         faults: called before every hop; may raise TransferFailure (fault injection).
         max_attempts: attempts before a request is ``stuck``.
+        relay: copy from any verified replica and through intermediate sites (multi-hop);
+            False copies only from the origin, directly.
     """
 
     def __init__(
@@ -59,6 +61,7 @@ class Replicator:
         faults: Faults | None = None,
         max_attempts: int = 5,
         tokens: TokenSource | None = None,
+        relay: bool = True,
     ) -> None:
         self.catalog = catalog
         self.topo = topo
@@ -67,6 +70,7 @@ class Replicator:
         self.clock = clock
         self.faults = faults
         self.max_attempts = max_attempts
+        self.relay = relay
 
     # ------------------------------------------------------------------ sources
     def add_source(self, rec: FileRecord, site: str) -> None:
@@ -164,8 +168,18 @@ class Replicator:
                     )
                     self._save(req, st)
                     return st
+                failed: dict[tuple[str, str], int] = {}
+                for att in self.ledger.attempts(req.id):
+                    a, _, b = att.hop.partition(" -> ")
+                    if not att.ok and b:
+                        failed[(a, b)] = failed.get((a, b), 0) + 1
                 routes = choose_routes(
-                    self.topo, self.ledger.link_quality(), sources, req.dest, req.size or 0
+                    self.topo,
+                    self.ledger.link_quality(),
+                    sources,
+                    req.dest,
+                    req.size or 0,
+                    failed,
                 )
                 if not routes:
                     why = f"link down: no usable route from {', '.join(sources)} to {req.dest}"
@@ -214,7 +228,10 @@ class Replicator:
         return [
             r.site
             for r in self.ledger.replicas(req.file_id)
-            if r.status in ("ok", "temporary") and r.site != req.dest and r.checksum == req.checksum
+            if r.status in ("ok", "temporary")
+            and r.site != req.dest
+            and r.checksum == req.checksum
+            and (self.relay or r.route == "origin")
         ]
 
     def _hop(self, req: RequestRow, st: RequestState) -> RequestState:

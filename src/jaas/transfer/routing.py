@@ -20,6 +20,7 @@ __all__ = ["LinkQuality", "Route", "choose_routes", "link_cost"]
 
 PRIOR_SUCCESS = 0.95  # success rate assumed for a link never measured (weight of 2 attempts)
 DEFAULT_THROUGHPUT = 100e6  # bytes/s assumed for a link never measured
+FAILED_PENALTY = 1.0  # cost added per failed attempt of the same request on a link
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,8 +100,14 @@ def choose_routes(
     sources: Iterable[str],
     dst: str,
     size: int = 0,
+    failed: Mapping[tuple[str, str], int] | None = None,
 ) -> list[Route]:
-    """Usable routes from any of ``sources`` to ``dst``, cheapest first (empty: none)."""
+    """Usable routes from any of ``sources`` to ``dst``, cheapest first (empty: none).
+
+    ``failed`` counts this request's own failed attempts per link: each adds
+    ``FAILED_PENALTY`` to the link, so a retried request tries the next-best path.
+    """
+    failed = failed or {}
     routes: dict[tuple[str, ...], Route] = {}
     for src in sources:
         if src == dst:
@@ -109,6 +116,7 @@ def choose_routes(
             if len(path) - 1 > topo.max_hops:
                 continue
             cost = sum(link_cost(topo, quality, a, b, size) for a, b in itertools.pairwise(path))
+            cost += FAILED_PENALTY * sum(failed.get(h, 0) for h in itertools.pairwise(path))
             if math.isfinite(cost):
                 cost += topo.hop_penalty * (len(path) - 2)
                 routes[path] = Route(path, cost)
