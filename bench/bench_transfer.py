@@ -121,20 +121,24 @@ def throughput(size_mb: int) -> tuple[float, float] | None:
                 ],
                 check=True,
                 capture_output=True,
+                env=jinr.storage()._env("storage.create"),  # same client settings
             )
             best_plain = min(best_plain, time.perf_counter() - t0)
             with Catalog(base / f"cat{i}.db") as cat:
-                rec = cat.add_file(local, kind="raw", run=9, seq=i)
+                mine = base / f"run9.{i:03d}.raw"  # a new name: nothing at JINR yet
+                shutil.copyfile(local, mine)
+                rec = cat.add_file(mine, kind="raw", run=9, seq=i)
                 rep = Replicator(
                     cat, topo, storages={"CNAF": cnaf.storage(), "JINR": jinr.storage()}
                 )
-                cnaf.storage().upload(local, lfn_for(rec))
+                cnaf.storage().upload(mine, lfn_for(rec))
                 rep.add_source(rec, "CNAF")
                 rep.apply_rules()
                 t0 = time.perf_counter()
                 rep.run()
                 best_rep = min(best_rep, time.perf_counter() - t0)
-                assert rep.ledger.requests()[0].state == "done"
+                [req] = rep.ledger.requests()
+                assert req.state == "done" and rep.ledger.attempts(req.id), "nothing copied"
         return size_mb / best_rep, size_mb / best_plain
     finally:
         for s in servers:
