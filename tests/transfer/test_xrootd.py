@@ -13,7 +13,8 @@ from jaas.transfer.errors import TransferFailure
 from jaas.transfer.replicator import Replicator, lfn_for
 
 from .conftest import FakeClock
-from .xrd import Server
+from .xrd import Server, SiteNetwork, SiteServer
+from .xrd import xrootd_network as xrootd_network
 from .xrd import xrootd_sites as xrootd_sites
 
 pytestmark = pytest.mark.slow
@@ -112,3 +113,31 @@ def test_server_killed_mid_replication_retries_then_completes(
     rep.run(advance=clock.advance)
     assert rep.ledger.find(ids[0], "IN2P3").state == "done"
     assert {r.state for r in rep.ledger.requests()} == {"done"}
+
+
+def test_cut_direct_link_goes_through_cnaf_between_namespaces(
+    xrootd_network: tuple[SiteNetwork, dict[str, SiteServer]],
+    catalog: Catalog,
+    clock: FakeClock,
+    tmp_path: Path,
+) -> None:
+    net, servers = xrootd_network
+    net.cut("CENTRAL", "JINR")  # JINR can no longer pull from CENTRAL
+    rep, ids = _setup(servers, catalog, clock, tmp_path, n=1)  # type: ignore[arg-type]
+    rep.topo = parse_topology(
+        "sites:\n"
+        + "\n".join(
+            f"  {n}: {{root: '{s.root}', intermediate: {str(n == 'CNAF').lower()}}}"
+            for n, s in servers.items()
+        )
+        + "\nrules:\n  - {name: t1, kind: raw, copies: 1, sites: [JINR]}\n"
+    )
+    rep.apply_rules()
+    rep.run(advance=clock.advance)
+    req = rep.ledger.find(ids[0], "JINR")
+    assert req.state == "done"
+    atts = rep.ledger.attempts(req.id)
+    assert atts[0].hop == "CENTRAL -> JINR" and not atts[0].ok
+    assert rep.ledger.replica(ids[0], "JINR").route == "CENTRAL -> CNAF -> JINR"
+    assert rep.ledger.replica(ids[0], "CNAF") is None  # hop copy removed
+    assert rep.ledger.replica(ids[0], "CENTRAL").status == "ok"
