@@ -141,3 +141,28 @@ def test_cut_direct_link_goes_through_cnaf_between_namespaces(
     assert rep.ledger.replica(ids[0], "JINR").route == "CENTRAL -> CNAF -> JINR"
     assert rep.ledger.replica(ids[0], "CNAF") is None  # hop copy removed
     assert rep.ledger.replica(ids[0], "CENTRAL").status == "ok"
+
+
+def test_intake_to_a_killed_central_server_keeps_the_source_until_safe(
+    xrootd_sites: dict[str, Server],
+    catalog: Catalog,
+    clock: FakeClock,
+    tmp_path: Path,
+) -> None:
+    from jaas.transfer.intake import intake_dropbox
+
+    rep, _ = _setup(xrootd_sites, catalog, clock, tmp_path, n=0)
+    dropbox = tmp_path / "dropbox"
+    dropbox.mkdir()
+    (dropbox / "run30.000.raw").write_bytes(os.urandom(100_000))
+    (dropbox / "run30.000.raw.done").write_text("")
+    xrootd_sites["CENTRAL"].kill()
+    [res] = intake_dropbox(dropbox, rep, central="CENTRAL")
+    assert not res.ok and "connection" in res.message
+    assert (dropbox / "run30.000.raw").exists() and catalog.files(run=30) == []
+    xrootd_sites["CENTRAL"].start()
+    [res] = intake_dropbox(dropbox, rep, central="CENTRAL")
+    assert res.ok and not (dropbox / "run30.000.raw").exists()
+    [rec] = catalog.files(run=30)
+    assert rec.path.startswith("root://127.0.0.1:") and rec.adler32 == res.checksum
+    assert xrootd_sites["CENTRAL"].storage().checksum(lfn_for(rec)) == res.checksum
