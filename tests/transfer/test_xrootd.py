@@ -166,3 +166,30 @@ def test_intake_to_a_killed_central_server_keeps_the_source_until_safe(
     [rec] = catalog.files(run=30)
     assert rec.path.startswith("root://127.0.0.1:") and rec.adler32 == res.checksum
     assert xrootd_sites["CENTRAL"].storage().checksum(lfn_for(rec)) == res.checksum
+
+
+def test_destination_killed_during_the_hop_is_retried_after_restart(
+    xrootd_sites: dict[str, Server],
+    catalog: Catalog,
+    clock: FakeClock,
+    tmp_path: Path,
+) -> None:
+    rep, ids = _setup(xrootd_sites, catalog, clock, tmp_path, n=1)
+    killed: list[str] = []
+
+    def kill_once(src: str, dst: str, lfn: str) -> None:
+        if dst == "JINR" and not killed:  # after the source check, as the copy starts
+            killed.append(dst)
+            xrootd_sites["JINR"].kill()
+
+    rep.faults = kill_once
+    rep.apply_rules()
+    rep.run_once()
+    req = rep.ledger.find(ids[0], "JINR")
+    assert req.state == "retrying" and killed == ["JINR"]
+    [att] = [a for a in rep.ledger.attempts(req.id) if not a.ok]
+    assert att.hop.endswith("-> JINR") and att.error_class in ("connection", "timeout", "unknown")
+    xrootd_sites["JINR"].start()
+    rep.run(advance=clock.advance)
+    assert {r.state for r in rep.ledger.requests()} == {"done"}
+    assert rep.audit() == []
