@@ -37,6 +37,12 @@ def test_demo_routes_around_the_cut_link_and_status_commands_read_it(
     assert "raw-to-tier1: every kind raw file gets 3 verified copies" in out
     code, out, _ = _run(["transfer", *cat, "retry", sites, "--stuck"], capsys)
     assert code == 0
+    copy = next((d / "jinr").rglob("*.raw"))
+    copy.write_bytes(b"flipped")
+    code, out, _ = _run(["transfer", *cat, "audit", sites, "--site", "JINR"], capsys)
+    assert code == 0 and "1 bad replica(s)" in out and "quarantined" in out
+    code, out, _ = _run(["transfer", *cat, "run", sites], capsys)
+    assert code == 0 and "3/3 at JINR" in out
 
 
 def test_bad_input_is_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

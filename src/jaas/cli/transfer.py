@@ -160,6 +160,21 @@ def retry_cmd(
         click.echo(f"request {row.id} ({row.lfn} -> {row.dest}) queued again")
 
 
+@transfer.command("audit")
+@_SITES
+@click.option("--site", help="One site only.")
+@click.pass_context
+def audit_cmd(ctx: click.Context, sites_yaml: Path, site: str | None) -> None:
+    """Re-checksum replicas; quarantine bad ones and queue their re-copy."""
+    topo = load_topology(sites_yaml)
+    if site is not None:
+        topo.site(site)
+    bad = _replicator(ctx, topo).audit(site)
+    for file_id, where in bad:
+        click.echo(f"file {file_id} at {where}: adler32 mismatch, quarantined, re-copy queued")
+    click.echo(f"{len(bad)} bad replica(s)")
+
+
 @transfer.command("demo")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--files", type=int, default=4, show_default=True, help="Files in the run.")
