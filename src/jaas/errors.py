@@ -10,7 +10,8 @@
     ├── DatabaseError                     a database cannot be opened, reached or upgraded
     ├── CatalogError                      the event catalog refuses an operation
     │   └── NotInCatalogError (KeyError)  a run, file or dataset is not known
-    └── PipelineError                     keep-up production cannot carry out a step
+    ├── PipelineError                     keep-up production cannot carry out a step
+    └── TransferError                     data management cannot move or verify a file
 
 Messages name what a user needs to recover: the file, the byte offset or entry, the
 nearest valid name, the command to run.
@@ -31,6 +32,7 @@ __all__ = [
     "NotInCatalogError",
     "PipelineError",
     "SelectionError",
+    "TransferError",
     "TruncatedFileError",
 ]
 
@@ -150,3 +152,7 @@ class NotInCatalogError(CatalogError, KeyError):
 
 class PipelineError(JaasError):
     """Keep-up production cannot carry out a step."""
+
+
+class TransferError(JaasError):
+    """Data management cannot move, verify or route a file (see jaas.transfer.errors)."""

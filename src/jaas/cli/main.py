@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "kup": ("jaas.cli.kup", "kup", "Keep-up production: start, feed, watch and stop the pipeline."),
     "cluster": ("jaas.cli.cluster", "cluster", "Start or stop a local Dask cluster for analyses."),
     "worker": ("jaas.cli.worker", "worker", "Start a Dask worker that owns a list of files."),
+    "transfer": ("jaas.cli.transfer", "transfer", "Sites, replication rules and transfers."),
     "demo": ("jaas.cli.demo", "demo", "Simulate a run and analyse it end to end."),
 }
 

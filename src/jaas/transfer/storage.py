@@ -1,0 +1,242 @@
+"""One small storage interface (stat, checksum, copy, third-party copy, delete).
+
+``LocalStorage`` keeps files under a directory; ``XRootDStorage`` talks to an XRootD server
+with ``xrdfs``/``xrdcp`` run as argument lists (never a shell string). Names inside a site
+are *logical file names* (``raw/run12/run12.000.raw``); every failure is a TransferFailure
+with an error class.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path, PurePosixPath
+from typing import Protocol
+
+from jaas.transfer.checksum import adler32_file, canonical_adler32
+from jaas.transfer.config import Site
+from jaas.transfer.errors import TransferFailure, classify_message
+
+__all__ = ["LocalStorage", "Storage", "XRootDStorage", "copy_file", "open_storage"]
+
+TokenSource = Callable[[str, str], str]  # (site, scope) -> bearer token
+
+
+class Storage(Protocol):
+    site: str
+
+    def url(self, lfn: str) -> str: ...
+    def stat(self, lfn: str) -> int | None: ...
+    def checksum(self, lfn: str) -> str: ...
+    def upload(self, local: Path, lfn: str) -> None: ...
+    def download(self, lfn: str, local: Path) -> None: ...
+    def delete(self, lfn: str) -> None: ...
+
+
+def _check_lfn(lfn: str) -> str:
+    p = PurePosixPath(lfn)
+    if p.is_absolute() or ".." in p.parts or not p.parts:
+        raise TransferFailure(f"bad logical file name {lfn!r}", "not_found")
+    return str(p)
+
+
+class LocalStorage:
+    """A site that is a local directory."""
+
+    def __init__(self, site: str, root: str | os.PathLike[str]) -> None:
+        self.site = site
+        self.root = Path(root)
+
+    def path(self, lfn: str) -> Path:
+        return self.root / _check_lfn(lfn)
+
+    def url(self, lfn: str) -> str:
+        return str(self.path(lfn).absolute())
+
+    def stat(self, lfn: str) -> int | None:
+        try:
+            return self.path(lfn).stat().st_size
+        except FileNotFoundError:
+            return None
+
+    def checksum(self, lfn: str) -> str:
+        try:
+            return adler32_file(self.path(lfn))
+        except FileNotFoundError:
+            raise TransferFailure(f"{self.site}:{lfn}: no such file", "not_found") from None
+
+    def upload(self, local: Path, lfn: str) -> None:
+        dst = self.path(lfn)
+        try:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            tmp = dst.with_name(f".{dst.name}.part")
+            shutil.copyfile(local, tmp)
+            os.replace(tmp, dst)
+        except FileNotFoundError:
+            raise TransferFailure(f"{local}: no such file", "not_found") from None
+        except OSError as exc:
+            raise TransferFailure(
+                f"{self.site}:{lfn}: {exc.strerror or exc}", classify_message(str(exc))
+            ) from None
+
+    def download(self, lfn: str, local: Path) -> None:
+        try:
+            shutil.copyfile(self.path(lfn), local)
+        except FileNotFoundError:
+            raise TransferFailure(f"{self.site}:{lfn}: no such file", "not_found") from None
+
+    def delete(self, lfn: str) -> None:
+        self.path(lfn).unlink(missing_ok=True)
+
+
+class XRootDStorage:
+    """A site served by XRootD at ``root://host:port//base``; tokens from ``tokens`` if given."""
+
+    def __init__(
+        self,
+        site: str,
+        root: str,
+        *,
+        tokens: TokenSource | None = None,
+        timeout: float = 120.0,
+        env: Mapping[str, str] | None = None,
+        prefix: Sequence[str] = (),
+    ) -> None:
+        if not root.startswith("root://"):
+            raise TransferFailure(f"{site}: {root!r} is not a root:// URL", "permission")
+        rest = root[len("root://") :]
+        host, _, base = rest.partition("/")
+        self.site = site
+        self.host = host
+        self.base = "/" + base.lstrip("/")
+        self.tokens = tokens
+        self.timeout = timeout
+        self.env = dict(env or {})
+        self.prefix = list(prefix)  # e.g. ["ip", "netns", "exec", NAME] to reach a namespace
+
+    def _path(self, lfn: str) -> str:
+        return str(PurePosixPath(self.base) / _check_lfn(lfn))
+
+    def url(self, lfn: str) -> str:
+        return f"root://{self.host}/{self._path(lfn)}"
+
+    def _env(self, scope: str) -> dict[str, str]:
+        env = {
+            **os.environ,
+            "XRD_REQUESTTIMEOUT": str(int(self.timeout)),
+            "XRD_CONNECTIONWINDOW": str(max(1, int(self.timeout) // 4)),
+            "XRD_CONNECTIONRETRY": "1",
+            **self.env,
+        }
+        if self.tokens is not None:
+            env["BEARER_TOKEN"] = self.tokens(self.site, scope)
+        return env
+
+    def _run(self, args: list[str], scope: str, what: str) -> str:
+        try:
+            done = subprocess.run(
+                [*self.prefix, *args],
+                capture_output=True,
+                text=True,
+                timeout=self.timeout + 5,
+                env=self._env(scope),
+                check=False,
+            )
+        except FileNotFoundError:
+            raise TransferFailure(
+                f"{args[0]} is not installed (Debian xrootd-client)", "permission"
+            ) from None
+        except subprocess.TimeoutExpired:
+            raise TransferFailure(f"{self.site}: {what} timed out", "timeout") from None
+        if done.returncode != 0:
+            text = (done.stderr or done.stdout).strip().splitlines()
+            msg = text[-1] if text else f"exit status {done.returncode}"
+            raise TransferFailure(f"{self.site}: {what}: {msg}", classify_message(msg))
+        return done.stdout
+
+    def stat(self, lfn: str) -> int | None:
+        try:
+            out = self._run(["xrdfs", self.host, "stat", self._path(lfn)], "storage.read", "stat")
+        except TransferFailure as exc:
+            if exc.error_class == "not_found":
+                return None
+            raise
+        for line in out.splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "Size":
+                return int(value.strip())
+        return None
+
+    def checksum(self, lfn: str) -> str:
+        out = self._run(
+            ["xrdfs", self.host, "query", "checksum", self._path(lfn)], "storage.read", "checksum"
+        )
+        parts = out.split()
+        if len(parts) < 2 or parts[0].lower() != "adler32":
+            raise TransferFailure(f"{self.site}: unexpected checksum answer {out.strip()!r}")
+        return canonical_adler32(parts[1])
+
+    def upload(self, local: Path, lfn: str) -> None:
+        self._run(
+            ["xrdcp", "--nopbar", "--force", "--posc", "--path", str(local), self.url(lfn)],
+            "storage.create",
+            "upload",
+        )
+
+    def download(self, lfn: str, local: Path) -> None:
+        self._run(
+            ["xrdcp", "--nopbar", "--force", self.url(lfn), str(local)], "storage.read", "download"
+        )
+
+    def third_party_copy(self, src: XRootDStorage, lfn: str) -> None:
+        """Server-to-server copy from ``src`` (``xrdcp --tpc only``)."""
+        self._run(
+            [
+                "xrdcp",
+                "--nopbar",
+                "--force",
+                "--tpc",
+                "only",
+                "--path",
+                src.url(lfn),
+                self.url(lfn),
+            ],
+            "storage.create",
+            "third-party copy",
+        )
+
+    def delete(self, lfn: str) -> None:
+        try:
+            self._run(["xrdfs", self.host, "rm", self._path(lfn)], "storage.modify", "delete")
+        except TransferFailure as exc:
+            if exc.error_class != "not_found":
+                raise
+
+
+def copy_file(src: Storage, dst: Storage, lfn: str) -> None:
+    """Copy ``lfn`` from ``src`` to ``dst``: third-party between XRootD sites, else via a file."""
+    if isinstance(src, XRootDStorage) and isinstance(dst, XRootDStorage):
+        dst.third_party_copy(src, lfn)
+        return
+    if isinstance(src, LocalStorage):
+        path = src.path(lfn)
+        if not path.is_file():
+            raise TransferFailure(f"{src.site}:{lfn}: no such file", "not_found")
+        dst.upload(path, lfn)
+        return
+    with tempfile.TemporaryDirectory(prefix="jaas-transfer-") as tmp:
+        local = Path(tmp) / PurePosixPath(lfn).name
+        src.download(lfn, local)
+        dst.upload(local, lfn)
+
+
+def open_storage(site: Site, tokens: TokenSource | None = None) -> Storage:
+    """The storage implementation for a site's root URL."""
+    if site.scheme == "root":
+        return XRootDStorage(site.name, site.root, tokens=tokens)
+    if site.scheme == "https":
+        raise TransferFailure(f"{site.name}: https storage is not supported yet", "permission")
+    return LocalStorage(site.name, site.root)
