@@ -3,7 +3,7 @@ VENV   ?= .venv
 PYTHON ?= python3
 BIN    := $(VENV)/bin
 
-.PHONY: demo test check env env-test clean
+.PHONY: demo test check env env-test clean portal-ui
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,13 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[all,test,dev,root]'
 	touch $@
 
-env: $(VENV)/.installed
-env-test: $(VENV)/.installed-test
+# operator portal SPA (frontend/dist): API types generated from the OpenAPI document, then built
+portal-ui: $(VENV)/.installed
+	$(BIN)/python -m jaas.portal.openapi > frontend/openapi.json
+	cd frontend && npm ci --no-audit --no-fund --loglevel=error && npm run build
+
+env: $(VENV)/.installed portal-ui
+env-test: $(VENV)/.installed-test portal-ui
 
 ## make demo: create the environment, simulate a run and analyse it (no services needed)
 demo: env
