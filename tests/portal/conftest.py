@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -110,3 +111,21 @@ class Served:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(10)
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def need(ok: bool, why: str) -> None:
+    """Skip when something a test needs is missing; under CI=true fail instead."""
+    if not ok:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{why} (required under CI=true)")
+        pytest.skip(why)
+
+
+@pytest.fixture
+def spa() -> Path:
+    dist = REPO / "frontend" / "dist"
+    need((dist / "index.html").is_file(), f"{dist}: SPA not built (run `make portal-ui`)")
+    return dist

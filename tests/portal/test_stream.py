@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 
 import httpx
 
@@ -11,11 +12,12 @@ from jaas.kup.states import JobKey
 from tests.portal.conftest import Served
 
 
-def read_events(resp: httpx.Response, n: int, timeout: float = 10.0) -> list[dict]:
-    """The first ``n`` SSE events (id, event, data) of a streaming response."""
+def read_events(resp: httpx.Response | Iterator[str], n: int, timeout: float = 10.0) -> list[dict]:
+    """The next ``n`` SSE events (id, event, data) of a streaming response or its lines."""
     events, cur = [], {}
     deadline = time.monotonic() + timeout
-    for line in resp.iter_lines():
+    lines = resp.iter_lines() if isinstance(resp, httpx.Response) else resp
+    for line in lines:
         if time.monotonic() > deadline:
             break
         if line == "":
