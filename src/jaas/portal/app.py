@@ -19,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from sse_starlette.sse import EventSourceResponse
+from starlette.exceptions import HTTPException
 
 from jaas._version import __version__
 from jaas.errors import ConfigError, JaasError, NotInCatalogError, PipelineError
@@ -261,6 +262,18 @@ def _add_routes(app: FastAPI, settings: PortalSettings) -> None:
         return EventSourceResponse(events(), ping=settings.heartbeat)
 
 
+class SPAFiles(StaticFiles):
+    """The built SPA; unknown paths outside ``/api`` get ``index.html`` (client routes)."""
+
+    async def get_response(self, path: str, scope: Any) -> Any:
+        try:
+            return await super().get_response(path, scope)
+        except HTTPException as exc:
+            if exc.status_code != 404 or path.startswith("api"):
+                raise
+            return await super().get_response("index.html", scope)
+
+
 def create_app(settings: PortalSettings, source: LedgerSource | None = None) -> FastAPI:
     """The portal app on ``settings.db_url`` (or on a given source, e.g. in tests)."""
     if source is None:
@@ -293,5 +306,5 @@ def create_app(settings: PortalSettings, source: LedgerSource | None = None) -> 
     if settings.static_dir is not None:
         if not settings.static_dir.is_dir():
             raise ConfigError(f"{settings.static_dir}: no built SPA here (run `make portal-ui`)")
-        app.mount("/", StaticFiles(directory=settings.static_dir, html=True), name="spa")
+        app.mount("/", SPAFiles(directory=settings.static_dir, html=True), name="spa")
     return app
