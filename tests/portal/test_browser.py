@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from jaas.kup.alerts import Alert, AlertStore, Severity
 from jaas.kup.states import JobKey
 from tests.portal.conftest import N_DONE, Served, need
 
@@ -66,6 +67,14 @@ def test_dashboard_shows_counts_and_follows_the_stream(browser, make_app, spa, l
             "document.querySelector('[data-cell=\"b:done\"]')?.innerText.trim() === '1'",
             timeout=10000,
         )
+        # an alert raised by the monitor appears as a banner with icon and text
+        AlertStore(ledger.engine).sync(
+            [Alert("lag", "group:b", Severity.CRITICAL, "consumer lag STALL: 40 messages")]
+        )
+        banner = page.get_by_role("alert").filter(has_text="consumer lag STALL")
+        banner.wait_for(timeout=10000)
+        assert "CRITICAL" in banner.inner_text() and "✖" in banner.inner_text()
+        shot(page, "dashboard")
         # drill down: a bookmarkable jobs URL, then the dead file's page
         page.goto(srv.url + "/jobs?stage=a&state=dead")
         page.get_by_text("1 jobs").wait_for(timeout=10000)
@@ -74,5 +83,5 @@ def test_dashboard_shows_counts_and_follows_the_stream(browser, make_app, spa, l
         page.get_by_text("bad header at byte 12").first.wait_for(timeout=10000)
         shot(page, "file")
         page.goto(srv.url + "/alerts")
-        page.get_by_text("No alerts").wait_for(timeout=10000)
+        page.get_by_text("group:b").wait_for(timeout=10000)
         shot(page, "alerts")
