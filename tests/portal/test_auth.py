@@ -51,6 +51,12 @@ def test_mutating_route_needs_operate_scope(client, tokens):
     assert r.status_code == 401 and "Bearer" in r.json()["detail"]
 
 
+def test_whoami_tells_the_scope(client, tokens):
+    assert client.get("/api/whoami").json() == {"name": "anonymous", "scope": "read"}
+    me = client.get("/api/whoami", headers=bearer(tokens["operate"])).json()
+    assert me == {"name": "token:operate-user", "scope": "operate"}
+
+
 def test_reads_need_a_token_when_auth_is_on(make_app, tokens):
     with TestClient(make_app(auth=True)) as c:
         assert c.get("/api/summary").status_code == 401

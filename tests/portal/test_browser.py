@@ -85,3 +85,35 @@ def test_dashboard_shows_counts_and_follows_the_stream(browser, make_app, spa, l
         page.goto(srv.url + "/alerts")
         page.get_by_text("group:b").wait_for(timeout=10000)
         shot(page, "alerts")
+
+
+@pytest.mark.slow
+def test_retry_needs_operate_token_in_the_browser(browser, make_app, spa, tokens):
+    dead = f"run1_{N_DONE:04d}.raw"
+    with Served(make_app(static_dir=spa)) as srv:
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.goto(f"{srv.url}/files/{dead}")
+        page.get_by_text("bad header at byte 12").first.wait_for(timeout=15000)
+        # a read token: no action button, and the API refuses the action anyway
+        page.get_by_label("API token").fill(tokens["read"])
+        page.get_by_role("button", name="Use token").click()
+        page.get_by_text("token:read-user (read)").wait_for(timeout=10000)
+        assert page.locator('[data-test="retry"]').count() == 0
+        status = page.evaluate(
+            """async (t) => (await fetch('/api/actions/retry', {method: 'POST',
+                 headers: {'Authorization': 'Bearer ' + t, 'Content-Type': 'application/json'},
+                 body: '{}'})).status""",
+            tokens["read"],
+        )
+        assert status == 403
+        # an operate token: preview, confirm, the job is queued again and audited
+        page.get_by_label("API token").fill(tokens["operate"])
+        page.get_by_role("button", name="Use token").click()
+        page.locator('[data-test="retry"]').click()
+        page.get_by_text("This re-queues 1 job(s)").wait_for(timeout=10000)
+        shot(page, "retry-preview")
+        page.locator('[data-test="confirm"]').click()
+        page.get_by_text("1 job(s) re-queued by token:operate-user").wait_for(timeout=10000)
+        page.get_by_text("a (v1): queued").wait_for(timeout=10000)
+        assert "retried from the portal" in page.inner_text("main")
+        shot(page, "retry-done")

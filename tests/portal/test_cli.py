@@ -62,6 +62,7 @@ def test_serve_refuses_public_bind_without_auth_and_unknown_dir(state_dir, tmp_p
     assert r.returncode == 1 and "no pipeline here" in r.stderr
 
 
+@pytest.mark.slow
 def test_serve_answers_on_the_state_dirs_ledger(state_dir, tmp_path):
     port = free_port()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}

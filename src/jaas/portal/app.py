@@ -40,6 +40,7 @@ from jaas.portal.schemas import (
     Scope,
     SortOrder,
     Summary,
+    WhoAmI,
 )
 from jaas.portal.settings import PortalSettings
 from jaas.portal.source import JobFilter, LedgerSource
@@ -136,6 +137,11 @@ FilterDep = Annotated[JobFilter, Depends(_filter)]
 
 def _add_routes(app: FastAPI, settings: PortalSettings) -> None:
     page_max = settings.page_max
+
+    @app.get("/api/whoami", response_model=WhoAmI, responses=_ERRORS, tags=["auth"])
+    def whoami(who: ReaderDep) -> WhoAmI:
+        """Who the credential sent is, and its scope (``anonymous`` read without one)."""
+        return WhoAmI(name=who.name, scope=who.scope)
 
     @app.get("/api/summary", response_model=Summary, responses=_ERRORS, tags=["summary"])
     def summary(source: LedgerDep, _: ReaderDep) -> Summary:

@@ -30,6 +30,7 @@ __all__ = [
     "SortOrder",
     "Summary",
     "TokenOut",
+    "WhoAmI",
 ]
 
 FRAME_VERSION: Literal[1] = 1
@@ -185,6 +186,13 @@ class Frame(BaseModel):
     type: Literal["snapshot", "summary.diff", "alerts"]
     at: dt.datetime
     data: dict[str, Any]
+
+
+class WhoAmI(BaseModel):
+    """The caller as the server sees it (the SPA shows action buttons from ``scope``)."""
+
+    name: str
+    scope: Scope
 
 
 class TokenOut(BaseModel):
