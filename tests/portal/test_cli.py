@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
@@ -11,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from jaas.cli.main import main
 from jaas.kup.config import KupSettings
 from jaas.kup.ledger import Ledger
 from tests.portal.conftest import free_port
@@ -19,13 +22,15 @@ JAAS = [sys.executable, "-m", "jaas.cli.main"]
 
 
 def jaas(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*JAAS, *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
-    )
+    """Run `jaas ARGS` in this process (exit code, stdout, stderr like a subprocess)."""
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main(list(args))
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture
