@@ -131,3 +131,12 @@ def test_openapi_documents_every_route_and_error_model(client):
     } <= set(doc["paths"])
     assert "422" in doc["paths"]["/api/jobs"]["get"]["responses"]
     assert "ErrorOut" in doc["components"]["schemas"]
+
+
+def test_openapi_module_prints_the_document_for_the_client_generator():
+    from jaas.portal.openapi import document
+
+    doc = document()
+    assert doc["info"]["title"] == "jaas portal"
+    frame = doc["components"]["schemas"]["Frame"]
+    assert set(frame["properties"]) == {"v", "id", "type", "at", "data"}
