@@ -117,3 +117,25 @@ def test_retry_needs_operate_token_in_the_browser(browser, make_app, spa, tokens
         page.get_by_text("a (v1): queued").wait_for(timeout=10000)
         assert "retried from the portal" in page.inner_text("main")
         shot(page, "retry-done")
+
+
+@pytest.mark.slow
+def test_dashboard_with_auth_on_polls_the_fallback(
+    browser, make_app, spa, tokens, ledger, tmp_path
+):
+    with Served(make_app(auth=True, stream_interval=0.2, static_dir=spa)) as srv:
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.goto(srv.url + "/")
+        page.get_by_text("not signed in").wait_for(timeout=15000)
+        page.get_by_label("API token").fill(tokens["read"])
+        page.get_by_role("button", name="Use token").click()
+        page.get_by_text("token:read-user (read)").wait_for(timeout=10000)
+        page.reload()
+        page.get_by_text("(polling)").wait_for(timeout=10000)
+        assert page.locator('[data-cell="a:done"]').inner_text().strip() == str(N_DONE)
+        t = ledger.start(JobKey("run1_0003.raw", "b", "7"), worker="w", log_dir=str(tmp_path))
+        ledger.finish(t, exit_code=0)
+        page.wait_for_function(
+            "document.querySelector('[data-cell=\"b:done\"]')?.innerText.trim() === '1'",
+            timeout=10000,
+        )
