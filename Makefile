@@ -3,7 +3,7 @@ VENV   ?= .venv
 PYTHON ?= python3
 BIN    := $(VENV)/bin
 
-.PHONY: demo test check env env-test clean
+.PHONY: demo test check env env-test clean system system-runtime
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,26 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[all,test,dev,root]'
 	touch $@
 
-env: $(VENV)/.installed
-env-test: $(VENV)/.installed-test
+# system packages: what the runtime needs (npm for the portal's front end), or all the
+# services the tests start (PostgreSQL, Slurm, XRootD, Nginx, Chromium)
+system-runtime:
+	bash scripts/ensure-system-packages --runtime
+system:
+	bash scripts/ensure-system-packages
+
+# operator portal SPA (frontend/dist): API types generated from the OpenAPI document, then built
+UI_SOURCES := $(shell find frontend/src -type f -not -name '*.d.ts' 2>/dev/null) \
+	frontend/package.json frontend/package-lock.json frontend/vite.config.ts \
+	$(wildcard src/jaas/portal/*.py)
+frontend/node_modules/.installed: frontend/package-lock.json
+	cd frontend && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+frontend/dist/index.html: $(UI_SOURCES) frontend/node_modules/.installed $(VENV)/.installed
+	$(BIN)/python -m jaas.portal.openapi > frontend/openapi.json
+	cd frontend && npm run build
+
+env: system-runtime $(VENV)/.installed frontend/dist/index.html
+env-test: system $(VENV)/.installed-test frontend/dist/index.html
 
 ## make demo: create the environment, simulate a run and analyse it (no services needed)
 demo: env
@@ -31,10 +49,10 @@ check: env-test
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
+	cd frontend && npm run check
 
 ## make test: install what the tests need (system services included), then check + all tests
 test: env-test
-	bash scripts/ensure-system-packages
 	$(MAKE) --no-print-directory check
 	$(BIN)/pytest
 

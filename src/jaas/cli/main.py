@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "worker": ("jaas.cli.worker", "worker", "Start a Dask worker that owns a list of files."),
     "transfer": ("jaas.cli.transfer", "transfer", "Sites, replication rules and transfers."),
     "demo": ("jaas.cli.demo", "demo", "Simulate a run and analyse it end to end."),
+    "portal": ("jaas.cli.portal", "portal", "Operator web portal (API, live dashboard), tokens."),
 }
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from jaas.errors import ConfigError
-from jaas.store._yaml import Lines, line_of, load_yaml_lines
+from jaas._yaml import Lines, line_of, load_yaml_lines
 
 __all__ = ["Link", "Rule", "Site", "Topology", "load_topology", "parse_topology"]
 

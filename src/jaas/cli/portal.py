@@ -1,0 +1,120 @@
+"""``jaas portal``: serve the operator web portal on a pipeline, and manage its API tokens.
+
+``jaas portal STATE_DIR [--port PORT]`` serves the API and the built SPA on one port;
+``jaas portal token create|list|revoke STATE_DIR ...`` manages the hashed API tokens.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+import jaas
+from jaas.kup.config import KupSettings
+
+__all__ = ["portal"]
+
+_STATE = click.argument("state_dir", type=click.Path(file_okay=False, path_type=Path))
+
+
+def default_static_dir() -> Path | None:
+    """The SPA built by ``make portal-ui`` in a source checkout (``frontend/dist``)."""
+    dist = Path(jaas.__file__).resolve().parents[2] / "frontend" / "dist"
+    return dist if (dist / "index.html").is_file() else None
+
+
+class _PortalGroup(click.Group):
+    """``jaas portal STATE_DIR`` runs ``serve``; ``jaas portal token ...`` the token group."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("-h", "--help"):
+            args = ["serve", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=_PortalGroup)
+def portal() -> None:
+    """Operator web portal: `jaas portal STATE_DIR [--port PORT]` serves the dashboard
+    and API of the pipeline in STATE_DIR; `jaas portal token ...` manages API tokens."""
+
+
+@portal.command("serve")
+@_STATE
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", type=int, default=8080, show_default=True, help="Port (0: any free).")
+@click.option("--auth/--no-auth", default=False, help="Require a token for reads too.")
+@click.option(
+    "--static",
+    "static_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Built SPA directory (default: frontend/dist of the checkout, if built).",
+)
+@click.option("--oidc-audience", help="Accept bearer JWTs with this audience.")
+@click.option("--oidc-issuer", help="... and this issuer.")
+@click.option("--oidc-jwks-url", help="... signed by a key of this JWKS.")
+def serve(state_dir: Path, host: str, port: int, static_dir: Path | None, **oidc: Any) -> None:
+    """Serve the API and the SPA of the pipeline in STATE_DIR."""
+    import uvicorn
+
+    from jaas.portal.app import create_app
+    from jaas.portal.settings import PortalSettings, check_bind
+
+    kup = KupSettings.load(state_dir)
+    settings = PortalSettings(
+        db_url=kup.database,
+        stages=None if kup.stages is None else Path(kup.stages),
+        host=host,
+        port=port,
+        static_dir=static_dir or default_static_dir(),
+        **oidc,
+    )
+    check_bind(settings)
+    app = create_app(settings)
+    click.echo(f"jaas portal on http://{host}:{port}/ (API docs: /api/docs)", err=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+@portal.group("token")
+def token() -> None:
+    """API tokens (scopes read, operate, admin); only their hash is stored."""
+
+
+def _store(state_dir: Path) -> Any:
+    from sqlalchemy import create_engine
+
+    from jaas.portal.auth import TokenStore
+
+    return TokenStore(create_engine(KupSettings.load(state_dir).database))
+
+
+@token.command("create")
+@_STATE
+@click.option("--name", required=True, help="Who or what uses it (shown in the audit).")
+@click.option(
+    "--scope", type=click.Choice(["read", "operate", "admin"]), default="read", show_default=True
+)
+def create_cmd(state_dir: Path, name: str, scope: str) -> None:
+    """Create a token; its secret is printed once, on stdout."""
+    secret, row = _store(state_dir).create(name, scope)
+    click.echo(f"token {row.id} ({row.name}, {row.scope.value}) created; keep it now:", err=True)
+    click.echo(secret)
+
+
+@token.command("list")
+@_STATE
+def list_cmd(state_dir: Path) -> None:
+    """List tokens (never their secret)."""
+    for t in _store(state_dir).list():
+        state = f"revoked {t.revoked:%Y-%m-%d %H:%M}" if t.revoked else "active"
+        click.echo(f"{t.id:4d}  {t.name:24s} {t.scope.value:8s} {state}")
+
+
+@token.command("revoke")
+@_STATE
+@click.argument("token_id", type=int)
+def revoke_cmd(state_dir: Path, token_id: int) -> None:
+    """Revoke token TOKEN_ID (see `jaas portal token list`)."""
+    _store(state_dir).revoke(token_id)
+    click.echo(f"token {token_id} revoked")

@@ -1,0 +1,142 @@
+"""The portal API on a real ledger: summary, filters, keyset paging, CSV, history, retry."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from tests.portal.conftest import N_DONE
+
+
+def test_summary_counts_jobs_by_stage_and_state(client):
+    r = client.get("/api/summary")
+    assert r.status_code == 200
+    body = r.json()
+    assert list(body["jobs"]) == ["a", "b"]  # chain order
+    assert body["jobs"]["a"] == {"done": N_DONE, "dead": 1, "running": 1}
+    assert body["jobs"]["b"] == {"queued": N_DONE}
+    assert body["alerts"] == {"info": 0, "warning": 0, "critical": 0}
+
+
+def test_jobs_filter_by_stage_state_and_file(client):
+    r = client.get("/api/jobs", params={"stage": "a", "state": "dead"})
+    assert r.status_code == 200
+    items = r.json()["items"]
+    assert [(j["file"], j["state"]) for j in items] == [(f"run1_{N_DONE:04d}.raw", "dead")]
+    assert items[0]["reason"].endswith("bad header at byte 12")
+    r = client.get("/api/jobs", params={"file": "0001"})
+    assert {(j["file"], j["stage"]) for j in r.json()["items"]} == {
+        ("run1_0001.raw", "a"),
+        ("run1_0001.raw", "b"),
+    }
+
+
+def test_keyset_paging_visits_every_job_once_in_order(client):
+    seen, after = [], None
+    while True:
+        params = {"limit": 3, "sort": "file", "order": "desc"}
+        if after:
+            params["after"] = after
+        page = client.get("/api/jobs", params=params).json()
+        assert page["total"] == 2 * N_DONE + 2
+        seen += [(j["file"], j["stage"]) for j in page["items"]]
+        after = page["next"]
+        if after is None:
+            break
+    assert len(seen) == len(set(seen)) == 2 * N_DONE + 2
+    assert seen == sorted(seen, reverse=True)
+
+
+def test_bad_input_gets_422_with_the_reason_never_500(client):
+    r = client.get("/api/jobs", params={"limit": 100000})
+    assert r.status_code == 422
+    assert "limit" in r.json()["detail"] and "1000" in r.json()["detail"]
+    r = client.get("/api/jobs", params={"state": "exploded"})
+    assert r.status_code == 422 and "unknown state 'exploded'" in r.json()["detail"]
+    r = client.get("/api/jobs", params={"sort": "'; drop table kup_jobs"})
+    assert r.status_code == 422 and "sort" in r.json()["detail"]
+    for bad in ("%%%", "bm90IGpzb24", "WzEsMl0"):
+        r = client.get("/api/jobs", params={"after": bad})
+        assert r.status_code == 422 and "cursor" in r.json()["detail"], bad
+    assert client.get("/api/files/nope.raw").status_code == 404
+    assert client.get("/api/frames", params={"after": -1}).status_code == 422
+
+
+def test_csv_export_has_every_matching_job(client):
+    r = client.get("/api/jobs.csv", params={"stage": "b"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(r.text)))
+    assert len(rows) == N_DONE and {x["state"] for x in rows} == {"queued"}
+    assert rows[0]["file"] == "run1_0000.raw"
+
+
+def test_file_history_joins_jobs_attempts_and_audit(client, tokens):
+    dead = f"run1_{N_DONE:04d}.raw"
+    h = client.get(f"/api/files/{dead}").json()
+    assert [s["job"]["stage"] for s in h["jobs"]] == ["a"]
+    (att,) = h["jobs"][0]["attempts"]
+    assert att["exit_code"] == 3 and att["classification"] == "deterministic"
+    assert att["log_path"].endswith(f"{dead}.1.log")
+    assert h["audit"] == []
+    auth = {"Authorization": f"Bearer {tokens['operate']}"}
+    plan = client.post("/api/actions/retry", json={"file": dead}, headers=auth).json()["plan"]
+    client.post(
+        "/api/actions/retry", json={"file": dead, "plan": plan, "note": "fixed"}, headers=auth
+    )
+    audit = client.get(f"/api/files/{dead}").json()["audit"]
+    assert [(a["who"], a["action"], a["from_state"], a["note"]) for a in audit] == [
+        ("token:operate-user", "retry", "dead", "fixed")
+    ]
+
+
+def test_retry_previews_then_confirms_exactly_the_plan(client, tokens):
+    auth = {"Authorization": f"Bearer {tokens['operate']}"}
+    preview = client.post("/api/actions/retry", json={"stage": "a"}, headers=auth)
+    assert preview.status_code == 200
+    body = preview.json()
+    assert [j["file"] for j in body["jobs"]] == [f"run1_{N_DONE:04d}.raw"]
+    # nothing changed by the preview
+    assert client.get("/api/summary").json()["jobs"]["a"]["dead"] == 1
+    wrong = client.post("/api/actions/retry", json={"stage": "a", "plan": "0" * 16}, headers=auth)
+    assert wrong.status_code == 409 and "preview again" in wrong.json()["detail"]
+    done = client.post(
+        "/api/actions/retry", json={"stage": "a", "plan": body["plan"]}, headers=auth
+    )
+    assert done.status_code == 200
+    assert done.json() == {"plan": body["plan"], "retried": 1, "who": "token:operate-user"}
+    assert "dead" not in client.get("/api/summary").json()["jobs"]["a"]
+
+
+def test_retry_rejects_bad_body_with_422(client, tokens):
+    auth = {"Authorization": f"Bearer {tokens['operate']}"}
+    r = client.post("/api/actions/retry", json={"states": ["done"]}, headers=auth)
+    assert r.status_code == 422 and "states" in r.json()["detail"]
+    r = client.post("/api/actions/retry", json={"bogus": 1}, headers=auth)
+    assert r.status_code == 422 and "bogus" in r.json()["detail"]
+    r = client.post("/api/actions/retry", content=b"{not json", headers=auth)
+    assert r.status_code == 422
+
+
+def test_openapi_documents_every_route_and_error_model(client):
+    doc = client.get("/api/openapi.json").json()
+    assert {
+        "/api/summary",
+        "/api/jobs",
+        "/api/jobs.csv",
+        "/api/files/{file}",
+        "/api/alerts",
+        "/api/actions/retry",
+        "/api/stream",
+        "/api/frames",
+    } <= set(doc["paths"])
+    assert "422" in doc["paths"]["/api/jobs"]["get"]["responses"]
+    assert "ErrorOut" in doc["components"]["schemas"]
+
+
+def test_openapi_module_prints_the_document_for_the_client_generator():
+    from jaas.portal.openapi import document
+
+    doc = document()
+    assert doc["info"]["title"] == "jaas portal"
+    frame = doc["components"]["schemas"]["Frame"]
+    assert set(frame["properties"]) == {"v", "id", "type", "at", "data"}
