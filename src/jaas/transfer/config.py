@@ -23,8 +23,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from jaas.errors import ConfigError
 from jaas._yaml import Lines, line_of, load_yaml_lines
+from jaas.errors import ConfigError
 
 __all__ = ["Link", "Rule", "Site", "Topology", "load_topology", "parse_topology"]
 
