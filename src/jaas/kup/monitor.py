@@ -32,9 +32,7 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
-    and_,
     delete,
-    func,
     insert,
     select,
 )
@@ -43,7 +41,8 @@ from jaas.kup.alerts import Alert, AlertRules, AlertStore, evaluate_rules
 from jaas.kup.bus import BrokerState, Bus
 from jaas.kup.config import KupSettings
 from jaas.kup.lag import LagStatus, LagThresholds, PartitionWindow, group_status
-from jaas.kup.ledger import Ledger, attempts, jobs, metadata
+from jaas.kup.ledger import Ledger, metadata
+from jaas.kup.readmodels import ReadModels, StageActivity
 from jaas.kup.states import State
 
 __all__ = [
@@ -198,6 +197,7 @@ class Monitor:
         self.throughput_window = throughput_window
         self.rate_window = rate_window
         self.busy_is_progress = busy_is_progress
+        self.reads = ReadModels(ledger.engine, [s.name for s in ledger.config.stages])
         self._windows: dict[tuple[str, str, int], PartitionWindow] = {}
         self._last: dict[tuple[str, str, int], tuple[int | None, int]] = {}
         self._totals: deque[tuple[float, dict[str, tuple[int, int]]]] = deque(maxlen=10000)
@@ -225,72 +225,28 @@ class Monitor:
 
     def _ledger_side(self, now: float) -> list[StageSnapshot]:
         cfg = self.ledger.config
-        counts = self.ledger.counts()
-        out = {
-            s.name: StageSnapshot(
-                s.name, s.input, f"{self.group_prefix}.{s.name}", s.timeout, counts.get(s.name, {})
+        act = self.reads.activity(
+            _utc(now), _utc(now - self.rules.failure_window), _utc(now - self.throughput_window)
+        )
+        out = []
+        for s in cfg.stages:
+            a = act.get(s.name) or StageActivity(s.name)
+            st = StageSnapshot(
+                s.name, s.input, f"{self.group_prefix}.{s.name}", s.timeout, a.counts
             )
-            for s in cfg.stages
-        }
-        ok = and_(attempts.c.exit_code == 0, attempts.c.classification.is_(None))
-        j = attempts.join(jobs, attempts.c.job_id == jobs.c.id)
-        fail_since = _utc(now - self.rules.failure_window)
-        thr_since = _utc(now - self.throughput_window)
-        with self.ledger.engine.connect() as conn:
-            q = (
-                select(jobs.c.stage, func.count(), func.sum(ok.cast(Integer)))
-                .select_from(j)
-                .where(attempts.c.ended >= fail_since)
-                .group_by(jobs.c.stage)
+            st.attempts_window, st.failures_window = a.failures.ended, a.failures.failed
+            st.last_failure = a.last_failure
+            st.running_ages = [now - t.timestamp() for t in a.running_started]
+            st.oldest_queued = (
+                None if a.oldest_queued is None else now - a.oldest_queued.timestamp()
             )
-            for stage, n, n_ok in conn.execute(q):
-                if stage in out:
-                    out[stage].attempts_window = int(n)
-                    out[stage].failures_window = int(n) - int(n_ok or 0)
-            q = (
-                select(jobs.c.stage, func.count())
-                .select_from(j)
-                .where(attempts.c.ended >= thr_since, ok)
-                .group_by(jobs.c.stage)
-            )
-            done = {stage: int(n) for stage, n in conn.execute(q)}
-            q = select(jobs.c.stage, func.min(attempts.c.started), func.max(attempts.c.started))
-            first_last = {
-                s: (a, b) for s, a, b in conn.execute(q.select_from(j).group_by(jobs.c.stage))
-            }
-            q = (
-                select(jobs.c.stage, attempts.c.started)
-                .select_from(j)
-                .where(jobs.c.state == State.RUNNING.value, attempts.c.ended.is_(None))
-            )
-            for stage, started in conn.execute(q):
-                if stage in out and (t := _ts(started)) is not None:
-                    out[stage].running_ages.append(now - t)
-            q = (
-                select(jobs.c.stage, func.min(jobs.c.updated))
-                .where(jobs.c.state == State.QUEUED.value)
-                .group_by(jobs.c.stage)
-            )
-            for stage, oldest in conn.execute(q):
-                if stage in out and (t := _ts(oldest)) is not None:
-                    out[stage].oldest_queued = now - t
-            q = (
-                select(jobs.c.stage, attempts.c.reason)
-                .select_from(j)
-                .where(attempts.c.ended >= fail_since, ~ok)
-                .order_by(attempts.c.ended.desc(), attempts.c.id.desc())
-            )
-            for stage, reason in conn.execute(q):
-                if stage in out and out[stage].last_failure is None:
-                    out[stage].last_failure = reason or "no reason recorded"
-        for name, st in out.items():
-            first, last = (_ts(x) for x in first_last.get(name, (None, None)))
-            st.since_last_start = None if last is None else now - last
-            st.done_window = done.get(name, 0)
-            if first is not None:
-                span = max(min(self.throughput_window, now - first), 1.0)
+            st.since_last_start = None if a.last_start is None else now - a.last_start.timestamp()
+            st.done_window = a.done_since
+            if a.first_start is not None:
+                span = max(min(self.throughput_window, now - a.first_start.timestamp()), 1.0)
                 st.files_per_min = 60.0 * st.done_window / span
-        return list(out.values())
+            out.append(st)
+        return out
 
     def _kafka_side(self, stages: list[StageSnapshot], now: float) -> None:
         assert self.bus is not None
