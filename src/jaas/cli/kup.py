@@ -6,8 +6,9 @@ from pathlib import Path
 
 import click
 
+from jaas.cli.kup_text import format_runs, format_status
 from jaas.kup.config import KupSettings, load_stages
-from jaas.kup.pipeline import down, format_status, ingest, status, up
+from jaas.kup.pipeline import down, ingest, status, up
 
 __all__ = ["kup"]
 
@@ -226,7 +227,7 @@ def manifest_cmd(
     state_dir: Path, manifests: tuple[str, ...], runs: tuple[int, ...], check: bool
 ) -> None:
     """Register end-of-run manifests and show each run's completeness."""
-    from jaas.kup.manifest import format_runs, register_manifest, run_reports
+    from jaas.kup.manifest import register_manifest, run_reports
 
     KupSettings.load(state_dir)  # a clear error if there is no pipeline here
     for path in manifests:

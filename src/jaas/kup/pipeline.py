@@ -24,7 +24,7 @@ from jaas.errors import PipelineError
 from jaas.kup.broker import ensure_topics, free_port, start_broker_process, wait_ready
 from jaas.kup.config import KupSettings
 from jaas.kup.ledger import Ledger
-from jaas.kup.manifest import RunReport, format_runs, run_reports
+from jaas.kup.manifest import RunReport, run_reports
 from jaas.kup.relay import all_topics
 from jaas.kup.states import JobKey
 
@@ -32,7 +32,6 @@ __all__ = [
     "ResetPlan",
     "Status",
     "down",
-    "format_status",
     "ingest",
     "pid_alive",
     "plan_reset",
@@ -248,31 +247,6 @@ def status(state_dir: str | os.PathLike[str]) -> Status:
         ledger.close()
     st.runs = run_reports(state_dir)
     return st
-
-
-_ORDER = ("pending", "queued", "running", "retrying", "done", "failed", "dead")
-
-
-def format_status(st: Status) -> str:
-    """Human-readable table of :func:`status`."""
-    lines = [f"broker: {st.bootstrap or '-'}"]
-    for name, alive in st.processes.items():
-        lines.append(f"  {name:<20} {'up' if alive else 'DOWN'}")
-    lines.append("")
-    lines.append(f"{'stage':<12}" + "".join(f"{s:>10}" for s in _ORDER))
-    for stage, by_state in st.counts.items():
-        lines.append(f"{stage:<12}" + "".join(f"{by_state.get(s, 0):>10}" for s in _ORDER))
-    if st.failures:
-        lines.append("")
-        lines.append("failures:")
-        for f in st.failures:
-            lines.append(
-                f"  {f['stage']:<10} {f['file']:<32} {f['state']:<9} "
-                f"attempts {f['attempts']}: {f['reason']}"
-            )
-    if st.runs:
-        lines += ["", "runs (end-of-run manifests):", format_runs(st.runs)]
-    return "\n".join(lines)
 
 
 @dataclass
