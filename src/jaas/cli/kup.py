@@ -31,7 +31,10 @@ def kup() -> None:
 @click.option("--db", "db_url", help="Ledger database URL (default: SQLite in STATE_DIR).")
 @click.option("--bootstrap", help="Kafka brokers host:port (default: start the embedded one).")
 @click.option("--executor", default="local", show_default=True, help="Executor name.")
-@click.option("--slots", type=int, default=2, show_default=True, help="Cpus per stage worker.")
+@click.option(
+    "--slots", type=click.IntRange(min=1), default=2, show_default=True,
+    help="Cpus per stage worker.",
+)  # fmt: skip
 @click.option(
     "--session-timeout-ms",
     type=int,

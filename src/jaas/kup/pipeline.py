@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from jaas._io import atomic_path
-from jaas.errors import PipelineError
+from jaas.errors import ConfigError, JaasError, PipelineError
 from jaas.kup.broker import ensure_topics, free_port, start_broker_process, wait_ready
-from jaas.kup.config import KupSettings
+from jaas.kup.config import KupSettings, PipelineConfig
 from jaas.kup.ledger import Ledger
 from jaas.kup.manifest import RunReport, run_reports
 from jaas.kup.relay import all_topics
@@ -35,6 +35,7 @@ __all__ = [
     "ingest",
     "pid_alive",
     "plan_reset",
+    "preflight",
     "reset_file",
     "status",
     "up",
@@ -107,41 +108,102 @@ def up(settings: KupSettings, monitor_interval: float | None = 10.0) -> dict[str
     Example:
         >>> up(KupSettings(state_dir=Path("kup")))      # doctest: +SKIP
     """
+    config = preflight(settings)  # everything checked before any process starts
     state_dir = settings.state_dir
-    state_dir.mkdir(parents=True, exist_ok=True)
-    config = settings.pipeline()  # validate the stages before starting anything
     settings.save()
     state = _read_state(state_dir)
     logs = state_dir / "logs"
-    if settings.bootstrap is None:
-        port = int(state.get("broker_port") or settings.broker_port or free_port())
-        state["broker_port"] = port
-        state["bootstrap"] = f"127.0.0.1:{port}"
-        if not pid_alive(state.get("broker")):
-            proc = start_broker_process(port, logs / "broker.log")
-            _CHILDREN[proc.pid] = proc
-            state["broker"] = proc.pid
-    else:
-        state["bootstrap"] = settings.bootstrap
-        state["broker"] = None
-    _write_state(state_dir, state)
-    wait_ready(state["bootstrap"])
-    ensure_topics(state["bootstrap"], all_topics(config))
-    Ledger(settings.database, config).close()  # create the tables once, before the workers
-    py = sys.executable
-    if not pid_alive(state.get("relay")):
-        argv = [py, "-m", "jaas.kup.relay", str(state_dir)]
-        state["relay"] = _spawn(argv, logs / "relay.log")
-    if monitor_interval is not None and not pid_alive(state.get("monitor")):
-        argv = [py, "-m", "jaas.kup.monitor", str(state_dir), str(monitor_interval)]
-        state["monitor"] = _spawn(argv, logs / "monitor.log")
-    workers = state.setdefault("workers", {})
-    for stage in config.stages:
-        if not pid_alive(workers.get(stage.name)):
-            argv = [py, "-m", "jaas.kup.worker", str(state_dir), stage.name]
-            workers[stage.name] = _spawn(argv, logs / f"worker-{stage.name}.log")
+    started: list[int] = []
+    try:
+        if settings.bootstrap is None:
+            port = int(state.get("broker_port") or settings.broker_port or free_port())
+            state["broker_port"] = port
+            state["bootstrap"] = f"127.0.0.1:{port}"
+            if not pid_alive(state.get("broker")):
+                proc = start_broker_process(port, logs / "broker.log")
+                _CHILDREN[proc.pid] = proc
+                state["broker"] = proc.pid
+                started.append(proc.pid)
+        else:
+            state["bootstrap"] = settings.bootstrap
+            state["broker"] = None
+        _write_state(state_dir, state)
+        wait_ready(state["bootstrap"])
+        ensure_topics(state["bootstrap"], all_topics(config))
+        py = sys.executable
+        if not pid_alive(state.get("relay")):
+            argv = [py, "-m", "jaas.kup.relay", str(state_dir)]
+            state["relay"] = _spawn(argv, logs / "relay.log")
+            started.append(state["relay"])
+        if monitor_interval is not None and not pid_alive(state.get("monitor")):
+            argv = [py, "-m", "jaas.kup.monitor", str(state_dir), str(monitor_interval)]
+            state["monitor"] = _spawn(argv, logs / "monitor.log")
+            started.append(state["monitor"])
+        workers = state.setdefault("workers", {})
+        for stage in config.stages:
+            if not pid_alive(workers.get(stage.name)):
+                argv = [py, "-m", "jaas.kup.worker", str(state_dir), stage.name]
+                workers[stage.name] = _spawn(argv, logs / f"worker-{stage.name}.log")
+                started.append(workers[stage.name])
+    except BaseException:
+        _stop(started, 3.0)  # leave nothing running that this call started
+        for role in ("broker", "relay", "monitor"):
+            if state.get(role) in started:
+                state[role] = None
+        state["workers"] = {k: v for k, v in state.get("workers", {}).items() if v not in started}
+        _write_state(state_dir, state)
+        raise
     _write_state(state_dir, state)
     return state
+
+
+def preflight(settings: KupSettings) -> PipelineConfig:
+    """Check everything ``up`` needs before it starts a process; return the stage chain.
+
+    Raises:
+        ConfigError: stages file, executor, slots or a stage entry point is wrong.
+        PipelineError: the state directory cannot be created or the ledger database
+            cannot be opened.
+    """
+    from jaas.kup.executors import available_executors
+    from jaas.kup.stages import load_entry
+
+    try:
+        settings.state_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PipelineError(
+            f"state directory {settings.state_dir}: cannot create it: {exc.strerror or exc}"
+        ) from exc
+    config = settings.pipeline()
+    known = available_executors()
+    if settings.executor not in known:
+        raise ConfigError(f"unknown executor {settings.executor!r}; available: {', '.join(known)}")
+    if settings.slots < 1:
+        raise ConfigError(f"--slots {settings.slots}: expected at least 1")
+    for stage in config.stages:
+        if stage.entry is not None:
+            try:
+                load_entry(stage.entry)
+            except ConfigError as exc:
+                raise ConfigError(f"stage {stage.name!r}: {exc}") from exc
+    try:
+        Ledger(settings.database, config).close()  # the tables exist before the workers
+    except JaasError:
+        raise
+    except Exception as exc:  # malformed URL, unreachable server, not a database
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise PipelineError(f"ledger database {_safe_url(settings.database)}: {first}") from exc
+    return config
+
+
+def _safe_url(url: str) -> str:
+    """The URL with its password hidden (unparseable URLs as given)."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url
 
 
 def _reap(pids: list[int]) -> None:
