@@ -153,7 +153,9 @@ class Monitor:
                 try:
                     self._kafka_side(stages, now)
                 except Exception as exc:  # broker went away between calls
-                    broker = BrokerState(self.bootstrap, up=False, error=str(exc))
+                    self.bus.reset()  # reconnect at the next collection
+                    why = str(exc).strip() or f"{type(exc).__name__} (no message)"
+                    broker = BrokerState(self.bootstrap, up=False, error=why)
         return Snapshot(now, broker, stages)
 
     def _ledger_side(self, now: float) -> list[StageSnapshot]:
