@@ -14,7 +14,9 @@ def format_status(st: Status) -> str:
     """Human-readable table of :func:`status`."""
     lines = [f"broker: {st.bootstrap or '-'}"]
     for name, alive in st.processes.items():
-        lines.append(f"  {name:<20} {'up' if alive else 'DOWN'}")
+        n = st.restarts.get(name, 0)
+        extra = f"  (restarted {n} time{'s' if n != 1 else ''})" if n else ""
+        lines.append(f"  {name:<20} {'up' if alive else 'DOWN'}{extra}")
     lines.append("")
     lines.append(f"{'stage':<12}" + "".join(f"{s:>10}" for s in _ORDER))
     for stage, by_state in st.counts.items():

@@ -8,13 +8,14 @@ broker address), ``kup.db`` (SQLite ledger, unless a database URL is given), ``l
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,9 @@ __all__ = [
     "plan_reset",
     "preflight",
     "reset_file",
+    "role_argv",
+    "spawn_role",
+    "state_lock",
     "status",
     "up",
 ]
@@ -91,7 +95,38 @@ def _spawn(argv: list[str], log: Path) -> int:
     return proc.pid
 
 
-def up(settings: KupSettings, monitor_interval: float | None = 10.0) -> dict[str, Any]:
+@contextlib.contextmanager
+def state_lock(state_dir: Path) -> Iterator[None]:
+    """Hold the pipeline's lock (``up`` and the supervisor never start a piece twice)."""
+    with open(state_dir / ".state.lock", "a+b") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def role_argv(state_dir: Path, role: str, state: dict[str, Any]) -> list[str]:
+    """Command line of a pipeline process: ``relay``, ``monitor``, ``supervisor`` or
+    ``worker STAGE``."""
+    py = sys.executable
+    if role.startswith("worker "):
+        return [py, "-m", "jaas.kup.worker", str(state_dir), role.split(" ", 1)[1]]
+    argv = [py, "-m", f"jaas.kup.{role}", str(state_dir)]
+    if role == "monitor":
+        argv.append(str(state.get("monitor_interval") or 10.0))
+    return argv
+
+
+def spawn_role(state_dir: Path, role: str, state: dict[str, Any]) -> int:
+    """Start one pipeline process (its output appended to ``logs/ROLE.log``); its pid."""
+    log = state_dir / "logs" / f"{role.replace(' ', '-')}.log"
+    return _spawn(role_argv(state_dir, role, state), log)
+
+
+def up(
+    settings: KupSettings, monitor_interval: float | None = 10.0, supervise: bool = True
+) -> dict[str, Any]:
     """Start what is not running yet: broker (embedded), relay, monitor, one worker per stage.
 
     Idempotent: a second ``up`` restarts only dead pieces (a restarted embedded broker
@@ -101,6 +136,8 @@ def up(settings: KupSettings, monitor_interval: float | None = 10.0) -> dict[str
         settings: state dir, database, broker, stages and executor.
         monitor_interval: seconds between the monitor's collections (alerts, history);
             None: no monitor process.
+        supervise: also start the supervisor (:mod:`jaas.kup.supervisor`), which restarts
+            a killed broker, relay, monitor or worker and counts the restarts.
 
     Returns:
         The state: ``{"bootstrap", "broker", "relay", "monitor", "workers": {stage: pid}}``.
@@ -111,7 +148,19 @@ def up(settings: KupSettings, monitor_interval: float | None = 10.0) -> dict[str
     config = preflight(settings)  # everything checked before any process starts
     state_dir = settings.state_dir
     settings.save()
+    with state_lock(state_dir):
+        return _up(settings, config, monitor_interval, supervise)
+
+
+def _up(
+    settings: KupSettings,
+    config: PipelineConfig,
+    monitor_interval: float | None,
+    supervise: bool,
+) -> dict[str, Any]:
+    state_dir = settings.state_dir
     state = _read_state(state_dir)
+    state["monitor_interval"] = monitor_interval
     logs = state_dir / "logs"
     started: list[int] = []
     try:
@@ -130,24 +179,22 @@ def up(settings: KupSettings, monitor_interval: float | None = 10.0) -> dict[str
         _write_state(state_dir, state)
         wait_ready(state["bootstrap"])
         ensure_topics(state["bootstrap"], all_topics(config))
-        py = sys.executable
-        if not pid_alive(state.get("relay")):
-            argv = [py, "-m", "jaas.kup.relay", str(state_dir)]
-            state["relay"] = _spawn(argv, logs / "relay.log")
-            started.append(state["relay"])
-        if monitor_interval is not None and not pid_alive(state.get("monitor")):
-            argv = [py, "-m", "jaas.kup.monitor", str(state_dir), str(monitor_interval)]
-            state["monitor"] = _spawn(argv, logs / "monitor.log")
-            started.append(state["monitor"])
+        roles = ["relay"] + (["monitor"] if monitor_interval is not None else [])
+        for role in roles:
+            if not pid_alive(state.get(role)):
+                state[role] = spawn_role(state_dir, role, state)
+                started.append(state[role])
         workers = state.setdefault("workers", {})
         for stage in config.stages:
             if not pid_alive(workers.get(stage.name)):
-                argv = [py, "-m", "jaas.kup.worker", str(state_dir), stage.name]
-                workers[stage.name] = _spawn(argv, logs / f"worker-{stage.name}.log")
+                workers[stage.name] = spawn_role(state_dir, f"worker {stage.name}", state)
                 started.append(workers[stage.name])
+        if supervise and not pid_alive(state.get("supervisor")):
+            state["supervisor"] = spawn_role(state_dir, "supervisor", state)
+            started.append(state["supervisor"])
     except BaseException:
         _stop(started, 3.0)  # leave nothing running that this call started
-        for role in ("broker", "relay", "monitor"):
+        for role in ("broker", "relay", "monitor", "supervisor"):
             if state.get(role) in started:
                 state[role] = None
         state["workers"] = {k: v for k, v in state.get("workers", {}).items() if v not in started}
@@ -241,6 +288,11 @@ def down(state_dir: str | os.PathLike[str], timeout: float = 15.0) -> list[str]:
     sd = Path(state_dir)
     state = _read_state(sd)
     stopped: list[str] = []
+    sup = state.get("supervisor")
+    if sup is not None and pid_alive(sup):  # first, or it would restart what we stop
+        _stop([int(sup)], 5.0)
+        stopped.append("supervisor")
+    state["supervisor"] = None
     workers = {k: v for k, v in state.get("workers", {}).items() if pid_alive(v)}
     _stop(list(workers.values()), timeout)
     stopped += [f"worker {name}" for name in workers]
@@ -284,6 +336,7 @@ class Status:
     failures: list[dict[str, Any]] = field(default_factory=list)
     bootstrap: str | None = None
     runs: list[RunReport] = field(default_factory=list)
+    restarts: dict[str, int] = field(default_factory=dict)  # by the supervisor, per process
 
     def files_done(self, stage: str) -> int:
         """Number of files done at ``stage``."""
@@ -302,11 +355,14 @@ def status(state_dir: str | os.PathLike[str]) -> Status:
         procs["monitor"] = pid_alive(state.get("monitor"))
     for name, pid in state.get("workers", {}).items():
         procs[f"worker {name}"] = pid_alive(pid)
+    if state.get("supervisor") is not None:
+        procs["supervisor"] = pid_alive(state.get("supervisor"))
     ledger = Ledger(settings.database, settings.pipeline())
     try:
         st = Status(procs, ledger.counts(), ledger.failures(), state.get("bootstrap"))
     finally:
         ledger.close()
+    st.restarts = {k: int(v) for k, v in state.get("restarts", {}).items()}
     st.runs = run_reports(state_dir)
     return st
 
