@@ -73,3 +73,21 @@ def test_killed_pieces_come_back_and_restarts_are_shown(tmp_path):
         stopped = down(sd, timeout=5)
     assert stopped[0] == "supervisor"
     assert not any(pid_alive(p) for p in pids)
+
+
+def test_systemd_units_start_real_modules_and_restart_always():
+    import importlib
+    import re
+    from pathlib import Path
+
+    units = sorted((Path(__file__).parents[2] / "deploy" / "systemd").glob("*.service"))
+    assert {u.name for u in units} >= {
+        "jaas-kup-relay@.service",
+        "jaas-kup-monitor@.service",
+        "jaas-kup-worker@.service",
+    }
+    for unit in units:
+        text = unit.read_text(encoding="utf-8")
+        assert "Restart=always" in text, unit.name
+        (module,) = re.findall(r"-m (jaas\.kup\.\w+)", text)
+        assert hasattr(importlib.import_module(module), "main"), unit.name
