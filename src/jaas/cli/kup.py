@@ -8,7 +8,7 @@ import click
 
 from jaas.cli.kup_text import format_runs, format_status
 from jaas.kup.config import KupSettings, load_stages
-from jaas.kup.pipeline import down, ingest, status, up
+from jaas.kup.pipeline import down, ingest_report, status, up
 
 __all__ = ["kup"]
 
@@ -74,9 +74,19 @@ def up_cmd(
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 def ingest_cmd(state_dir: Path, paths: tuple[str, ...]) -> None:
     """Register RAW files with the pipeline (queued for the first stage)."""
-    keys = ingest(state_dir, paths)
-    skipped = len(paths) - len(keys)
-    click.echo(f"queued {len(keys)} file(s)" + (f", {skipped} already known" if skipped else ""))
+    rep = ingest_report(state_dir, paths)
+    parts = [f"queued {len(rep.queued)} file(s)"]
+    if rep.known:
+        parts.append(f"{len(rep.known)} already known")
+    if rep.duplicates:
+        parts.append(f"{len(rep.duplicates)} duplicate(s) of known content, not published again")
+    click.echo(", ".join(parts))
+    for name, same in rep.duplicates:
+        click.echo(f"  {name}: same content as {same}")
+    for _, why in rep.refused:
+        click.echo(f"refused: {why}", err=True)
+    if rep.refused:
+        raise click.exceptions.Exit(1)
 
 
 @kup.command("status")
@@ -170,7 +180,7 @@ def reset_cmd(state_dir: Path, file: str, stage: str, yes: bool, why: str | None
     click.echo(plan.describe())
     if not yes:
         click.echo("nothing changed: add --yes --why '...' to reset")
-        raise SystemExit(1)
+        raise click.exceptions.Exit(1)
     if not why:
         raise click.UsageError("--why is required with --yes (it goes to the audit log)")
     n = reset_file(state_dir, plan, who=_who(), why=why)
@@ -239,7 +249,7 @@ def manifest_cmd(
     reports = run_reports(state_dir, runs or None)
     click.echo(format_runs(reports) or "no manifest registered")
     if check and (not reports or not all(r.complete for r in reports)):
-        raise SystemExit(1)
+        raise click.exceptions.Exit(1)
 
 
 # monitoring commands (monitor, alerts, metrics) live in their own module

@@ -24,6 +24,7 @@ from jaas._io import atomic_path
 from jaas.errors import ConfigError, JaasError, PipelineError
 from jaas.kup.broker import ensure_topics, free_port, start_broker_process, wait_ready
 from jaas.kup.config import KupSettings, PipelineConfig
+from jaas.kup.identity import IngestReport, identify, submit_inputs
 from jaas.kup.ledger import Ledger
 from jaas.kup.manifest import RunReport, run_reports
 from jaas.kup.relay import all_topics
@@ -34,6 +35,7 @@ __all__ = [
     "Status",
     "down",
     "ingest",
+    "ingest_report",
     "pid_alive",
     "plan_reset",
     "preflight",
@@ -313,16 +315,32 @@ def ingest(
 ) -> list[JobKey]:
     """Register RAW files: queue their first-stage job and its message (one transaction).
 
-    Returns the keys newly queued (files already known are skipped).
+    Returns the keys newly queued (files already known, and the same content under another
+    name, are skipped). Raises PipelineError naming every refused file (a different file
+    under a known name, a (run, sequence) already taken); the others are queued all the same.
     """
+    report = ingest_report(state_dir, paths)
+    if report.refused:
+        raise PipelineError(
+            f"{len(report.refused)} file(s) refused ({len(report.queued)} queued):\n"
+            + "\n".join(f"  {why}" for _, why in report.refused)
+        )
+    return report.queued
+
+
+def ingest_report(
+    state_dir: str | os.PathLike[str], paths: Iterable[str | os.PathLike[str]]
+) -> IngestReport:
+    """Identify files by content and (run, sequence) and queue the new ones; the report."""
     settings = KupSettings.load(state_dir)
     files = [Path(p) for p in paths]
     missing = [str(p) for p in files if not p.is_file()]
     if missing:
         raise PipelineError(f"cannot ingest, no such file(s): {', '.join(missing)}")
+    inputs = [identify(p) for p in files]
     ledger = Ledger(settings.database, settings.pipeline())
     try:
-        return ledger.submit_files(files)
+        return submit_inputs(ledger, inputs)
     finally:
         ledger.close()
 
