@@ -2,9 +2,11 @@
 
 Order per message: ledger write (queued -> running, attempt row) -> offset commit ->
 executor submit. A redelivered message finds its job no longer queued and is skipped, so
-a crash between the ledger write and the commit is harmless; a worker that dies with
-attempts running leaves them to :meth:`Ledger.reclaim` (at the next worker start) or to
-lease expiry (relay). Run as ``python -m jaas.kup.worker STATE_DIR STAGE``.
+a crash between the ledger write and the commit is harmless. Attempts of a worker that
+died are settled by :meth:`StageWorker.reclaim` (at start and every ``reclaim_every`` s):
+an orphan's result is recorded, a still-running orphan is looked at again later, and one
+with neither is lost (closed, retried without charging the retry budget). Run as
+``python -m jaas.kup.worker STATE_DIR STAGE``.
 """
 
 from __future__ import annotations
