@@ -93,7 +93,7 @@ def test_readers_use_the_settings_module(monkeypatch: pytest.MonkeyPatch, tmp_pa
 def test_no_other_module_reads_jaas_variables() -> None:
     """Only jaas.settings reads JAAS_* from the environment (others may set them for children)."""
     reads = re.compile(r"(environ\.get|getenv)\(\s*[\"']JAAS_")
-    saves = {"kup/demo.py"}  # saves and restores JAAS_PROGRESS around a demo run
+    saves = {"cli/demo.py"}  # saves and restores JAAS_PROGRESS around a demo run
     offenders = [
         str(p.relative_to(SRC))
         for p in SRC.rglob("*.py")

@@ -228,3 +228,27 @@ def test_default_chain_publishes_an_analysable_dataset(tmp_path: Path) -> None:
     finally:
         if (state_dir / "state.json").exists():
             down(state_dir, timeout=5)
+
+
+@pytest.mark.parametrize(
+    ("pmt", "charge", "why"),
+    [
+        (99_999, 1.0, "PMT id 99999 out of range 0..17611 (event 4)"),
+        (10, float("nan"), "charge nan of a hit is not finite (event 4)"),
+    ],
+)
+def test_raw_with_valid_crcs_but_impossible_content_is_quarantined(tmp_path, pmt, charge, why):
+    bad = tmp_path / "drop" / "run7_0010.raw"
+    bad.parent.mkdir()
+    with RawWriter(bad, run=7, file_seq=10, start_time=1_000) as w:
+        for i in range(6):
+            p = np.array([1, 2, pmt if i == 4 else 3], dtype=np.uint32)
+            c = np.array([1.0, 2.0, charge if i == 4 else 1.5], dtype=np.float32)
+            w.write_event(i, 1_000 + 1_000 * i, 1, p, c, np.array([1.0, 2.0, 3.0]))
+    result = tmp_path / "r.json"
+    assert run_entry("jaas.kup.stages:ingest", _ctx(bad, tmp_path), result) == EXIT_DETERMINISTIC
+    out = json.loads(result.read_text())
+    assert out["classification"] == "deterministic"  # quarantined, not retried
+    assert "quarantined" in out["reason"] and why in out["reason"]
+    with Catalog(tmp_path / "cat.db") as cat:
+        assert cat.get_file(bad).status == "quarantined"

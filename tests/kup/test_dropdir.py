@@ -46,7 +46,7 @@ def test_a_growing_file_waits_until_its_size_is_stable(pipe):
 
 def test_done_marker_ingests_at_once_and_nothing_is_moved(pipe):
     for name in ("run1_0001.raw", "run1_0002.raw", ".hidden.raw", "notes.txt"):
-        (pipe.drop / name).write_bytes(b"data")
+        (pipe.drop / name).write_bytes(name.encode())
     (pipe.drop / "run1_0001.raw.done").write_bytes(b"")
     (pipe.drop / ".run1_0003.raw.abc.part").write_bytes(b"partial")
     before = listing(pipe.drop)
@@ -104,3 +104,18 @@ def test_watch_cli_once(pipe):
     assert res.exit_code == 0, res.output
     assert "ingested run2_0000.raw" in res.output
     assert "still being written: run2_0001.raw" in res.output
+
+
+def test_same_bytes_under_a_new_name_are_reported_not_ingested(pipe):
+    (pipe.drop / "run2_0001.raw").write_bytes(b"same bytes")
+    (pipe.drop / "run2_0001.raw.done").write_bytes(b"")
+    with DropDirWatcher(pipe.sd, pipe.drop) as w:
+        assert w.scan().ingested == ["run2_0001.raw"]
+        (pipe.drop / "copy.raw").write_bytes(b"same bytes")
+        (pipe.drop / "copy.raw.done").write_bytes(b"")
+        res = w.scan()
+    assert res.ingested == []
+    assert res.errors == [
+        "not ingested: copy.raw: same content as run2_0001.raw (already ingested)"
+    ]
+    assert [j["file"] for j in pipe.ledger.jobs_of()] == ["run2_0001.raw"]

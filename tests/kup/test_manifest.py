@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from jaas.cli.kup import kup
+from jaas.cli.kup_text import format_status
 from jaas.errors import ConfigError
 from jaas.kup.manifest import (
     files_of_run,
@@ -18,7 +19,7 @@ from jaas.kup.manifest import (
     run_reports,
     write_manifest,
 )
-from jaas.kup.pipeline import format_status, status
+from jaas.kup.pipeline import status
 from tests.kup.test_operator_cli import Pipe
 
 

@@ -333,3 +333,20 @@ def test_monitor_lag_stall_stop_and_recovery_on_the_memory_bus(ledger):
     snap = mon.collect(now=t + 2)
     assert snap.broker.up and "broker_down" not in [x.rule for x in evaluate_rules(snap)]
     mon.close()
+
+
+def test_broker_down_alert_is_raised_then_resolved_when_the_bus_answers_again(ledger):
+    from jaas.kup.alerts import AlertStore
+
+    bus = MemoryBus()
+    mon = Monitor(ledger, bus)
+    store = AlertStore(ledger.engine)
+    bus.go_down("metadata request timed out")
+    snap = mon.collect()
+    raised, resolved = store.sync(evaluate_rules(snap, mon.rules))
+    assert [a.rule for a in raised] == ["broker_down"] and not resolved
+    assert "metadata request timed out" in raised[0].message
+    bus.come_up()
+    raised, resolved = store.sync(evaluate_rules(mon.collect(), mon.rules))
+    assert not raised and [r["rule"] for r in resolved] == ["broker_down"]
+    assert store.active() == []

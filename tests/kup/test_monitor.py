@@ -167,14 +167,26 @@ def test_ledger_side_counts_throughput_failures_and_history(tmp_path, ledger):
     assert (row["done"], row["failed"], row["running"], row["lag_status"]) == (2, 1, 1, None)
 
 
-def test_broker_down_is_reported(ledger):
-    with EmbeddedBroker() as b:
+def test_broker_down_is_reported_and_a_restart_on_the_same_port_is_seen(ledger):
+    b = EmbeddedBroker()
+    b.start()
+    try:
         mon = Monitor(ledger, b.bootstrap)
-        assert mon.collect().broker.up
-    snap = mon.collect()
-    mon.close()
-    assert not snap.broker.up
-    assert [a.rule for a in evaluate_rules(snap)] == ["broker_down"]
+        first = mon.collect().broker
+        assert first.up
+        b.stop()
+        snap = mon.collect()
+        assert not snap.broker.up
+        assert [a.rule for a in evaluate_rules(snap)] == ["broker_down"]
+        assert "metadata request to" in (snap.broker.error or "")  # names what timed out
+        b.start()  # same port, a new broker: the monitor reconnects
+        deadline = time.monotonic() + 20
+        while not (snap := mon.collect()).broker.up and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert snap.broker.up and "broker_down" not in [a.rule for a in evaluate_rules(snap)]
+        mon.close()
+    finally:
+        b.stop()
 
 
 def test_cli_monitor_once_and_alerts(tmp_path, broker):

@@ -8,9 +8,10 @@ import pytest
 from click.testing import CliRunner
 
 from jaas.cli.kup import kup
+from jaas.cli.kup_text import format_status
 from jaas.kup.config import KupSettings
 from jaas.kup.ledger import Ledger
-from jaas.kup.pipeline import format_status, status
+from jaas.kup.pipeline import status
 from jaas.kup.states import Classification, JobKey, State
 
 STAGES = """\

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import click
 
+from jaas.cli.kup_text import format_runs, format_status
 from jaas.kup.config import KupSettings, load_stages
-from jaas.kup.pipeline import down, format_status, ingest, status, up
+from jaas.kup.pipeline import down, ingest_report, status, up
 
 __all__ = ["kup"]
 
@@ -30,7 +31,10 @@ def kup() -> None:
 @click.option("--db", "db_url", help="Ledger database URL (default: SQLite in STATE_DIR).")
 @click.option("--bootstrap", help="Kafka brokers host:port (default: start the embedded one).")
 @click.option("--executor", default="local", show_default=True, help="Executor name.")
-@click.option("--slots", type=int, default=2, show_default=True, help="Cpus per stage worker.")
+@click.option(
+    "--slots", type=click.IntRange(min=1), default=2, show_default=True,
+    help="Cpus per stage worker.",
+)  # fmt: skip
 @click.option(
     "--session-timeout-ms",
     type=int,
@@ -70,9 +74,19 @@ def up_cmd(
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 def ingest_cmd(state_dir: Path, paths: tuple[str, ...]) -> None:
     """Register RAW files with the pipeline (queued for the first stage)."""
-    keys = ingest(state_dir, paths)
-    skipped = len(paths) - len(keys)
-    click.echo(f"queued {len(keys)} file(s)" + (f", {skipped} already known" if skipped else ""))
+    rep = ingest_report(state_dir, paths)
+    parts = [f"queued {len(rep.queued)} file(s)"]
+    if rep.known:
+        parts.append(f"{len(rep.known)} already known")
+    if rep.duplicates:
+        parts.append(f"{len(rep.duplicates)} duplicate(s) of known content, not published again")
+    click.echo(", ".join(parts))
+    for name, same in rep.duplicates:
+        click.echo(f"  {name}: same content as {same}")
+    for _, why in rep.refused:
+        click.echo(f"refused: {why}", err=True)
+    if rep.refused:
+        raise click.exceptions.Exit(1)
 
 
 @kup.command("status")
@@ -166,7 +180,7 @@ def reset_cmd(state_dir: Path, file: str, stage: str, yes: bool, why: str | None
     click.echo(plan.describe())
     if not yes:
         click.echo("nothing changed: add --yes --why '...' to reset")
-        raise SystemExit(1)
+        raise click.exceptions.Exit(1)
     if not why:
         raise click.UsageError("--why is required with --yes (it goes to the audit log)")
     n = reset_file(state_dir, plan, who=_who(), why=why)
@@ -226,7 +240,7 @@ def manifest_cmd(
     state_dir: Path, manifests: tuple[str, ...], runs: tuple[int, ...], check: bool
 ) -> None:
     """Register end-of-run manifests and show each run's completeness."""
-    from jaas.kup.manifest import format_runs, register_manifest, run_reports
+    from jaas.kup.manifest import register_manifest, run_reports
 
     KupSettings.load(state_dir)  # a clear error if there is no pipeline here
     for path in manifests:
@@ -235,7 +249,7 @@ def manifest_cmd(
     reports = run_reports(state_dir, runs or None)
     click.echo(format_runs(reports) or "no manifest registered")
     if check and (not reports or not all(r.complete for r in reports)):
-        raise SystemExit(1)
+        raise click.exceptions.Exit(1)
 
 
 # monitoring commands (monitor, alerts, metrics) live in their own module

@@ -2,7 +2,7 @@
 
 from jaas.kup.config import KupSettings, PipelineConfig, StageConfig, load_stages
 from jaas.kup.ledger import Ledger
-from jaas.kup.pipeline import Status, down, format_status, ingest, status, up
+from jaas.kup.pipeline import Status, down, ingest, status, up
 from jaas.kup.states import JobKey, JobState, RetryPolicy, State, transition
 
 __all__ = [
@@ -16,7 +16,6 @@ __all__ = [
     "State",
     "Status",
     "down",
-    "format_status",
     "ingest",
     "load_stages",
     "status",

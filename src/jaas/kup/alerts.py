@@ -45,7 +45,7 @@ from jaas.kup.lag import LagStatus, severity_of
 from jaas.kup.ledger import metadata
 
 if TYPE_CHECKING:
-    from jaas.kup.monitor import Snapshot, StageSnapshot
+    from jaas.kup.snapshot import Snapshot, StageSnapshot
 
 __all__ = ["Alert", "AlertRules", "AlertStore", "Severity", "alerts_table", "evaluate_rules"]
 

@@ -124,6 +124,9 @@ class Bus(Protocol):
     def group_alive(self, group: str) -> bool:
         """Whether ``group`` has live members."""
 
+    def reset(self) -> None:
+        """Drop the connections (after a failure): the next call reconnects."""
+
     def close(self) -> None:
         """Release the clients."""
 

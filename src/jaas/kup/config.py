@@ -204,7 +204,13 @@ def load_stages(path: str | os.PathLike[str] | None = None) -> PipelineConfig:
         >>> [s.name for s in cfg.stages]
         ['ingest', 'rtraw', 'reco', 'index', 'publish']
     """
-    located = load_located(path or default_stages_path())
+    where = path or default_stages_path()
+    try:
+        located = load_located(where)
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{where}: not UTF-8 text (byte {exc.start}): {exc.reason}") from None
+    except RecursionError:
+        raise ConfigError(f"{where}: a YAML alias refers to itself (recursive alias)") from None
     data = located.data
     if not isinstance(data, dict):
         raise ConfigError(f"{located.path}:1: expected a mapping with a 'stages' list")

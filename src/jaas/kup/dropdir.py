@@ -21,6 +21,7 @@ from pathlib import Path
 
 from jaas.errors import ConfigError
 from jaas.kup.config import KupSettings
+from jaas.kup.identity import identify, submit_inputs
 from jaas.kup.ledger import Ledger
 from jaas.kup.manifest import is_manifest_name, register_manifest
 
@@ -116,7 +117,13 @@ class DropDirWatcher:
                 else:
                     res.waiting.append(e.name)
         if ready:
-            queued = {k.file for k in self.ledger.submit_files(ready)}
+            rep = submit_inputs(self.ledger, [identify(p) for p in ready])
+            queued = {k.file for k in rep.queued}
+            res.errors += [f"not ingested: {why}" for _, why in rep.refused]
+            res.errors += [
+                f"not ingested: {name}: same content as {same} (already ingested)"
+                for name, same in rep.duplicates
+            ]
             for p in ready:
                 self._done.add(p.name)
                 self._seen.pop(p.name, None)

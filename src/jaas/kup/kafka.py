@@ -208,8 +208,16 @@ class KafkaBus:
             md = admin.list_topics(timeout=self.timeout)
             desc = admin.describe_cluster(request_timeout=self.timeout).result(self.timeout)
         except Exception as exc:
-            self.reset()
-            return BrokerState(self.name, up=False, error=f"{type(exc).__name__}: {exc}")
+            self.reset()  # a restarted broker is not seen by old clients: reconnect
+            what = str(exc).strip() or "no answer"
+            return BrokerState(
+                self.name,
+                up=False,
+                error=(
+                    f"metadata request to {self.name} failed within {self.timeout:g} s: "
+                    f"{type(exc).__name__}: {what}"
+                ),
+            )
         self._partitions = {name: sorted(t.partitions) for name, t in md.topics.items()}
         return BrokerState(
             self.name,
@@ -225,7 +233,15 @@ class KafkaBus:
         _, probe = self._clients()
         out = {}
         for p in self._partitions.get(topic, []):
-            low, high = probe.get_watermark_offsets(TopicPartition(topic, p), timeout=self.timeout)
+            try:
+                low, high = probe.get_watermark_offsets(
+                    TopicPartition(topic, p), timeout=self.timeout
+                )
+            except Exception as exc:
+                raise PipelineError(
+                    f"watermarks of {topic}[{p}] on {self.name}: no answer within "
+                    f"{self.timeout:g} s ({type(exc).__name__}: {str(exc).strip() or 'timed out'})"
+                ) from exc
             out[p] = (int(low), int(high))
         return out
 
@@ -233,7 +249,13 @@ class KafkaBus:
         """Committed offsets of ``group`` on ``topic`` per partition."""
         admin, _ = self._clients()
         futures = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])
-        res = futures[group].result(self.timeout)
+        try:
+            res = futures[group].result(self.timeout)
+        except Exception as exc:
+            raise PipelineError(
+                f"committed offsets of group {group!r} on {self.name}: no answer within "
+                f"{self.timeout:g} s ({type(exc).__name__}: {str(exc).strip() or 'timed out'})"
+            ) from exc
         return {
             tp.partition: (tp.offset if tp.offset >= 0 else None)
             for tp in res.topic_partitions or []

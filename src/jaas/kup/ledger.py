@@ -9,13 +9,14 @@ PostgreSQL run the same code: on SQLite write transactions take the lock at BEGI
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import (
     JSON,
@@ -49,6 +50,7 @@ from jaas.kup.states import (
     JobKey,
     JobState,
     KillJob,
+    Lost,
     PublishStage,
     Reset,
     Retry,
@@ -62,7 +64,16 @@ from jaas.kup.states import (
     transition,
 )
 
-__all__ = ["Ledger", "OutboxMessage", "Ticket", "dead_letter_topic", "metadata"]
+__all__ = [
+    "LOST",
+    "Ledger",
+    "Orphan",
+    "OrphanVerdict",
+    "OutboxMessage",
+    "Ticket",
+    "dead_letter_topic",
+    "metadata",
+]
 
 metadata = MetaData()
 
@@ -165,6 +176,28 @@ class OutboxMessage:
     payload: dict[str, Any]
 
 
+LOST = "lost"  # attempts.classification of an attempt lost with its worker
+
+
+@dataclass(frozen=True)
+class Orphan:
+    """A running attempt whose worker is gone, as :meth:`Ledger.reclaim` hands it over."""
+
+    ticket: Ticket
+    owner: str | None
+
+
+@dataclass(frozen=True)
+class OrphanVerdict:
+    """What became of an orphaned attempt: still running, or its result, or lost."""
+
+    kind: Literal["running", "succeeded", "failed", "lost"]
+    output: str | None = None
+    exit_code: int | None = None
+    reason: str | None = None
+    classification: Classification | None = None
+
+
 def _state_of(row: Row[Any]) -> JobState:
     return JobState(
         JobKey(row.file, row.stage, row.version),
@@ -216,6 +249,11 @@ class Ledger:
         self, conn: Connection, row: Row[Any], ev: Event, now: dt.datetime, **extra: Any
     ) -> tuple[JobState, list[Instruction]]:
         old = _state_of(row)
+        if isinstance(ev, Fail | Timeout | Lost):  # the retry budget counts real failures
+            q = select(func.count()).where(
+                attempts.c.job_id == row.id, attempts.c.classification == LOST
+            )
+            old = dataclasses.replace(old, lost=int(conn.execute(q).scalar_one()))
         policy = self.config.stage(row.stage).retry_policy
         new, todo = transition(old, ev, policy=policy, now=now)
         values = {
@@ -346,20 +384,86 @@ class Ledger:
             attempt_id = res.inserted_primary_key[0] if res.inserted_primary_key else 0
             return Ticket(row.id, int(attempt_id), key, new.attempts, row.input_path, log_path)
 
-    def reclaim(self, stage: str, alive: Callable[[str], bool]) -> int:
-        """Fail (transient) the running jobs of ``stage`` whose owner is no longer alive."""
+    def reclaim(
+        self,
+        stage: str,
+        alive: Callable[[str], bool],
+        inspect: Callable[[Orphan], OrphanVerdict] | None = None,
+    ) -> int:
+        """Settle the running attempts of ``stage`` whose worker is no longer alive.
+
+        ``inspect`` looks at each orphan (its result file, its process): a result is
+        recorded as if the worker had reaped it, a live process is left running (ask
+        again later), and an attempt with neither is lost: closed (end time, no exit
+        code, reason "worker lost") and retried without charging the retry budget.
+        Without ``inspect`` every orphan is lost. Returns the attempts settled.
+        """
+        q = (
+            select(jobs, attempts.c.id.label("attempt_id"), attempts.c.log_path.label("log"))
+            .select_from(
+                jobs.outerjoin(
+                    attempts,
+                    (attempts.c.job_id == jobs.c.id)
+                    & (attempts.c.number == jobs.c.attempts)
+                    & attempts.c.ended.is_(None),
+                )
+            )
+            .where(jobs.c.stage == stage, jobs.c.state == State.RUNNING.value)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).all()
+        n = 0
+        for row in rows:
+            if row.owner is not None and alive(row.owner):
+                continue
+            key = JobKey(row.file, row.stage, row.version)
+            ticket = Ticket(row.id, row.attempt_id or 0, key, row.attempts, row.input_path, row.log)
+            verdict = (
+                OrphanVerdict("lost") if inspect is None else inspect(Orphan(ticket, row.owner))
+            )
+            if verdict.kind == "running":
+                continue
+            if verdict.kind == "succeeded":
+                self.finish(ticket, exit_code=0, output_path=verdict.output)
+            elif verdict.kind == "failed":
+                self.finish(
+                    ticket,
+                    exit_code=verdict.exit_code,
+                    reason=verdict.reason,
+                    classification=verdict.classification or Classification.TRANSIENT,
+                )
+            else:
+                self.lose(ticket, f"worker {row.owner} died during the attempt (worker lost)")
+            n += 1
+        return n
+
+    def lose(self, ticket: Ticket, reason: str = "worker lost") -> JobState | None:
+        """Close a lost attempt and retry its job at once, uncharged (None: job unknown)."""
         with self._tx() as conn:
-            now = _now()
-            q = select(jobs).where(jobs.c.stage == stage, jobs.c.state == State.RUNNING.value)
-            n = 0
-            for row in conn.execute(q.with_for_update()).all():
-                if row.owner is None or not alive(row.owner):
-                    ev = Fail(
-                        Classification.TRANSIENT, f"worker {row.owner} died during the attempt"
-                    )
-                    self._apply(conn, row, ev, now)
-                    n += 1
-            return n
+            row = self._lock(conn, ticket.key)
+            if row is None:
+                return None
+            if row.attempts != ticket.attempt:  # the job moved on meanwhile
+                return _state_of(row)
+            return self._lose(conn, row, ticket.attempt_id, reason, _now())
+
+    def _lose(
+        self, conn: Connection, row: Row[Any], attempt_id: int, reason: str, now: dt.datetime
+    ) -> JobState:
+        new = _state_of(row)
+        if row.state == State.RUNNING.value:
+            new, _ = self._apply(conn, row, Lost(reason), now)
+        where = (
+            attempts.c.id == attempt_id
+            if attempt_id
+            else (attempts.c.job_id == row.id) & attempts.c.ended.is_(None)
+        )
+        conn.execute(
+            update(attempts)
+            .where(where, attempts.c.ended.is_(None))
+            .values(ended=now, exit_code=None, reason=reason, classification=LOST)
+        )
+        return new
 
     def finish(
         self,
@@ -409,7 +513,7 @@ class Ledger:
         return self._sweep(now, jobs.c.state == State.RETRYING.value, jobs.c.retry_at <= now)
 
     def expire_leases(self, now: dt.datetime | None = None) -> int:
-        """Fail (transient, 'worker lost') every running job whose lease expired."""
+        """Close as lost (uncharged retry) every running attempt whose lease expired."""
         now = now or _now()
         return self._sweep(now, jobs.c.state == State.RUNNING.value, jobs.c.lease_until < now)
 
@@ -420,8 +524,8 @@ class Ledger:
                 if row.state == State.RETRYING.value:
                     self._apply(conn, row, Retry(), now)
                 else:
-                    ev = Fail(Classification.TRANSIENT, f"worker {row.owner} lost (lease expired)")
-                    self._apply(conn, row, ev, now)
+                    why = f"worker {row.owner} lost (lease expired)"
+                    self._lose(conn, row, 0, why, now)
             return len(rows)
 
     def requeue_lost(self) -> int:

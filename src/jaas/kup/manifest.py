@@ -33,7 +33,6 @@ __all__ = [
     "ManifestEntry",
     "RunReport",
     "files_of_run",
-    "format_runs",
     "is_manifest_name",
     "load_manifest",
     "register_manifest",
@@ -281,22 +280,3 @@ def run_reports(
         reports.append(rep)
     cache.save()
     return reports
-
-
-def format_runs(reports: list[RunReport]) -> str:
-    """Table of run completeness: expected, then seen/done per stage, then problems."""
-    if not reports:
-        return ""
-    stages = list(reports[0].seen)
-    lines = [f"{'run':<8}{'files':>6}  " + "".join(f"{s + ' seen/done':>22}" for s in stages)]
-    for r in reports:
-        cells = "".join(f"{f'{r.seen[s]}/{r.done[s]}':>22}" for s in stages)
-        verdict = "complete" if r.complete else "INCOMPLETE"
-        lines.append(f"{r.run:<8}{r.expected:>6}  {cells}  {verdict}")
-        for name in r.missing:
-            lines.append(f"  run {r.run}: missing file {name} (in the manifest, never ingested)")
-        for name, want, got in r.mismatched:
-            lines.append(
-                f"  run {r.run}: checksum differs for {name}: manifest {want}, ingested {got}"
-            )
-    return "\n".join(lines)

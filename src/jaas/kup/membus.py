@@ -261,5 +261,8 @@ class MemoryBus:
             g = self._groups.get(group)
             return bool(g and g.members)
 
+    def reset(self) -> None:
+        """Nothing to reconnect."""
+
     def close(self) -> None:
         """Nothing to release."""

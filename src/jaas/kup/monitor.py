@@ -1,13 +1,11 @@
-"""Monitoring of a keep-up pipeline: snapshots (jobs, throughput, lag, broker), history, loop.
+"""Monitoring driver: reads the ledger and the bus, feeds the pure core, stores alerts and history.
 
-A :class:`Monitor` reads the ledger (jobs per stage and state, attempts that ended or
-started recently) and the broker (topics, high watermarks, committed offsets of each
-stage's consumer group, group state) and keeps, per partition, a Burrow window of
-observations (:mod:`jaas.kup.lag`). An observation is recorded at each collection while
-the group has live members (a live consumer re-commits, as in Burrow) or when the
-committed offset moved; a group with no members adds none, so its partitions go STOP.
-:func:`run_forever` collects every ``interval`` s, evaluates and stores the alerts, and
-writes a history row per stage (table ``kup_monitor_history``) for charts.
+A :class:`Monitor` reads the ledger through :mod:`jaas.kup.readmodels` (jobs per stage
+and state, attempts that ended or started recently) and the :class:`~jaas.kup.bus.Bus`
+(topics, high watermarks, committed offsets of each stage's consumer group, group
+liveness), and hands them to :class:`jaas.kup.snapshot.LagTracker` (the pure core: Burrow
+windows, rates). :func:`run_forever` collects every ``interval`` s, evaluates and stores
+the alerts, and writes a history row per stage (table ``kup_monitor_history``) for charts.
 """
 
 from __future__ import annotations
@@ -19,9 +17,7 @@ import signal
 import sys
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +28,7 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
-    and_,
     delete,
-    func,
     insert,
     select,
 )
@@ -43,9 +37,10 @@ from jaas.db import ensure_schema
 from jaas.kup.alerts import Alert, AlertRules, AlertStore, evaluate_rules
 from jaas.kup.bus import BrokerState, Bus
 from jaas.kup.config import KupSettings
-from jaas.kup.lag import LagStatus, LagThresholds, PartitionWindow, group_status
-from jaas.kup.ledger import Ledger, attempts, jobs, metadata
-from jaas.kup.states import State
+from jaas.kup.lag import LagThresholds
+from jaas.kup.ledger import Ledger, metadata
+from jaas.kup.readmodels import ReadModels, StageActivity
+from jaas.kup.snapshot import LagTracker, PartitionLag, Snapshot, StageSnapshot
 
 __all__ = [
     "BrokerState",
@@ -78,67 +73,6 @@ history_table = Table(
     Column("lag", Integer),
     Column("lag_status", String(8)),
 )
-
-
-@dataclass(frozen=True)
-class PartitionLag:
-    """Lag of one partition for one group: committed offset, high watermark, Burrow status."""
-
-    group: str
-    topic: str
-    partition: int
-    committed: int | None
-    high: int
-    lag: int
-    status: LagStatus
-    reason: str
-
-
-@dataclass
-class StageSnapshot:
-    """One stage at one time: job counts, throughput, failures, lag of its consumer group."""
-
-    stage: str
-    topic: str
-    group: str
-    timeout: float
-    counts: dict[str, int]
-    done_window: int = 0
-    files_per_min: float = 0.0
-    attempts_window: int = 0
-    failures_window: int = 0
-    last_failure: str | None = None
-    running_ages: list[float] = field(default_factory=list)
-    oldest_queued: float | None = None
-    since_last_start: float | None = None
-    produced: int | None = None
-    consumed: int | None = None
-    produced_per_s: float | None = None
-    consumed_per_s: float | None = None
-    lag: int | None = None
-    lag_status: LagStatus = LagStatus.OK
-    partitions: list[PartitionLag] = field(default_factory=list)
-
-    @property
-    def failure_rate(self) -> float | None:
-        """Failed share of the attempts that ended in the failure window (None: none ended)."""
-        return self.failures_window / self.attempts_window if self.attempts_window else None
-
-
-@dataclass
-class Snapshot:
-    """Everything :class:`Monitor` saw at time ``at`` (Unix seconds)."""
-
-    at: float
-    broker: BrokerState
-    stages: list[StageSnapshot]
-
-    def stage(self, name: str) -> StageSnapshot:
-        """The snapshot of stage ``name`` (KeyError if unknown)."""
-        for s in self.stages:
-            if s.stage == name:
-                return s
-        raise KeyError(name)
 
 
 def _utc(t: float) -> dt.datetime:
@@ -199,9 +133,8 @@ class Monitor:
         self.throughput_window = throughput_window
         self.rate_window = rate_window
         self.busy_is_progress = busy_is_progress
-        self._windows: dict[tuple[str, str, int], PartitionWindow] = {}
-        self._last: dict[tuple[str, str, int], tuple[int | None, int]] = {}
-        self._totals: deque[tuple[float, dict[str, tuple[int, int]]]] = deque(maxlen=10000)
+        self.reads = ReadModels(ledger.engine, [s.name for s in ledger.config.stages])
+        self.tracker = LagTracker(window, thresholds, rate_window, busy_is_progress)
 
     def close(self) -> None:
         """Close the broker clients (the ledger belongs to the caller)."""
@@ -221,146 +154,47 @@ class Monitor:
                 try:
                     self._kafka_side(stages, now)
                 except Exception as exc:  # broker went away between calls
-                    broker = BrokerState(self.bootstrap, up=False, error=str(exc))
+                    self.bus.reset()  # reconnect at the next collection
+                    why = str(exc).strip() or f"{type(exc).__name__} (no message)"
+                    broker = BrokerState(self.bootstrap, up=False, error=why)
         return Snapshot(now, broker, stages)
 
     def _ledger_side(self, now: float) -> list[StageSnapshot]:
         cfg = self.ledger.config
-        counts = self.ledger.counts()
-        out = {
-            s.name: StageSnapshot(
-                s.name, s.input, f"{self.group_prefix}.{s.name}", s.timeout, counts.get(s.name, {})
+        act = self.reads.activity(
+            _utc(now), _utc(now - self.rules.failure_window), _utc(now - self.throughput_window)
+        )
+        out = []
+        for s in cfg.stages:
+            a = act.get(s.name) or StageActivity(s.name)
+            st = StageSnapshot(
+                s.name, s.input, f"{self.group_prefix}.{s.name}", s.timeout, a.counts
             )
-            for s in cfg.stages
-        }
-        ok = and_(attempts.c.exit_code == 0, attempts.c.classification.is_(None))
-        j = attempts.join(jobs, attempts.c.job_id == jobs.c.id)
-        fail_since = _utc(now - self.rules.failure_window)
-        thr_since = _utc(now - self.throughput_window)
-        with self.ledger.engine.connect() as conn:
-            q = (
-                select(jobs.c.stage, func.count(), func.sum(ok.cast(Integer)))
-                .select_from(j)
-                .where(attempts.c.ended >= fail_since)
-                .group_by(jobs.c.stage)
+            st.attempts_window, st.failures_window = a.failures.ended, a.failures.failed
+            st.last_failure = a.last_failure
+            st.running_ages = [now - t.timestamp() for t in a.running_started]
+            st.oldest_queued = (
+                None if a.oldest_queued is None else now - a.oldest_queued.timestamp()
             )
-            for stage, n, n_ok in conn.execute(q):
-                if stage in out:
-                    out[stage].attempts_window = int(n)
-                    out[stage].failures_window = int(n) - int(n_ok or 0)
-            q = (
-                select(jobs.c.stage, func.count())
-                .select_from(j)
-                .where(attempts.c.ended >= thr_since, ok)
-                .group_by(jobs.c.stage)
-            )
-            done = {stage: int(n) for stage, n in conn.execute(q)}
-            q = select(jobs.c.stage, func.min(attempts.c.started), func.max(attempts.c.started))
-            first_last = {
-                s: (a, b) for s, a, b in conn.execute(q.select_from(j).group_by(jobs.c.stage))
-            }
-            q = (
-                select(jobs.c.stage, attempts.c.started)
-                .select_from(j)
-                .where(jobs.c.state == State.RUNNING.value, attempts.c.ended.is_(None))
-            )
-            for stage, started in conn.execute(q):
-                if stage in out and (t := _ts(started)) is not None:
-                    out[stage].running_ages.append(now - t)
-            q = (
-                select(jobs.c.stage, func.min(jobs.c.updated))
-                .where(jobs.c.state == State.QUEUED.value)
-                .group_by(jobs.c.stage)
-            )
-            for stage, oldest in conn.execute(q):
-                if stage in out and (t := _ts(oldest)) is not None:
-                    out[stage].oldest_queued = now - t
-            q = (
-                select(jobs.c.stage, attempts.c.reason)
-                .select_from(j)
-                .where(attempts.c.ended >= fail_since, ~ok)
-                .order_by(attempts.c.ended.desc(), attempts.c.id.desc())
-            )
-            for stage, reason in conn.execute(q):
-                if stage in out and out[stage].last_failure is None:
-                    out[stage].last_failure = reason or "no reason recorded"
-        for name, st in out.items():
-            first, last = (_ts(x) for x in first_last.get(name, (None, None)))
-            st.since_last_start = None if last is None else now - last
-            st.done_window = done.get(name, 0)
-            if first is not None:
-                span = max(min(self.throughput_window, now - first), 1.0)
+            st.since_last_start = None if a.last_start is None else now - a.last_start.timestamp()
+            st.done_window = a.done_since
+            if a.first_start is not None:
+                span = max(min(self.throughput_window, now - a.first_start.timestamp()), 1.0)
                 st.files_per_min = 60.0 * st.done_window / span
-        return list(out.values())
+            out.append(st)
+        return out
 
     def _kafka_side(self, stages: list[StageSnapshot], now: float) -> None:
         assert self.bus is not None
-        totals: dict[str, tuple[int, int]] = {}
         for st in stages:
-            marks = self.bus.watermarks(st.topic)
-            committed = self.bus.committed(st.group, st.topic)
-            alive = self.bus.group_alive(st.group)
-            busy = self.busy_is_progress and st.counts.get(State.RUNNING.value, 0) > 0
-            parts = [
-                self._partition(st.group, st.topic, p, lh, committed.get(p), alive, busy, now)
-                for p, lh in sorted(marks.items())
-            ]
-            st.partitions = parts
-            st.produced = sum(h for _, h in marks.values())
-            st.consumed = sum(
-                (committed.get(p) if committed.get(p) is not None else low) or 0
-                for p, (low, _) in marks.items()
+            self.tracker.observe(
+                st,
+                self.bus.watermarks(st.topic),
+                self.bus.committed(st.group, st.topic),
+                self.bus.group_alive(st.group),
+                now,
             )
-            st.lag = sum(p.lag for p in parts)
-            st.lag_status = group_status(p.status for p in parts)
-            totals[st.topic] = (st.produced, st.consumed)
-        self._totals.append((now, totals))
-        for st in stages:
-            st.produced_per_s, st.consumed_per_s = self._rates(st.topic, now)
-
-    def _partition(
-        self,
-        group: str,
-        topic: str,
-        partition: int,
-        low_high: tuple[int, int],
-        committed: int | None,
-        alive: bool,
-        busy: bool,
-        now: float,
-    ) -> PartitionLag:
-        low, high = low_high
-        offset = low if committed is None else committed
-        lag = max(high - offset, 0)
-        key = (group, topic, partition)
-        win = self._windows.get(key)
-        prev = self._last.get(key)
-        if win is None or (prev is not None and high < prev[1]):  # new, or the broker restarted
-            win = self._windows[key] = PartitionWindow(self.window)
-            prev = None
-        if prev is None or alive or committed != prev[0]:
-            win.add(offset, lag, now)
-        self._last[key] = (committed, high)
-        ev = win.evaluate(now, current_lag=lag, thresholds=self.thresholds)
-        status, reason = ev.status, ev.reason
-        if status is LagStatus.STALL and busy:
-            status, reason = LagStatus.WARN, f"{reason}; attempts are running (stage busy)"
-        return PartitionLag(group, topic, partition, committed, high, lag, status, reason)
-
-    def _rates(self, topic: str, now: float) -> tuple[float | None, float | None]:
-        base = next(
-            (
-                (t, tot[topic])
-                for t, tot in self._totals
-                if topic in tot and t >= now - self.rate_window
-            ),
-            None,
-        )
-        cur = self._totals[-1][1].get(topic) if self._totals else None
-        if base is None or cur is None or now - base[0] <= 0:
-            return None, None
-        span = now - base[0]
-        return (cur[0] - base[1][0]) / span, (cur[1] - base[1][1]) / span
+        self.tracker.rates(stages, now)
 
     # ---- history ---------------------------------------------------------------------------
 

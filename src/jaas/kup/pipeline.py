@@ -8,23 +8,25 @@ broker address), ``kup.db`` (SQLite ledger, unless a database URL is given), ``l
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from jaas._io import atomic_path
-from jaas.errors import PipelineError
+from jaas.errors import ConfigError, JaasError, PipelineError
 from jaas.kup.broker import ensure_topics, free_port, start_broker_process, wait_ready
-from jaas.kup.config import KupSettings
+from jaas.kup.config import KupSettings, PipelineConfig
+from jaas.kup.identity import IngestReport, identify, submit_inputs
 from jaas.kup.ledger import Ledger
-from jaas.kup.manifest import RunReport, format_runs, run_reports
+from jaas.kup.manifest import RunReport, run_reports
 from jaas.kup.relay import all_topics
 from jaas.kup.states import JobKey
 
@@ -32,11 +34,15 @@ __all__ = [
     "ResetPlan",
     "Status",
     "down",
-    "format_status",
     "ingest",
+    "ingest_report",
     "pid_alive",
     "plan_reset",
+    "preflight",
     "reset_file",
+    "role_argv",
+    "spawn_role",
+    "state_lock",
     "status",
     "up",
 ]
@@ -91,7 +97,38 @@ def _spawn(argv: list[str], log: Path) -> int:
     return proc.pid
 
 
-def up(settings: KupSettings, monitor_interval: float | None = 10.0) -> dict[str, Any]:
+@contextlib.contextmanager
+def state_lock(state_dir: Path) -> Iterator[None]:
+    """Hold the pipeline's lock (``up`` and the supervisor never start a piece twice)."""
+    with open(state_dir / ".state.lock", "a+b") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def role_argv(state_dir: Path, role: str, state: dict[str, Any]) -> list[str]:
+    """Command line of a pipeline process: ``relay``, ``monitor``, ``supervisor`` or
+    ``worker STAGE``."""
+    py = sys.executable
+    if role.startswith("worker "):
+        return [py, "-m", "jaas.kup.worker", str(state_dir), role.split(" ", 1)[1]]
+    argv = [py, "-m", f"jaas.kup.{role}", str(state_dir)]
+    if role == "monitor":
+        argv.append(str(state.get("monitor_interval") or 10.0))
+    return argv
+
+
+def spawn_role(state_dir: Path, role: str, state: dict[str, Any]) -> int:
+    """Start one pipeline process (its output appended to ``logs/ROLE.log``); its pid."""
+    log = state_dir / "logs" / f"{role.replace(' ', '-')}.log"
+    return _spawn(role_argv(state_dir, role, state), log)
+
+
+def up(
+    settings: KupSettings, monitor_interval: float | None = 10.0, supervise: bool = True
+) -> dict[str, Any]:
     """Start what is not running yet: broker (embedded), relay, monitor, one worker per stage.
 
     Idempotent: a second ``up`` restarts only dead pieces (a restarted embedded broker
@@ -101,6 +138,8 @@ def up(settings: KupSettings, monitor_interval: float | None = 10.0) -> dict[str
         settings: state dir, database, broker, stages and executor.
         monitor_interval: seconds between the monitor's collections (alerts, history);
             None: no monitor process.
+        supervise: also start the supervisor (:mod:`jaas.kup.supervisor`), which restarts
+            a killed broker, relay, monitor or worker and counts the restarts.
 
     Returns:
         The state: ``{"bootstrap", "broker", "relay", "monitor", "workers": {stage: pid}}``.
@@ -108,41 +147,112 @@ def up(settings: KupSettings, monitor_interval: float | None = 10.0) -> dict[str
     Example:
         >>> up(KupSettings(state_dir=Path("kup")))      # doctest: +SKIP
     """
+    config = preflight(settings)  # everything checked before any process starts
     state_dir = settings.state_dir
-    state_dir.mkdir(parents=True, exist_ok=True)
-    config = settings.pipeline()  # validate the stages before starting anything
     settings.save()
+    with state_lock(state_dir):
+        return _up(settings, config, monitor_interval, supervise)
+
+
+def _up(
+    settings: KupSettings,
+    config: PipelineConfig,
+    monitor_interval: float | None,
+    supervise: bool,
+) -> dict[str, Any]:
+    state_dir = settings.state_dir
     state = _read_state(state_dir)
+    state["monitor_interval"] = monitor_interval
     logs = state_dir / "logs"
-    if settings.bootstrap is None:
-        port = int(state.get("broker_port") or settings.broker_port or free_port())
-        state["broker_port"] = port
-        state["bootstrap"] = f"127.0.0.1:{port}"
-        if not pid_alive(state.get("broker")):
-            proc = start_broker_process(port, logs / "broker.log")
-            _CHILDREN[proc.pid] = proc
-            state["broker"] = proc.pid
-    else:
-        state["bootstrap"] = settings.bootstrap
-        state["broker"] = None
-    _write_state(state_dir, state)
-    wait_ready(state["bootstrap"])
-    ensure_topics(state["bootstrap"], all_topics(config))
-    Ledger(settings.database, config).close()  # create the tables once, before the workers
-    py = sys.executable
-    if not pid_alive(state.get("relay")):
-        argv = [py, "-m", "jaas.kup.relay", str(state_dir)]
-        state["relay"] = _spawn(argv, logs / "relay.log")
-    if monitor_interval is not None and not pid_alive(state.get("monitor")):
-        argv = [py, "-m", "jaas.kup.monitor", str(state_dir), str(monitor_interval)]
-        state["monitor"] = _spawn(argv, logs / "monitor.log")
-    workers = state.setdefault("workers", {})
-    for stage in config.stages:
-        if not pid_alive(workers.get(stage.name)):
-            argv = [py, "-m", "jaas.kup.worker", str(state_dir), stage.name]
-            workers[stage.name] = _spawn(argv, logs / f"worker-{stage.name}.log")
+    started: list[int] = []
+    try:
+        if settings.bootstrap is None:
+            port = int(state.get("broker_port") or settings.broker_port or free_port())
+            state["broker_port"] = port
+            state["bootstrap"] = f"127.0.0.1:{port}"
+            if not pid_alive(state.get("broker")):
+                proc = start_broker_process(port, logs / "broker.log")
+                _CHILDREN[proc.pid] = proc
+                state["broker"] = proc.pid
+                started.append(proc.pid)
+        else:
+            state["bootstrap"] = settings.bootstrap
+            state["broker"] = None
+        _write_state(state_dir, state)
+        wait_ready(state["bootstrap"])
+        ensure_topics(state["bootstrap"], all_topics(config))
+        roles = ["relay"] + (["monitor"] if monitor_interval is not None else [])
+        for role in roles:
+            if not pid_alive(state.get(role)):
+                state[role] = spawn_role(state_dir, role, state)
+                started.append(state[role])
+        workers = state.setdefault("workers", {})
+        for stage in config.stages:
+            if not pid_alive(workers.get(stage.name)):
+                workers[stage.name] = spawn_role(state_dir, f"worker {stage.name}", state)
+                started.append(workers[stage.name])
+        if supervise and not pid_alive(state.get("supervisor")):
+            state["supervisor"] = spawn_role(state_dir, "supervisor", state)
+            started.append(state["supervisor"])
+    except BaseException:
+        _stop(started, 3.0)  # leave nothing running that this call started
+        for role in ("broker", "relay", "monitor", "supervisor"):
+            if state.get(role) in started:
+                state[role] = None
+        state["workers"] = {k: v for k, v in state.get("workers", {}).items() if v not in started}
+        _write_state(state_dir, state)
+        raise
     _write_state(state_dir, state)
     return state
+
+
+def preflight(settings: KupSettings) -> PipelineConfig:
+    """Check everything ``up`` needs before it starts a process; return the stage chain.
+
+    Raises:
+        ConfigError: stages file, executor, slots or a stage entry point is wrong.
+        PipelineError: the state directory cannot be created or the ledger database
+            cannot be opened.
+    """
+    from jaas.kup.executors import available_executors
+    from jaas.kup.stages import load_entry
+
+    try:
+        settings.state_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PipelineError(
+            f"state directory {settings.state_dir}: cannot create it: {exc.strerror or exc}"
+        ) from exc
+    config = settings.pipeline()
+    known = available_executors()
+    if settings.executor not in known:
+        raise ConfigError(f"unknown executor {settings.executor!r}; available: {', '.join(known)}")
+    if settings.slots < 1:
+        raise ConfigError(f"--slots {settings.slots}: expected at least 1")
+    for stage in config.stages:
+        if stage.entry is not None:
+            try:
+                load_entry(stage.entry)
+            except ConfigError as exc:
+                raise ConfigError(f"stage {stage.name!r}: {exc}") from exc
+    try:
+        Ledger(settings.database, config).close()  # the tables exist before the workers
+    except JaasError:
+        raise
+    except Exception as exc:  # malformed URL, unreachable server, not a database
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise PipelineError(f"ledger database {_safe_url(settings.database)}: {first}") from exc
+    return config
+
+
+def _safe_url(url: str) -> str:
+    """The URL with its password hidden (unparseable URLs as given)."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url
 
 
 def _reap(pids: list[int]) -> None:
@@ -180,6 +290,11 @@ def down(state_dir: str | os.PathLike[str], timeout: float = 15.0) -> list[str]:
     sd = Path(state_dir)
     state = _read_state(sd)
     stopped: list[str] = []
+    sup = state.get("supervisor")
+    if sup is not None and pid_alive(sup):  # first, or it would restart what we stop
+        _stop([int(sup)], 5.0)
+        stopped.append("supervisor")
+    state["supervisor"] = None
     workers = {k: v for k, v in state.get("workers", {}).items() if pid_alive(v)}
     _stop(list(workers.values()), timeout)
     stopped += [f"worker {name}" for name in workers]
@@ -200,16 +315,32 @@ def ingest(
 ) -> list[JobKey]:
     """Register RAW files: queue their first-stage job and its message (one transaction).
 
-    Returns the keys newly queued (files already known are skipped).
+    Returns the keys newly queued (files already known, and the same content under another
+    name, are skipped). Raises PipelineError naming every refused file (a different file
+    under a known name, a (run, sequence) already taken); the others are queued all the same.
     """
+    report = ingest_report(state_dir, paths)
+    if report.refused:
+        raise PipelineError(
+            f"{len(report.refused)} file(s) refused ({len(report.queued)} queued):\n"
+            + "\n".join(f"  {why}" for _, why in report.refused)
+        )
+    return report.queued
+
+
+def ingest_report(
+    state_dir: str | os.PathLike[str], paths: Iterable[str | os.PathLike[str]]
+) -> IngestReport:
+    """Identify files by content and (run, sequence) and queue the new ones; the report."""
     settings = KupSettings.load(state_dir)
     files = [Path(p) for p in paths]
     missing = [str(p) for p in files if not p.is_file()]
     if missing:
         raise PipelineError(f"cannot ingest, no such file(s): {', '.join(missing)}")
+    inputs = [identify(p) for p in files]
     ledger = Ledger(settings.database, settings.pipeline())
     try:
-        return ledger.submit_files(files)
+        return submit_inputs(ledger, inputs)
     finally:
         ledger.close()
 
@@ -223,6 +354,7 @@ class Status:
     failures: list[dict[str, Any]] = field(default_factory=list)
     bootstrap: str | None = None
     runs: list[RunReport] = field(default_factory=list)
+    restarts: dict[str, int] = field(default_factory=dict)  # by the supervisor, per process
 
     def files_done(self, stage: str) -> int:
         """Number of files done at ``stage``."""
@@ -241,38 +373,16 @@ def status(state_dir: str | os.PathLike[str]) -> Status:
         procs["monitor"] = pid_alive(state.get("monitor"))
     for name, pid in state.get("workers", {}).items():
         procs[f"worker {name}"] = pid_alive(pid)
+    if state.get("supervisor") is not None:
+        procs["supervisor"] = pid_alive(state.get("supervisor"))
     ledger = Ledger(settings.database, settings.pipeline())
     try:
         st = Status(procs, ledger.counts(), ledger.failures(), state.get("bootstrap"))
     finally:
         ledger.close()
+    st.restarts = {k: int(v) for k, v in state.get("restarts", {}).items()}
     st.runs = run_reports(state_dir)
     return st
-
-
-_ORDER = ("pending", "queued", "running", "retrying", "done", "failed", "dead")
-
-
-def format_status(st: Status) -> str:
-    """Human-readable table of :func:`status`."""
-    lines = [f"broker: {st.bootstrap or '-'}"]
-    for name, alive in st.processes.items():
-        lines.append(f"  {name:<20} {'up' if alive else 'DOWN'}")
-    lines.append("")
-    lines.append(f"{'stage':<12}" + "".join(f"{s:>10}" for s in _ORDER))
-    for stage, by_state in st.counts.items():
-        lines.append(f"{stage:<12}" + "".join(f"{by_state.get(s, 0):>10}" for s in _ORDER))
-    if st.failures:
-        lines.append("")
-        lines.append("failures:")
-        for f in st.failures:
-            lines.append(
-                f"  {f['stage']:<10} {f['file']:<32} {f['state']:<9} "
-                f"attempts {f['attempts']}: {f['reason']}"
-            )
-    if st.runs:
-        lines += ["", "runs (end-of-run manifests):", format_runs(st.runs)]
-    return "\n".join(lines)
 
 
 @dataclass

@@ -142,9 +142,50 @@ def _quarantine(ctx: StageContext, exc: FormatError) -> Path:
     return dest
 
 
+def _detector_pmts() -> int:
+    from jaas.sim.detector_params import DetectorParams  # the detector description
+
+    return int(DetectorParams().n_pmt)
+
+
+def _check_content(batch: Any, n_pmt: int, path: Path) -> None:
+    """FormatError for hits no detector can record: PMT ids out of range, NaN/inf values.
+
+    Such a file has valid CRCs (the DAQ wrote the bad values faithfully): retrying cannot
+    help, so it is quarantined like a corrupt one.
+    """
+    import numpy as np
+
+    def event_of(hit: int) -> int:
+        i = int(np.searchsorted(batch.offsets, hit, side="right")) - 1
+        return int(batch.event_id[i])
+
+    if len(batch.pmt) and int(batch.pmt.max()) >= n_pmt:
+        hit = int(np.argmax(batch.pmt >= n_pmt))
+        ev = event_of(hit)
+        raise FormatError(
+            f"impossible content: PMT id {int(batch.pmt[hit])} out of range 0..{n_pmt - 1} "
+            f"(event {ev})",
+            path=path,
+            event=ev,
+        )
+    for name in ("charge", "time"):
+        values = getattr(batch, name)
+        bad = ~np.isfinite(values)
+        if bad.any():
+            hit = int(np.argmax(bad))
+            ev = event_of(hit)
+            raise FormatError(
+                f"impossible content: {name} {values[hit]} of a hit is not finite (event {ev})",
+                path=path,
+                event=ev,
+            )
+
+
 def ingest(ctx: StageContext) -> Path:
     """Check a RAW file (header, end record and, unless ``full_check: false``, every
-    record's CRC) and register it in the catalog with its adler32.
+    record's CRC and content: PMT ids below ``n_pmt``, finite charges and times) and
+    register it in the catalog with its adler32.
 
     A corrupt file is quarantined (catalog status ``quarantined`` with the reason, a
     link or copy in ``data/quarantine/``) and the stage fails deterministically.
@@ -156,8 +197,12 @@ def ingest(ctx: StageContext) -> Path:
     try:
         info = raw_info(ctx.input)
         if ctx.params.get("full_check", True):
+            n_pmt = int(ctx.params.get("n_pmt") or _detector_pmts())
+            n = 0
             with RawReader(ctx.input) as reader:
-                n = sum(len(batch) for batch in reader)
+                for batch in reader:
+                    _check_content(batch, n_pmt, ctx.input)
+                    n += len(batch)
             if n != info.get("n_events"):
                 raise FormatError(
                     f"{n} readable events, but the end record says {info.get('n_events')}",

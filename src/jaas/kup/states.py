@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from jaas.errors import PipelineError
 
 __all__ = [
+    "MAX_LOST",
     "Cancel",
     "Classification",
     "EmitNext",
@@ -33,6 +34,7 @@ __all__ = [
     "JobKey",
     "JobState",
     "KillJob",
+    "Lost",
     "PublishStage",
     "Reset",
     "Retry",
@@ -106,6 +108,12 @@ class JobState:
     attempts: int = 0
     last_reason: str | None = None
     retry_at: dt.datetime | None = None
+    lost: int = 0  # attempts lost with their worker: not charged to the retry budget
+
+    @property
+    def charged(self) -> int:
+        """Attempts that count against the retry budget (real failures and the current)."""
+        return self.attempts - self.lost
 
 
 # ---- events -----------------------------------------------------------------------------
@@ -162,7 +170,18 @@ class Cancel:
     reason: str = "cancelled by operator"
 
 
-Event = Submit | Start | Succeed | Fail | Timeout | Retry | Reset | Cancel
+@dataclass(frozen=True)
+class Lost:
+    """The running attempt's worker died and the attempt left no result: a crash of ours,
+    not a failure of the file. Retried at once, not charged to the budget (up to
+    :data:`MAX_LOST` times: an attempt that keeps killing its worker is given up)."""
+
+    reason: str = "worker lost"
+
+
+MAX_LOST = 5
+
+Event = Submit | Start | Succeed | Fail | Timeout | Retry | Reset | Cancel | Lost
 
 
 # ---- instructions -----------------------------------------------------------------------
@@ -228,11 +247,11 @@ def _failure(
         why = f"deterministic failure: {reason}"
         dead = dataclasses.replace(job, state=State.DEAD, last_reason=why, retry_at=None)
         return dead, [SendToDeadLetter(job.key, why)]
-    if job.attempts > policy.retries:
-        why = f"gave up after {job.attempts} attempts: {reason}"
+    if job.charged > policy.retries:
+        why = f"gave up after {job.charged} attempts: {reason}"
         dead = dataclasses.replace(job, state=State.DEAD, last_reason=why, retry_at=None)
         return dead, [SendToDeadLetter(job.key, why)]
-    delay = policy.delay(job.attempts)
+    delay = policy.delay(job.charged)
     at = now + dt.timedelta(seconds=delay)
     retrying = dataclasses.replace(job, state=State.RETRYING, last_reason=reason, retry_at=at)
     return retrying, [ScheduleRetry(job.key, at, delay)]
@@ -286,6 +305,13 @@ def transition(
         case Retry(manual=True) if s in (State.RETRYING, State.FAILED, State.DEAD):
             fresh = dataclasses.replace(job, state=State.QUEUED, attempts=0, retry_at=None)
             return fresh, [PublishStage(job.key)]
+        case Lost(reason=r) if s is State.RUNNING:
+            if job.lost + 1 > MAX_LOST:
+                why = f"gave up: the worker was lost {job.lost + 1} times: {r}"
+                dead = dataclasses.replace(job, state=State.DEAD, last_reason=why, retry_at=None)
+                return dead, [SendToDeadLetter(job.key, why)]
+            retrying = dataclasses.replace(job, state=State.RETRYING, last_reason=r, retry_at=now)
+            return retrying, [ScheduleRetry(job.key, now, 0.0)]
         case Cancel(reason=r) if s in (State.QUEUED, State.RUNNING, State.RETRYING):
             todo: list[Instruction] = [KillJob(job.key)] if s is State.RUNNING else []
             return dataclasses.replace(job, state=State.FAILED, last_reason=r, retry_at=None), todo

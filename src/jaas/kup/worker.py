@@ -2,9 +2,11 @@
 
 Order per message: ledger write (queued -> running, attempt row) -> offset commit ->
 executor submit. A redelivered message finds its job no longer queued and is skipped, so
-a crash between the ledger write and the commit is harmless; a worker that dies with
-attempts running leaves them to :meth:`Ledger.reclaim` (at the next worker start) or to
-lease expiry (relay). Run as ``python -m jaas.kup.worker STATE_DIR STAGE``.
+a crash between the ledger write and the commit is harmless. Attempts of a worker that
+died are settled by :meth:`StageWorker.reclaim` (at start and every ``reclaim_every`` s):
+an orphan's result is recorded, a still-running orphan is looked at again later, and one
+with neither is lost (closed, retried without charging the retry budget). Run as
+``python -m jaas.kup.worker STATE_DIR STAGE``.
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ from jaas.errors import PipelineError
 from jaas.kup.bus import Bus, BusConfig, Subscription, decode
 from jaas.kup.config import KupSettings, StageConfig
 from jaas.kup.executors.base import Executor, ExecutorStatus, Handle, JobSpec, get_executor
-from jaas.kup.ledger import Ledger, Ticket
-from jaas.kup.stages import EXIT_TRANSIENT
+from jaas.kup.ledger import Ledger, Orphan, OrphanVerdict, Ticket
+from jaas.kup.stages import EXIT_DETERMINISTIC, EXIT_TRANSIENT
 from jaas.kup.states import Classification, JobKey
 
 __all__ = ["StageWorker", "main", "owner_alive"]
@@ -50,6 +52,22 @@ class _Running:
     ticket: Ticket
     handle: Handle
     result: Path
+
+
+def process_running(marker: str) -> bool:
+    """Whether a process on this host has ``marker`` as one of its arguments (Linux /proc)."""
+    want = marker.encode()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+            state = (proc / "stat").read_text().rsplit(")", 1)[-1].split()[0]
+        except OSError:
+            continue
+        if want in argv and state != "Z":
+            return True
+    return False
 
 
 def _last_line(path: Path) -> str:
@@ -98,6 +116,41 @@ class StageWorker:
         self.running: dict[str, _Running] = {}
         self.consumer: Subscription | None = None
 
+    def result_path(self, ticket: Ticket) -> Path:
+        """Where the attempt writes its outcome (JSON)."""
+        return self.log_dir / f"{ticket.key.file}.{ticket.attempt}.result.json"
+
+    def inspect(self, orphan: Orphan) -> OrphanVerdict:
+        """What became of an attempt of a dead worker: its result, else its process."""
+        result = self.result_path(orphan.ticket)
+        if result.is_file():
+            try:
+                outcome = json.loads(result.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                outcome = None
+            if isinstance(outcome, dict) and outcome.get("ok"):
+                return OrphanVerdict("succeeded", output=outcome.get("output"))
+            if isinstance(outcome, dict):
+                deterministic = outcome.get("classification") == "deterministic"
+                return OrphanVerdict(
+                    "failed",
+                    exit_code=EXIT_DETERMINISTIC if deterministic else EXIT_TRANSIENT,
+                    reason=str(outcome.get("reason") or "failed (result of a lost worker)"),
+                    classification=(
+                        Classification.DETERMINISTIC if deterministic else Classification.TRANSIENT
+                    ),
+                )
+        if process_running(str(result)):
+            return OrphanVerdict("running")  # still at work: settled at a later reclaim
+        return OrphanVerdict("lost")
+
+    def reclaim(self) -> int:
+        """Settle the attempts of dead workers of this stage (see :meth:`Ledger.reclaim`)."""
+        n = self.ledger.reclaim(self.stage.name, owner_alive, self.inspect)
+        if n:
+            log.info("reclaimed %d attempt(s) of dead workers", n)
+        return n
+
     def _argv(self, ticket: Ticket, result: Path) -> list[str]:
         subst = {
             "{python}": sys.executable,
@@ -142,7 +195,7 @@ class StageWorker:
 
     def launch(self, ticket: Ticket) -> None:
         """Submit an attempt to the executor (a refused submit is a transient failure)."""
-        result = self.log_dir / f"{ticket.key.file}.{ticket.attempt}.result.json"
+        result = self.result_path(ticket)
         log_path = Path(ticket.log_path or self.log_dir / f"{ticket.key.file}.log")
         spec = JobSpec(
             name=f"{self.stage.name}:{ticket.key.file}#{ticket.attempt}",
@@ -227,15 +280,26 @@ class StageWorker:
         if ticket is not None:
             self.launch(ticket)  # the ledger says running: launch whatever the commit did
 
-    def run(self, stop: threading.Event, poll: float = 0.2, grace: float = 5.0) -> None:
-        """Consume until ``stop`` is set; then wait ``grace`` s for attempts, cancel the rest."""
-        n = self.ledger.reclaim(self.stage.name, owner_alive)
-        if n:
-            log.info("reclaimed %d attempt(s) of dead workers", n)
+    def run(
+        self,
+        stop: threading.Event,
+        poll: float = 0.2,
+        grace: float = 5.0,
+        reclaim_every: float = 30.0,
+    ) -> None:
+        """Consume until ``stop`` is set; then wait ``grace`` s for attempts, cancel the rest.
+
+        Attempts of dead workers are settled at the start and every ``reclaim_every`` s
+        (an orphan still running is looked at again until it ends).
+        """
+        next_reclaim = 0.0
         self.consumer = self.bus.subscribe(self.group, [self.stage.input])
         try:
             while not stop.is_set():
                 try:
+                    if time.monotonic() >= next_reclaim:
+                        self.reclaim()
+                        next_reclaim = time.monotonic() + reclaim_every
                     self.step(poll)
                 except Exception as exc:  # broker or DB hiccup: keep going
                     log.warning("worker step failed, retrying: %s", exc)
