@@ -111,7 +111,6 @@ def submit_inputs(ledger: Ledger, files: Iterable[InputFile]) -> IngestReport:
     """Register and queue new inputs (one transaction); see the module doc for the rules."""
     first = ledger.config.stages[0]
     report = IngestReport()
-    inputs_table.create(ledger.engine, checkfirst=True)
     with ledger._tx() as conn:
         now = dt.datetime.now(dt.UTC)
         for f in files:
