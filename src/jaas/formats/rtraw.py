@@ -274,6 +274,9 @@ def read_entries(
     uniq, inverse = np.unique(want, return_inverse=True)
     if len(uniq) == 0:
         return tree.arrays(list(branches), entry_start=0, entry_stop=0, library="ak"), inverse
+    fast = _basket_read(tree, branches, uniq)
+    if fast is not None:
+        return fast, inverse
     bounds = np.asarray(tree.common_entry_offsets(filter_name=list(branches)), dtype=np.int64)
     cluster = np.searchsorted(bounds, uniq, side="right") - 1
     cuts = np.flatnonzero(np.diff(cluster)) + 1
@@ -283,6 +286,66 @@ def read_entries(
         arr = tree.arrays(list(branches), entry_start=lo, entry_stop=hi, library="ak")
         parts.append(arr[group - lo] if hi - lo != len(group) else arr)
     return (parts[0] if len(parts) == 1 else ak.concatenate(parts)), inverse
+
+
+def _plain(interp: Any) -> np.dtype[Any] | None:
+    """The on-disk dtype of a flat numeric interpretation, else None."""
+    if isinstance(interp, uproot.interpretation.numerical.AsDtype) and not interp.inner_shape:
+        return np.dtype(interp.from_dtype)
+    return None
+
+
+def _branch_rows(branch: Any, uniq: npt.NDArray[np.int64]) -> ak.contents.Content | None:
+    """Entries ``uniq`` (sorted, distinct) of one branch, decoding only the baskets that
+    hold them straight from their bytes: one basket read per basket, not per entry.
+    None when the branch's layout is not a plain number or a counted list of numbers."""
+    interp = branch.interpretation
+    jagged = isinstance(interp, uproot.interpretation.jagged.AsJagged)
+    dtype = _plain(interp.content if jagged else interp)
+    if dtype is None or (jagged and interp.header_bytes != 0):
+        return None
+    starts = np.asarray(branch.entry_offsets, dtype=np.int64)
+    which = np.searchsorted(starts, uniq, side="right") - 1
+    cuts = np.flatnonzero(np.diff(which)) + 1
+    values: list[np.ndarray] = []
+    counts: list[np.ndarray] = []
+    for group in np.split(uniq, cuts):
+        k = int(which[np.searchsorted(uniq, group[0])])
+        basket = branch.basket(k)
+        local = group - starts[k]
+        data = np.frombuffer(basket.data, dtype=dtype)
+        if not jagged:
+            if len(data) != starts[k + 1] - starts[k]:
+                return None
+            values.append(data[local])
+            continue
+        offs = np.asarray(basket.byte_offsets, dtype=np.int64) // dtype.itemsize
+        lo, hi = offs[local], offs[local + 1]
+        n = hi - lo
+        flat = np.repeat(lo - np.concatenate([[0], np.cumsum(n)[:-1]]), n)
+        values.append(data[flat + np.arange(int(n.sum()), dtype=np.int64)])
+        counts.append(n)
+    native = dtype.newbyteorder("=")
+    content = np.concatenate(values).astype(native) if values else np.zeros(0, native)
+    leaf = ak.contents.NumpyArray(content)
+    if not jagged:
+        return leaf
+    offsets = np.zeros(len(uniq) + 1, dtype=np.int64)
+    np.cumsum(np.concatenate(counts), out=offsets[1:])
+    return ak.contents.ListOffsetArray(ak.index.Index64(offsets), leaf)
+
+
+def _basket_read(
+    tree: Any, branches: Sequence[str], uniq: npt.NDArray[np.int64]
+) -> ak.Array | None:
+    """``branches`` of entries ``uniq`` read basket by basket (None: use uproot's path)."""
+    fields = []
+    for name in branches:
+        layout = _branch_rows(tree[name], uniq)
+        if layout is None:
+            return None
+        fields.append(layout)
+    return ak.Array(ak.contents.RecordArray(fields, list(branches), length=len(uniq)))
 
 
 def _flat(array: ak.Array, dtype: Any) -> npt.NDArray[Any]:
