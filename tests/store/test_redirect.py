@@ -167,3 +167,18 @@ def test_resolution_through_catalog(files: dict[str, Any], tmp_path: Path) -> No
 def test_empty_request(files: dict[str, Any]) -> None:
     got = fetch_events([], paths=files["paths"])
     assert len(got) == 0 and got.hits is not None and len(got.hits) == 0
+
+
+def test_file_rewritten_between_fetches_is_read_anew(files: dict[str, Any]) -> None:
+    """Entry reads keep files open between calls; a file replaced on disk is reopened."""
+    es, rt = files["paths"][10]
+    first = fetch_events([(10, 7)], paths=files["paths"])
+    h = make_hits(N, seed=77, first_id=5000)
+    write_rtraw([h], rt, meta={"run": 1, "file_seq": 0}, basket_hits=800)
+    cols = make_esd(N, seed=78, event_ids=h.event_id)
+    cols["t"] = h.t
+    write_esd(cols, es, meta=meta(file_seq=0, parent=Path(rt).name), basket_events=50)
+    again = fetch_events([(10, 7)], paths=files["paths"])
+    assert first.esd["event_id"].tolist() == [7]
+    assert again.esd["event_id"].tolist() == [5007] and again.esd["t"].tolist() == [h.t[7]]
+    assert again.hits is not None and again.hits.event_id.tolist() == [5007]

@@ -28,9 +28,11 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 import time
 import types
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -238,7 +240,7 @@ def read_meta(path: str | os.PathLike[str], file: Any = None) -> dict[str, Any]:
 def _open_tree(path: str | os.PathLike[str], tree: str) -> tuple[Any, Any]:
     # local files: plain file reads (less per-read overhead than uproot's fsspec default)
     local = "://" not in os.fspath(path)
-    opts = {"handler": uproot.source.file.MultithreadedFileSource} if local else {}
+    opts = {"handler": uproot.source.file.MemmapSource} if local else {}
     try:
         f = uproot.open(path, **opts)
     except (OSError, ValueError) as exc:
@@ -247,6 +249,42 @@ def _open_tree(path: str | os.PathLike[str], tree: str) -> tuple[Any, Any]:
         f.close()
         raise FormatError(f"no TTree '{tree}' in the file (keys: {f.keys()})", path=path)
     return f, f[tree]
+
+
+_OPEN_MAX = 16  # open trees kept for entry reads (redirect): files, not their data
+_open_lock = threading.Lock()
+_open: OrderedDict[tuple[Any, ...], tuple[Any, Any, threading.Lock]] = OrderedDict()
+
+
+@contextlib.contextmanager
+def open_tree(path: str | os.PathLike[str], tree: str, *, keep: bool = False) -> Iterator[Any]:
+    """The TTree ``tree`` of ``path``. With ``keep`` a local file stays open (up to 16,
+    least recently used closed first) so that repeated entry reads skip re-reading the
+    file's header and tree metadata; a file changed on disk (inode, size or mtime) is
+    opened anew. Reads of one kept file are serialised."""
+    try:
+        st = os.stat(path) if keep and "://" not in os.fspath(path) else None
+    except OSError:
+        st = None  # opened below, which names the problem
+    if st is None:
+        f, t = _open_tree(path, tree)
+        with f:
+            yield t
+        return
+    key = (os.path.abspath(path), tree, st.st_ino, st.st_size, st.st_mtime_ns)
+    with _open_lock:
+        hit = _open.get(key)
+        if hit is not None:
+            _open.move_to_end(key)
+    if hit is None:
+        f, t = _open_tree(path, tree)
+        hit = (f, t, threading.Lock())
+        with _open_lock:
+            _open[key] = hit
+            while len(_open) > _OPEN_MAX:
+                _open.popitem(last=False)[1][0].close()
+    with hit[2]:
+        yield hit[1]
 
 
 def _check_entries(path: Any, entries: npt.NDArray[np.int64], n: int) -> None:
@@ -399,8 +437,7 @@ def read_rtraw(path: str | os.PathLike[str], entries: npt.ArrayLike | None = Non
     Example:
         >>> hits = read_rtraw("run000001_0000.rtraw.root", entries=[5, 17])  # doctest: +SKIP
     """
-    f, tree = _open_tree(path, TREE)
-    with f:
+    with open_tree(path, TREE, keep=entries is not None) as tree:
         arr, inverse = read_entries(tree, [*_SCALARS, *_HITS], entries, path)
     hits = _to_hits(arr)
     if entries is None or np.array_equal(inverse, np.arange(len(hits))):
