@@ -238,9 +238,11 @@ def read_meta(path: str | os.PathLike[str], file: Any = None) -> dict[str, Any]:
 
 
 def _open_tree(path: str | os.PathLike[str], tree: str) -> tuple[Any, Any]:
-    # local files: plain file reads (less per-read overhead than uproot's fsspec default)
+    # local files: memory-mapped (no reader threads to hand each basket read to)
     local = "://" not in os.fspath(path)
-    opts = {"handler": uproot.source.file.MemmapSource} if local else {}
+    opts: dict[str, Any] = {"array_cache": None}  # no hidden 100 MB cache per open file
+    if local:
+        opts["handler"] = uproot.source.file.MemmapSource
     try:
         f = uproot.open(path, **opts)
     except (OSError, ValueError) as exc:
