@@ -79,19 +79,43 @@ def test_each_file_opened_once(files: dict[str, Any], monkeypatch: pytest.Monkey
 
 
 def test_reads_only_needed_baskets(files: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
-    ranges: list[tuple[int, int]] = []
-    real = uproot.behaviors.TBranch.HasBranches.arrays
+    reads: Counter[tuple[str, int]] = Counter()
+    real = uproot.behaviors.TBranch.TBranch.basket
 
-    def spy(
-        self: Any, *args: Any, entry_start: Any = None, entry_stop: Any = None, **kw: Any
-    ) -> Any:
-        ranges.append((entry_start, entry_stop))
-        return real(self, *args, entry_start=entry_start, entry_stop=entry_stop, **kw)
+    def spy(self: Any, basket_num: int) -> Any:
+        reads[(self.name, int(basket_num))] += 1
+        return real(self, basket_num)
 
-    monkeypatch.setattr(uproot.behaviors.TBranch.HasBranches, "arrays", spy)
+    monkeypatch.setattr(uproot.behaviors.TBranch.TBranch, "basket", spy)
     fetch_events([(10, 3), (10, 4), (10, 300)], paths=files["paths"], with_hits=False)
-    # entries 3 and 4 share a basket (50 per basket): one read [3, 5), another [300, 301)
-    assert sorted(ranges) == [(3, 5), (300, 301)]
+    # entries 3 and 4 share basket 0 (50 per basket), 300 is in basket 6: each of these
+    # two baskets is read once per branch, no other basket is touched
+    assert set(reads.values()) == {1}
+    assert {b for _, b in reads} == {0, 6}
+    assert len(reads) == 2 * len({name for name, _ in reads})
+
+
+def test_many_entries_across_baskets(files: dict[str, Any]) -> None:
+    """Hundreds of entries over every basket (repeats, any order) match a direct take."""
+    rng = np.random.default_rng(5)
+    pairs = [
+        (int(f), int(e))
+        for f, e in zip(rng.choice([10, 11, 12], 600), rng.integers(0, N, 600), strict=True)
+    ]
+    got = fetch_events(pairs, paths=files["paths"])
+    assert got.hits is not None
+    for fid in (10, 11, 12):
+        rows = np.flatnonzero(got.esd["file_id"].to_numpy() == fid)
+        entries = got.esd["entry"].to_numpy()[rows]
+        expect = take_hits(files["hits"][fid], entries)
+        part = take_hits(got.hits, rows)
+        for name in ("event_id", "t", "trigger", "offsets", "pmt", "charge", "time"):
+            np.testing.assert_array_equal(getattr(part, name), getattr(expect, name))
+        for col in ("t", "E", "x", "cls", "nhit"):
+            want = np.asarray(files["esd"][fid][col])[entries]
+            np.testing.assert_array_equal(
+                got.esd[col].to_numpy()[rows], want.astype(got.esd[col].dtype)
+            )
 
 
 def test_dataframe_from_index_and_no_hits(files: dict[str, Any], tmp_path: Path) -> None:
@@ -143,3 +167,18 @@ def test_resolution_through_catalog(files: dict[str, Any], tmp_path: Path) -> No
 def test_empty_request(files: dict[str, Any]) -> None:
     got = fetch_events([], paths=files["paths"])
     assert len(got) == 0 and got.hits is not None and len(got.hits) == 0
+
+
+def test_file_rewritten_between_fetches_is_read_anew(files: dict[str, Any]) -> None:
+    """Entry reads keep files open between calls; a file replaced on disk is reopened."""
+    es, rt = files["paths"][10]
+    first = fetch_events([(10, 7)], paths=files["paths"])
+    h = make_hits(N, seed=77, first_id=5000)
+    write_rtraw([h], rt, meta={"run": 1, "file_seq": 0}, basket_hits=800)
+    cols = make_esd(N, seed=78, event_ids=h.event_id)
+    cols["t"] = h.t
+    write_esd(cols, es, meta=meta(file_seq=0, parent=Path(rt).name), basket_events=50)
+    again = fetch_events([(10, 7)], paths=files["paths"])
+    assert first.esd["event_id"].tolist() == [7]
+    assert again.esd["event_id"].tolist() == [5007] and again.esd["t"].tolist() == [h.t[7]]
+    assert again.hits is not None and again.hits.event_id.tolist() == [5007]

@@ -28,7 +28,7 @@ from jaas.errors import FormatError
 from jaas.formats.rtraw import (
     META_KEY,
     _codec,
-    _open_tree,
+    open_tree,
     parse_compression,
     read_entries,
     read_meta,
@@ -172,8 +172,7 @@ def read_esd(
     unknown = [c for c in names if c not in ESD_COLUMNS]
     if unknown:
         raise FormatError(f"unknown ESD columns {unknown}; known: {list(ESD_COLUMNS)}", path=path)
-    f, tree = _open_tree(path, TREE)
-    with f:
+    with open_tree(path, TREE, keep=entries is not None) as tree:
         arr, inverse = read_entries(tree, names, entries, path)
     out = {c: np.asarray(arr[c].to_numpy(), dtype=ESD_COLUMNS[c]) for c in names}
     if entries is not None and not np.array_equal(inverse, np.arange(len(arr))):

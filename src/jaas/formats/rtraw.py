@@ -28,9 +28,11 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 import time
 import types
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -236,9 +238,11 @@ def read_meta(path: str | os.PathLike[str], file: Any = None) -> dict[str, Any]:
 
 
 def _open_tree(path: str | os.PathLike[str], tree: str) -> tuple[Any, Any]:
-    # local files: plain file reads (less per-read overhead than uproot's fsspec default)
+    # local files: memory-mapped (no reader threads to hand each basket read to)
     local = "://" not in os.fspath(path)
-    opts = {"handler": uproot.source.file.MultithreadedFileSource} if local else {}
+    opts: dict[str, Any] = {"array_cache": None}  # no hidden 100 MB cache per open file
+    if local:
+        opts["handler"] = uproot.source.file.MemmapSource
     try:
         f = uproot.open(path, **opts)
     except (OSError, ValueError) as exc:
@@ -247,6 +251,42 @@ def _open_tree(path: str | os.PathLike[str], tree: str) -> tuple[Any, Any]:
         f.close()
         raise FormatError(f"no TTree '{tree}' in the file (keys: {f.keys()})", path=path)
     return f, f[tree]
+
+
+_OPEN_MAX = 16  # open trees kept for entry reads (redirect): files, not their data
+_open_lock = threading.Lock()
+_open: OrderedDict[tuple[Any, ...], tuple[Any, Any, threading.Lock]] = OrderedDict()
+
+
+@contextlib.contextmanager
+def open_tree(path: str | os.PathLike[str], tree: str, *, keep: bool = False) -> Iterator[Any]:
+    """The TTree ``tree`` of ``path``. With ``keep`` a local file stays open (up to 16,
+    least recently used closed first) so that repeated entry reads skip re-reading the
+    file's header and tree metadata; a file changed on disk (inode, size or mtime) is
+    opened anew. Reads of one kept file are serialised."""
+    try:
+        st = os.stat(path) if keep and "://" not in os.fspath(path) else None
+    except OSError:
+        st = None  # opened below, which names the problem
+    if st is None:
+        f, t = _open_tree(path, tree)
+        with f:
+            yield t
+        return
+    key = (os.path.abspath(path), tree, st.st_ino, st.st_size, st.st_mtime_ns)
+    with _open_lock:
+        hit = _open.get(key)
+        if hit is not None:
+            _open.move_to_end(key)
+    if hit is None:
+        f, t = _open_tree(path, tree)
+        hit = (f, t, threading.Lock())
+        with _open_lock:
+            _open[key] = hit
+            while len(_open) > _OPEN_MAX:
+                _open.popitem(last=False)[1][0].close()
+    with hit[2]:
+        yield hit[1]
 
 
 def _check_entries(path: Any, entries: npt.NDArray[np.int64], n: int) -> None:
@@ -274,6 +314,9 @@ def read_entries(
     uniq, inverse = np.unique(want, return_inverse=True)
     if len(uniq) == 0:
         return tree.arrays(list(branches), entry_start=0, entry_stop=0, library="ak"), inverse
+    fast = _basket_read(tree, branches, uniq)
+    if fast is not None:
+        return fast, inverse
     bounds = np.asarray(tree.common_entry_offsets(filter_name=list(branches)), dtype=np.int64)
     cluster = np.searchsorted(bounds, uniq, side="right") - 1
     cuts = np.flatnonzero(np.diff(cluster)) + 1
@@ -283,6 +326,66 @@ def read_entries(
         arr = tree.arrays(list(branches), entry_start=lo, entry_stop=hi, library="ak")
         parts.append(arr[group - lo] if hi - lo != len(group) else arr)
     return (parts[0] if len(parts) == 1 else ak.concatenate(parts)), inverse
+
+
+def _plain(interp: Any) -> np.dtype[Any] | None:
+    """The on-disk dtype of a flat numeric interpretation, else None."""
+    if isinstance(interp, uproot.interpretation.numerical.AsDtype) and not interp.inner_shape:
+        return np.dtype(interp.from_dtype)
+    return None
+
+
+def _branch_rows(branch: Any, uniq: npt.NDArray[np.int64]) -> ak.contents.Content | None:
+    """Entries ``uniq`` (sorted, distinct) of one branch, decoding only the baskets that
+    hold them straight from their bytes: one basket read per basket, not per entry.
+    None when the branch's layout is not a plain number or a counted list of numbers."""
+    interp = branch.interpretation
+    jagged = isinstance(interp, uproot.interpretation.jagged.AsJagged)
+    dtype = _plain(interp.content if jagged else interp)
+    if dtype is None or (jagged and interp.header_bytes != 0):
+        return None
+    starts = np.asarray(branch.entry_offsets, dtype=np.int64)
+    which = np.searchsorted(starts, uniq, side="right") - 1
+    cuts = np.flatnonzero(np.diff(which)) + 1
+    values: list[np.ndarray] = []
+    counts: list[np.ndarray] = []
+    for group in np.split(uniq, cuts):
+        k = int(which[np.searchsorted(uniq, group[0])])
+        basket = branch.basket(k)
+        local = group - starts[k]
+        data = np.frombuffer(basket.data, dtype=dtype)
+        if not jagged:
+            if len(data) != starts[k + 1] - starts[k]:
+                return None
+            values.append(data[local])
+            continue
+        offs = np.asarray(basket.byte_offsets, dtype=np.int64) // dtype.itemsize
+        lo, hi = offs[local], offs[local + 1]
+        n = hi - lo
+        flat = np.repeat(lo - np.concatenate([[0], np.cumsum(n)[:-1]]), n)
+        values.append(data[flat + np.arange(int(n.sum()), dtype=np.int64)])
+        counts.append(n)
+    native = dtype.newbyteorder("=")
+    content = np.concatenate(values).astype(native) if values else np.zeros(0, native)
+    leaf = ak.contents.NumpyArray(content)
+    if not jagged:
+        return leaf
+    offsets = np.zeros(len(uniq) + 1, dtype=np.int64)
+    np.cumsum(np.concatenate(counts), out=offsets[1:])
+    return ak.contents.ListOffsetArray(ak.index.Index64(offsets), leaf)
+
+
+def _basket_read(
+    tree: Any, branches: Sequence[str], uniq: npt.NDArray[np.int64]
+) -> ak.Array | None:
+    """``branches`` of entries ``uniq`` read basket by basket (None: use uproot's path)."""
+    fields = []
+    for name in branches:
+        layout = _branch_rows(tree[name], uniq)
+        if layout is None:
+            return None
+        fields.append(layout)
+    return ak.Array(ak.contents.RecordArray(fields, list(branches), length=len(uniq)))
 
 
 def _flat(array: ak.Array, dtype: Any) -> npt.NDArray[Any]:
@@ -336,8 +439,7 @@ def read_rtraw(path: str | os.PathLike[str], entries: npt.ArrayLike | None = Non
     Example:
         >>> hits = read_rtraw("run000001_0000.rtraw.root", entries=[5, 17])  # doctest: +SKIP
     """
-    f, tree = _open_tree(path, TREE)
-    with f:
+    with open_tree(path, TREE, keep=entries is not None) as tree:
         arr, inverse = read_entries(tree, [*_SCALARS, *_HITS], entries, path)
     hits = _to_hits(arr)
     if entries is None or np.array_equal(inverse, np.arange(len(hits))):
