@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "cluster": ("jaas.cli.cluster", "cluster", "Start or stop a local Dask cluster for analyses."),
     "worker": ("jaas.cli.worker", "worker", "Start a Dask worker that owns a list of files."),
     "demo": ("jaas.cli.demo", "demo", "Simulate a run and analyse it end to end."),
+    "lab": ("jaas.cli.lab", "lab", "Start JupyterLab with a dataset open in every kernel."),
 }
 
 
