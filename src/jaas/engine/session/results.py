@@ -387,6 +387,12 @@ class CoincidenceResult:
         files["json"].write_text(json.dumps(doc, indent=2, default=float) + "\n")
         return files
 
+    def skim(self, path: str | os.PathLike[str], **kwargs: Any) -> Any:
+        """Write the pairs' full events as a ROOT file + entry lists (``jaas.notebook.skim``)."""
+        from jaas.notebook.skim import skim
+
+        return skim(self, path, **kwargs)
+
     def events(self, *, catalog: Any = None, paths: Any = None, with_hits: bool = True) -> Any:
         """Fetch the full ESD (and RTRAW hits) of every pair's events via the index redirect.
 
