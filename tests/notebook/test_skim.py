@@ -35,7 +35,7 @@ def test_skim_writes_full_events_and_entry_lists(tmp_path: Path) -> None:
         build_index(es, data / f"run000001_{k:04d}.index.parquet", file_id=fid)
         paths[fid], esd_cols[fid] = (str(es), str(rt)), cols
     ds = jaas.open(data, cache=ColumnCache())
-    res = ds.coincidence(prompt="E > 0.5", delayed="E > 0.5", dt="50 ms", mode="all")
+    res = ds.coincidence(prompt="E > 0.5", delayed="E > 0.5", dt="1 ms", mode="all")
     assert res.n_pairs > 3
     out = res.skim(tmp_path / "cands.root", paths=paths)
     assert out.n_events == 2 * res.n_pairs
