@@ -82,6 +82,8 @@ class SelectionPanel:
         self._loose_extra: str | None = None
         self._survival = 1.0
         self._last_cuts: Cuts | None = None
+        self._fig: Any = None
+        self._steps: dict[str, Any] = {}
         c = cuts or Cuts()
         fr, f = w.FloatRangeSlider, w.FloatSlider
         self.controls: dict[str, w.ValueWidget] = {
@@ -280,17 +282,24 @@ class SelectionPanel:
         return cutflow_html(rows, "cut-flow (data)")
 
     def _png(self) -> bytes:
-        from matplotlib.figure import Figure
+        """The histograms as a PNG; one figure reused, only its step data change."""
+        if self._fig is None:
+            from matplotlib.figure import Figure
 
-        fig = Figure(figsize=(11, 2.4), layout="constrained")
-        axes = fig.subplots(1, len(self.histograms))
-        for ax, (name, (counts, edges)) in zip(axes, self.histograms.items(), strict=True):
-            centers = 0.5 * (edges[1:] + edges[:-1])
-            ax.errorbar(centers, counts, yerr=np.sqrt(counts), fmt="o", ms=2, color="k", lw=1)
-            ax.set_xlabel(HISTOGRAMS[name][1], fontsize=8)
-            ax.tick_params(labelsize=7)
+            self._fig = Figure(figsize=(11, 2.4), layout="constrained")
+            axes = self._fig.subplots(1, len(HISTOGRAMS))
+            for ax, (name, (_col, label, rng, bins)) in zip(axes, HISTOGRAMS.items(), strict=True):
+                edges = np.linspace(*rng, bins + 1)
+                self._steps[name] = ax.stairs(np.zeros(bins), edges, color="k")
+                ax.set_xlabel(label, fontsize=8)
+                ax.tick_params(labelsize=7)
+        for ax, (name, (counts, edges)) in zip(
+            self._fig.axes, self.histograms.items(), strict=True
+        ):
+            self._steps[name].set_data(counts, edges)
+            ax.set_ylim(0, max(1.0, float(counts.max(initial=0)) * 1.15))
         buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=80)
+        self._fig.savefig(buf, format="png", dpi=72)
         return buf.getvalue()
 
     def _ipython_display_(self) -> None:
