@@ -114,6 +114,8 @@ class SelectionError(JaasError, ValueError):
         position: 0-based character position of the problem, when known.
     """
 
+    argument: str | None = None  # the function argument that held ``text``, when known
+
     def __init__(self, message: str, *, text: str | None = None, position: int | None = None):
         self.text = text
         self.position = position
@@ -122,6 +124,10 @@ class SelectionError(JaasError, ValueError):
             line, col = _window(text, position)
             message = f"{message}\n  {line}\n  {' ' * col}^"
         super().__init__(message)
+
+    def _render_traceback_(self) -> list[str]:  # IPython: the message and caret, no frames
+        where = f" (in argument {self.argument})" if self.argument else ""
+        return [f"SelectionError{where}: {self}"]
 
 
 def _window(text: str, position: int, width: int = 72) -> tuple[str, int]:

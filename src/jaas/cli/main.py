@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "transfer": ("jaas.cli.transfer", "transfer", "Sites, replication rules and transfers."),
     "demo": ("jaas.cli.demo", "demo", "Simulate a run and analyse it end to end."),
     "portal": ("jaas.cli.portal", "portal", "Operator web portal (API, live dashboard), tokens."),
+    "lab": ("jaas.cli.lab", "lab", "Start JupyterLab with a dataset open in every kernel."),
 }
 
 

@@ -194,12 +194,27 @@ def dataset_units(ds: Dataset) -> dict[str, str | None]:
     return {**dict.fromkeys(ds.columns), **UNITS}
 
 
+def _argument(key: str) -> str:
+    """The user's argument name behind an internal mask key (``__veto0`` -> ``vetoes[0]``)."""
+    for prefix, arg in (("__veto", "vetoes"), ("__iso", "isolation")):
+        if key.startswith(prefix) and key[len(prefix) :].isdigit():
+            return f"{arg}[{key[len(prefix) :]}]"
+    return f"since[{key[8:]!r}]" if key.startswith("__since_") else key.lstrip("_")
+
+
 def _conditions(
     texts: Mapping[str, str],
     derived: Mapping[str, str] | None,
     units: Mapping[str, str | None] = UNITS,
 ) -> dict[str, Expr]:
-    return {name: parse_condition(text, units, derived) for name, text in texts.items()}
+    out: dict[str, Expr] = {}
+    for name, text in texts.items():
+        try:
+            out[name] = parse_condition(text, units, derived)
+        except SelectionError as err:  # name the argument that held the bad text
+            err.argument = err.argument or _argument(name)
+            raise
+    return out
 
 
 def select(
@@ -404,3 +419,28 @@ def ibd(
     )
     res.ibd_selection = sel
     return res
+
+
+def _real_signatures() -> None:
+    """Give ``ibd()`` (every IBDSelection cut a keyword) and ``Dataset.coincidence/ibd``
+    real signatures, so tab completion and Shift-Tab in Jupyter show every cut."""
+    import inspect
+
+    from jaas.engine.session.dataset import Dataset
+
+    kw = inspect.Parameter.KEYWORD_ONLY
+    base = inspect.signature(ibd)
+    cuts = [
+        inspect.Parameter(f.name, kw, default=getattr(IBDSelection(), f.name), annotation=f.type)
+        for f in IBDSelection.__dataclass_fields__.values()
+    ]
+    params = [p for p in base.parameters.values() if p.kind != p.VAR_KEYWORD]
+    ibd.__signature__ = base.replace(parameters=[*params, *cuts])  # type: ignore[attr-defined]
+    for method, func in ((Dataset.coincidence, coincidence), (Dataset.ibd, ibd)):
+        sig = inspect.signature(func)
+        _ds, *rest = sig.parameters.values()
+        this = inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        method.__signature__ = sig.replace(parameters=[this, *rest])  # type: ignore[union-attr]
+
+
+_real_signatures()

@@ -9,7 +9,6 @@ read on first use and kept in the column cache.
 from __future__ import annotations
 
 import glob
-import html
 import itertools
 import json
 import os
@@ -228,17 +227,13 @@ class Dataset:
     def __str__(self) -> str:
         return self.info()
 
+    def __repr__(self) -> str:
+        return f"<jaas.Dataset {self.name!r}: {len(self.files)} files, {self.n_events:,} events>"
+
     def _repr_html_(self) -> str:
-        rows = "".join(
-            f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
-            f"<td style='text-align:left'>{html.escape(v)}</td></tr>"
-            for k, v in (
-                line.strip().split(None, 1) if " " in line.strip() else (line.strip(), "")
-                for line in self.info().splitlines()[1:]
-            )
-        )
-        title = html.escape(self.name or "dataset")
-        return f"<b>jaas dataset {title}</b><table>{rows}</table>"
+        from jaas.notebook.render import dataset_html
+
+        return dataset_html(self)
 
     # --- analysis (implemented in jaas.engine.session.analysis; where it runs: the
     # backend= / client= arguments, see jaas.engine.session.backend) -----------------
@@ -477,3 +472,7 @@ def open_dataset(
         cache=cache if cache is not None else default_cache(),
         problems=problems,
     )
+
+
+# the analysis module gives Dataset.coincidence/ibd their real signatures (tab completion)
+import jaas.engine.session.analysis  # noqa: E402, F401

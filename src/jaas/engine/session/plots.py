@@ -49,7 +49,9 @@ def plot_pairs(res: CoincidenceResult, path: str | os.PathLike[str] | None = Non
     for ax, (col, label, rng, bins) in zip(axes, panels, strict=True):
         edges = np.linspace(*rng, bins + 1)
         counts, _ = np.histogram(pairs[col], edges)
-        ax.stairs(counts, edges, label=f"{res.label} pairs ({len(pairs)})", color="C0")
+        centers = 0.5 * (edges[1:] + edges[:-1])
+        ax.errorbar(centers, counts, yerr=np.sqrt(counts), fmt="o", ms=3, color="k", lw=1,
+                    label=f"{res.label} pairs ({len(pairs)})")  # fmt: skip
         if off is not None and len(off) and col in off:
             oc, _ = np.histogram(off[col], edges)
             ax.stairs(oc * scale, edges, label="accidentals (off-time)", color="C3")
@@ -78,4 +80,8 @@ def plot_pairs(res: CoincidenceResult, path: str | os.PathLike[str] | None = Non
     )
     if path is not None:
         fig.savefig(path, dpi=110)
+    if "ipykernel" in __import__("sys").modules:  # shown once, by the returned figure's repr
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
     return fig

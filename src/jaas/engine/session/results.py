@@ -9,7 +9,6 @@ candidates through the index redirect.
 from __future__ import annotations
 
 import datetime as _dt
-import html
 import json
 import os
 import re
@@ -88,6 +87,11 @@ class DtFit:
             + ("" if self.valid else "  [fit did not converge]")
         )
 
+    def _repr_html_(self) -> str:
+        from jaas.notebook.render import fit_html
+
+        return fit_html(self)
+
 
 def fit_exponential(values: np.ndarray, lo: float, hi: float, *, tau0: float) -> DtFit:
     """Unbinned maximum-likelihood fit of exp(-x/tau) plus flat on (lo, hi) (iminuit)."""
@@ -143,6 +147,14 @@ class SelectionResult:
             f"{len(self.mask):,} events, {self.rate_hz:.4g} Hz over "
             f"{self.dataset.good_time:,.0f} s of good time"
         )
+
+    def __repr__(self) -> str:
+        return f"<selection [{self.condition}]: {self.n:,} events>"
+
+    def _repr_html_(self) -> str:
+        from jaas.notebook.render import selection_html
+
+        return selection_html(self)
 
     def hist(self, column: str = "E", bins: int = 100, range: tuple[float, float] | None = None):  # type: ignore[no-untyped-def]
         """A ``hist.Hist`` of a column of the selected events."""
@@ -316,8 +328,13 @@ class CoincidenceResult:
     def __str__(self) -> str:
         return self.summary()
 
+    def __repr__(self) -> str:
+        return f"<{self.label}: {self.n_pairs:,} pairs on {self.dataset.name!r}>"
+
     def _repr_html_(self) -> str:
-        return f"<pre>{html.escape(self.summary())}</pre>"
+        from jaas.notebook.render import coincidence_html
+
+        return coincidence_html(self)
 
     def plot(self, path: str | os.PathLike[str] | None = None) -> Figure:
         """Prompt/delayed energy, dt and dR of the pairs (off-time sample overlaid)."""
@@ -369,6 +386,12 @@ class CoincidenceResult:
         files["summary"].write_text(text + "\n")
         files["json"].write_text(json.dumps(doc, indent=2, default=float) + "\n")
         return files
+
+    def skim(self, path: str | os.PathLike[str], **kwargs: Any) -> Any:
+        """Write the pairs' full events as a ROOT file + entry lists (``jaas.notebook.skim``)."""
+        from jaas.notebook.skim import skim
+
+        return skim(self, path, **kwargs)
 
     def events(self, *, catalog: Any = None, paths: Any = None, with_hits: bool = True) -> Any:
         """Fetch the full ESD (and RTRAW hits) of every pair's events via the index redirect.

@@ -82,6 +82,11 @@ class TruthReport:
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
 
+    def _repr_html_(self) -> str:
+        from jaas.notebook.render import truth_html
+
+        return truth_html(self)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "cutflow": [{"cut": c, "pairs": n, "efficiency": e} for c, n, e in self.cutflow],
