@@ -52,6 +52,8 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
         "JAAS_KUP_CATALOG": "sqlite:///k.db",
         "JAAS_KUP_STATE_DIR": str(tmp_path / "kup"),
         "JAAS_TESTDATA": "~/td",
+        "JAAS_DEBUG": "yes",
+        "JAAS_DATA": "runs/sim1",
     }
     assert set(env) == set(VARIABLES)
     s = settings(env)
@@ -63,6 +65,8 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
     assert s.kup_catalog == "sqlite:///k.db"
     assert s.kup_state_dir == tmp_path / "kup"
     assert s.testdata == Path.home() / "td"
+    assert s.debug is True
+    assert s.data == "runs/sim1"
 
 
 def test_bad_progress_value() -> None:

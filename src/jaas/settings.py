@@ -12,6 +12,7 @@ variable                      meaning
 ``JAAS_KUP_STATE_DIR``        state directory of the running keep-up pipeline (set by it)
 ``JAAS_TESTDATA``             directory of external test files (tests only)
 ``JAAS_DEBUG``                ``1``: CLI errors show their traceback (as ``jaas --debug``)
+``JAAS_DATA``                 the dataset ``jaas lab`` opens as ``ds`` in every kernel
 ============================  ==========================================================
 
 The environment is read when :func:`settings` is called (not at import), so a change
@@ -45,6 +46,7 @@ VARIABLES = (
     "JAAS_KUP_STATE_DIR",
     "JAAS_TESTDATA",
     "JAAS_DEBUG",
+    "JAAS_DATA",
 )
 
 _BYTE_UNITS = {
@@ -108,6 +110,7 @@ class Settings:
     kup_state_dir: Path | None = None
     testdata: Path | None = None
     debug: bool = False
+    data: str | None = None
 
 
 def settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -139,4 +142,5 @@ def settings(environ: Mapping[str, str] | None = None) -> Settings:
         kup_state_dir=path("JAAS_KUP_STATE_DIR"),
         testdata=path("JAAS_TESTDATA"),
         debug=False if debug is None else parse_bool(debug, "JAAS_DEBUG"),
+        data=text("JAAS_DATA"),
     )

@@ -139,7 +139,7 @@ def test_cache_bytes_with_units_is_one_line(tmp_path: Path) -> None:
 
 def test_start_past_2262_is_one_line(tmp_path: Path) -> None:
     out = _jaas("sim", str(tmp_path / "s"), "--start", "2300-01-01", "--duration", "10s")
-    _one_line_error(out, "2262", "--start")
+    _one_line_error(out, "2262", "start 2300-01-01")
 
 
 def test_debug_shows_the_traceback(tmp_path: Path) -> None:

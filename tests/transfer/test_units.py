@@ -56,7 +56,7 @@ def test_canonical_adler32_is_eight_lower_hex_zero_padded(tmp_path: Path) -> Non
             SITES + "hop_penalty: yes\n",
             r"s.yaml:5: hop_penalty: expected int or float, got a boolean",
         ),
-        ("sites: [\n", r"s.yaml line 2: not valid YAML"),
+        ("sites: [\n", r"s.yaml:2: not valid YAML"),
     ],
 )
 def test_bad_yaml_names_file_line_and_key(text: str, message: str) -> None:

@@ -19,13 +19,12 @@ __all__ = ["STARTUP", "LabCommand", "lab_command"]
 
 STARTUP = """\
 # written by `jaas lab`: open the preset dataset as `ds`
-import os
-
 import jaas
 import jaas.notebook
+from jaas.settings import settings as _settings
 
-if os.environ.get("JAAS_DATA"):
-    ds = jaas.open(os.environ["JAAS_DATA"])
+if _settings().data is not None:
+    ds = jaas.open(_settings().data)
 """
 
 
