@@ -82,6 +82,7 @@ def run_demo(
     seconds: float = 25.0,
     progress: bool = True,
     db_url: str | None = None,
+    keep_running: bool = False,
 ) -> str:
     """Simulate ``seconds`` of detector time, run the keep-up pipeline, analyse IBD.
 
@@ -121,6 +122,7 @@ def run_demo(
         raise PipelineError(f"{out / 'sim'}: the simulation wrote no RAW files")
     t_sim = time.perf_counter() - t0
     settings = KupSettings(state_dir=out / "kup", db_url=db_url, session_timeout_ms=3000)
+    ok = False
     try:
         up(settings)
         ingest(settings.state_dir, raws)
@@ -128,8 +130,10 @@ def run_demo(
         t_kup = time.perf_counter() - t0 - t_sim
         ds = open_dataset(settings.database, dataset="keepup")
         result = ibd(ds)
+        ok = True
     finally:
-        down(settings.state_dir, timeout=10)
+        if not (ok and keep_running):  # a failed demo never leaves processes behind
+            down(settings.state_dir, timeout=10)
     t_all = time.perf_counter() - t0
     lines = [
         f"simulated {seconds:g} s of run {DEMO_SIM['run']}: {summary.n_events} events in "
@@ -140,7 +144,7 @@ def run_demo(
         f"catalog {settings.database}, dataset 'keepup':",
         result.summary(),
         "",
-        f"total {t_all:.1f} s; pipeline stopped",
+        f"total {t_all:.1f} s; pipeline " + ("still running" if keep_running else "stopped"),
     ]
     return "\n".join(lines)
 
@@ -164,7 +168,19 @@ def _restore(old: str | None) -> None:
     "--pipeline-seconds", default=25.0, show_default=True,
     help="Detector time pushed through the keep-up pipeline (0: skip that part).",
 )  # fmt: skip
-def demo(days: float, seed: int, out: Path, threads: int, pipeline_seconds: float) -> None:
+@click.option(
+    "--serve", "serve_port", type=click.IntRange(0, 65535), default=None, metavar="PORT",
+    help="Keep the part-A pipeline running and serve the operator portal on "
+    "http://127.0.0.1:PORT/ until Ctrl-C (then the pipeline stops); part B is skipped.",
+)  # fmt: skip
+def demo(
+    days: float,
+    seed: int,
+    out: Path,
+    threads: int,
+    pipeline_seconds: float,
+    serve_port: int | None,
+) -> None:
     """Run jaas end to end on embedded defaults, in two parts.
 
     Part A, keep-up production: simulate PIPELINE_SECONDS of hit-level RAW data (reduced
@@ -181,14 +197,23 @@ def demo(days: float, seed: int, out: Path, threads: int, pipeline_seconds: floa
     from jaas.engine.dataset import open_dataset
     from jaas.sim import SimConfig, simulate
 
+    if serve_port is not None and pipeline_seconds <= 0:
+        raise click.UsageError("--serve needs the pipeline part (--pipeline-seconds > 0)")
     started = time.perf_counter()
     if pipeline_seconds > 0:
         click.secho(
             f"A. keep-up production: {pipeline_seconds:g} s of RAW data through the pipeline",
             bold=True,
         )
-        click.echo(run_demo(out / "kup-demo", seconds=pipeline_seconds))
+        click.echo(
+            run_demo(
+                out / "kup-demo", seconds=pipeline_seconds, keep_running=serve_port is not None
+            )
+        )
         click.echo("")
+    if serve_port is not None:
+        _serve_portal((out / "kup-demo" / "kup").resolve(), serve_port)
+        return
     run_dir = out / "sim"
     click.secho(f"B.1/3 simulating {days:g} days of detector data (index level) ...", bold=True)
     summary = simulate(
@@ -219,3 +244,20 @@ def demo(days: float, seed: int, out: Path, threads: int, pipeline_seconds: floa
     for kind, path in files.items():
         click.echo(f"wrote {kind:<8} {path}")
     click.secho(f"\ndemo done in {time.perf_counter() - started:.1f} s", bold=True)
+    click.echo(
+        "\nTo watch a live pipeline in the operator portal: "
+        f"jaas demo --serve 8080 -o {out}, then open http://127.0.0.1:8080/"
+    )
+
+
+def _serve_portal(state_dir: Path, port: int) -> None:
+    """Serve the portal on the demo's running pipeline until Ctrl-C, then stop both."""
+    from jaas.cli.portal import serve
+    from jaas.kup.pipeline import down
+
+    click.secho(f"operator portal: http://127.0.0.1:{port}/  (Ctrl-C stops it)", bold=True)
+    try:
+        serve.main([str(state_dir), "--port", str(port)], standalone_mode=False, prog_name="portal")
+    finally:
+        down(state_dir, timeout=10)
+        click.echo(f"pipeline in {state_dir} stopped")

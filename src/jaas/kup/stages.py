@@ -143,7 +143,7 @@ def _quarantine(ctx: StageContext, exc: FormatError) -> Path:
 
 
 def _detector_pmts() -> int:
-    from jaas.sim.detector_params import DetectorParams  # the detector description
+    from jaas.detector.params import DetectorParams  # the detector description
 
     return int(DetectorParams().n_pmt)
 
