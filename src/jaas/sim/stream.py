@@ -79,9 +79,13 @@ def generate_truth(config: SimConfig) -> Iterator[Chunk]:
                 parts.append(ev)
         t1 = min(start + (first + per_chunk) * block_ns, end)
         merged = Events.concat(parts)
-        now = merged["t"] < t1
-        pending = merged.take(~now & (merged["t"] < end))
-        out = merged.take(now).sorted()
+        # one sort serves both: the rows before t1 are a prefix of the (t, uid) order,
+        # and the order of the pending rows does not matter (they are sorted again later)
+        order = merged.order()
+        t_sorted = merged["t"][order]
+        n_now, n_run = np.searchsorted(t_sorted, (t1, end), side="left")
+        pending = merged.take(order[n_now:n_run])
+        out = merged.take(order[:n_now])
         out.cols["t"] = _separate(out["t"], last, config.min_trigger_gap_ns)
         if len(out):
             last = int(out["t"][-1])
