@@ -34,7 +34,7 @@ from jaas.formats.index import write_index
 from jaas.progress import progress
 from jaas.sim.indexlevel import index_columns
 from jaas.sim.params import SimConfig, validated
-from jaas.sim.stream import generate_truth, rng_for
+from jaas.sim.stream import generate_truth, prefetch, rng_for
 from jaas.sim.truth import ROLES, SOURCES, Events, truth_table
 
 __all__ = ["FileRecord", "SimSummary", "simulate"]
@@ -165,8 +165,9 @@ class _IndexSink(_Sink):
     def __init__(self, cfg: SimConfig, outdir: Path) -> None:
         super().__init__(cfg, outdir)
         self.cols: list[dict[str, np.ndarray]] = []
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jaas-sim-write")
-        self._pending: Future[list[FileRecord]] | None = None
+        # two writers: a file's index and truth tables are written at the same time
+        self._writer = ThreadPoolExecutor(max_workers=2, thread_name_prefix="jaas-sim-write")
+        self._pending: list[Future[FileRecord | None]] = []
 
     def add(self, events: Events, first_id: int, rng: np.random.Generator) -> None:
         cols = index_columns(events, rng, self.cfg.physics)
@@ -195,24 +196,23 @@ class _IndexSink(_Sink):
         # Parquet writing releases the GIL: write this file on a thread while the next one
         # is generated (at most one file in flight, so memory stays bounded)
         self._wait()
-        self._pending = self._writer.submit(self._write_files, table, events, ids, self.seq)
+        self._pending = [
+            self._writer.submit(self._write_index, table, self.seq),
+            self._writer.submit(self._truth_file, events, ids, self.seq),
+        ]
         self.cols, self.truth, self.ids, self.n_file = [], [], [], 0
         self.seq += 1
 
-    def _write_files(
-        self, table: dict[str, Any], events: Events, ids: np.ndarray, seq: int
-    ) -> list[FileRecord]:
+    def _write_index(self, table: dict[str, Any], seq: int) -> FileRecord:
         path = self.outdir / "index" / f"{_name(self.cfg, seq)}.parquet"
         meta = {"jaas.run": str(self.cfg.run), "jaas.file_seq": str(seq)}
         write_index(table, path, metadata={**meta, "jaas.version": __version__})
-        records = [_record(self.outdir, "index", path, seq, table["t"])]
-        truth = self._truth_file(events, ids, seq)
-        return records if truth is None else [*records, truth]
+        return _record(self.outdir, "index", path, seq, table["t"])
 
     def _wait(self) -> None:
-        if self._pending is not None:
-            self.records.extend(self._pending.result())  # re-raises a write error here
-            self._pending = None
+        pending, self._pending = self._pending, []
+        results = [f.result() for f in pending]  # re-raises a write error here
+        self.records.extend(r for r in results if r is not None)
 
     def close(self) -> None:
         try:
@@ -370,7 +370,7 @@ def simulate(
     counts = np.zeros((len(SOURCES), len(ROLES)), np.int64)
     carry, n_done, k = Events.empty(), 0, 0
     with progress(total=cfg.duration_s, desc=f"sim run {cfg.run}", unit="s") as bar:
-        for chunk in generate_truth(cfg):
+        for chunk in prefetch(generate_truth(cfg)):
             ev = Events.concat([carry, chunk.events])
             np.add.at(counts, (chunk.events["src"], chunk.events["role"]), 1)
             pos = 0

@@ -8,9 +8,12 @@ fall after the chunk end wait in a pending buffer for the chunk that covers them
 
 from __future__ import annotations
 
+import queue
+import threading
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
@@ -18,7 +21,9 @@ from jaas.sim.params import SimConfig
 from jaas.sim.sources import GENERATORS, Block
 from jaas.sim.truth import Events
 
-__all__ = ["Chunk", "generate_truth", "rng_for"]
+__all__ = ["Chunk", "generate_truth", "prefetch", "rng_for"]
+
+_T = TypeVar("_T")
 
 
 def rng_for(seed: int, stream: str, index: int) -> np.random.Generator:
@@ -79,10 +84,64 @@ def generate_truth(config: SimConfig) -> Iterator[Chunk]:
                 parts.append(ev)
         t1 = min(start + (first + per_chunk) * block_ns, end)
         merged = Events.concat(parts)
-        now = merged["t"] < t1
-        pending = merged.take(~now & (merged["t"] < end))
-        out = merged.take(now).sorted()
+        # one sort serves both: the rows before t1 are a prefix of the (t, uid) order,
+        # and the order of the pending rows does not matter (they are sorted again later)
+        order = merged.order()
+        t_sorted = merged["t"][order]
+        n_now, n_run = np.searchsorted(t_sorted, (t1, end), side="left")
+        pending = merged.take(order[n_now:n_run])
+        out = merged.take(order[:n_now])
         out.cols["t"] = _separate(out["t"], last, config.min_trigger_gap_ns)
         if len(out):
             last = int(out["t"][-1])
         yield Chunk(out, start + first * block_ns, t1)
+
+
+_DONE = object()
+
+
+def prefetch(items: Iterator[_T], depth: int = 1) -> Iterator[_T]:
+    """Yield ``items`` in order, computing up to ``depth`` of them ahead on a thread.
+
+    Numpy and Arrow release the GIL in their large operations, so generating the next
+    chunk overlaps with processing this one. An exception of the producer is re-raised
+    here; leaving the loop early stops the producer.
+
+    Example:
+        >>> list(prefetch(iter(range(3))))
+        [0, 1, 2]
+    """
+    q: queue.Queue[object] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    return
+            put(_DONE)
+        except BaseException as exc:  # re-raised in the consumer
+            put(exc)
+
+    worker = threading.Thread(target=run, name="jaas-sim-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = q.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        worker.join()

@@ -52,8 +52,13 @@ class Events:
         cols: dict[str, npt.NDArray[Any]] = {}
         for name, dtype in _DTYPES.items():
             if name in values:
-                arr: npt.NDArray[Any] = np.broadcast_to(np.asarray(values[name], dtype=dtype), (n,))
-                cols[name] = np.ascontiguousarray(arr)
+                arr: npt.NDArray[Any] = np.asarray(values[name], dtype=dtype)
+                if arr.ndim == 0:
+                    cols[name] = np.full(n, arr, dtype)
+                elif arr.shape == (n,):
+                    cols[name] = np.ascontiguousarray(arr)
+                else:
+                    cols[name] = np.ascontiguousarray(np.broadcast_to(arr, (n,)))
             elif name in TRACK_COLUMNS:
                 cols[name] = np.full(n, np.nan, np.float32)
             elif name == "corr_id":
@@ -92,8 +97,20 @@ class Events:
 
     def sorted(self) -> Events:
         """Rows ordered by (t, uid)."""
-        order = np.lexsort((self.cols["uid"], self.cols["t"]))
-        return self.take(order)
+        return self.take(self.order())
+
+    def order(self) -> npt.NDArray[np.intp]:
+        """Row order by (t, uid); a stable sort on ``t`` alone unless some times are equal.
+
+        Sources append time-sorted runs, which the stable (merge) sort joins fast; only
+        when two events share a time is the slower two-key sort needed for the ``uid`` rule.
+        """
+        t = self.cols["t"]
+        order = np.argsort(t, kind="stable")
+        ts = t[order]
+        if len(ts) > 1 and bool(np.any(ts[1:] == ts[:-1])):
+            order = np.lexsort((self.cols["uid"], t))
+        return order
 
 
 def _dictionary(codes: npt.NDArray[np.int8], names: tuple[str, ...]) -> pa.DictionaryArray:

@@ -166,7 +166,7 @@ def correlate(
         target_ns=partition_ns,
     )
     partials = run_partitions(cols, parts, spec, segs, threads=threads, memo=veto_memo)
-    return merge(partials, spec, segs, bad=bad)
+    return merge(partials, spec, segs, bad=bad, threads=threads)
 
 
 def _check_columns(columns: Mapping[str, np.ndarray], spec: Spec) -> dict[str, np.ndarray]:

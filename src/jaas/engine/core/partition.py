@@ -23,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from jaas.engine.core import kernels as _kernels
+from jaas.engine.core._join import concat, join_intervals
 from jaas.engine.core.exposure import (
     Exposure,
     gap_exposure,
@@ -335,9 +336,15 @@ def merge(
     segments: I64,
     *,
     bad: npt.ArrayLike | None = None,
+    threads: int = 1,
 ) -> Result:
-    """Combine partial results (in partition order) into one :class:`Result`."""
-    cat = np.concatenate
+    """Combine partial results (in partition order) into one :class:`Result`.
+
+    ``threads`` share the copies of the per-event arrays (identical result).
+    """
+
+    def cat(arrays: list[np.ndarray]) -> np.ndarray:
+        return concat(arrays, threads)
 
     def col(attr: str) -> np.ndarray:
         if len(partials) == 1:
@@ -346,7 +353,10 @@ def merge(
 
     iv = partials[0].veto_intervals
     if len(partials) > 1:  # join pieces cut at partition boundaries (already in order)
-        iv, _ = K.union2(cat([p.veto_intervals for p in partials]), np.empty((0, 2), np.int64))
+        iv = join_intervals(
+            [p.veto_intervals for p in partials],
+            lambda a: K.union2(a, np.empty((0, 2), np.int64))[0],
+        )
     bad_iv = normalize_intervals(bad if bad is not None else [], what="bad")
     span_ns, gap_ns, bad_ns = gap_exposure(segments, bad_iv)
     veto_ns = sum(p.veto_ns for p in partials)
