@@ -130,12 +130,14 @@ class Standalone:
 
         pids = []
         for w in self.workers:
-            if w.poll() is None:
-                pids += [
-                    c.pid
-                    for c in psutil.Process(w.pid).children(recursive=True)
-                    if "CoarseGrainedExecutorBackend" in " ".join(c.cmdline())
-                ]
+            if w.poll() is not None:
+                continue
+            for c in psutil.Process(w.pid).children(recursive=True):
+                try:
+                    if "CoarseGrainedExecutorBackend" in " ".join(c.cmdline()):
+                        pids.append(c.pid)
+                except psutil.Error:  # a finished child (zombie) or gone
+                    continue
         return pids
 
     def stop(self) -> None:

@@ -64,6 +64,7 @@ def spark_conf(master: str, app_name: str = "jaas") -> dict[str, str]:
         "spark.driver.host": os.environ.get("SPARK_DRIVER_HOST", "127.0.0.1"),
         "spark.driver.bindAddress": os.environ.get("SPARK_DRIVER_BIND", "127.0.0.1"),
         "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",  # jaas shows its own progress bar
         "spark.task.maxFailures": "4",
     }
     if os.environ.get("JAAS_CACHE_BYTES"):
