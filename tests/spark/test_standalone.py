@@ -68,8 +68,8 @@ def test_executor_killed_mid_query_gives_the_identical_result(
     ref = coincidence(ds, **QUERY)  # type: ignore[arg-type]
     victims = standalone.executor_pids()
     assert len(victims) == 2, victims
-    seen: list[int] = []
-    killed: list[int] = []
+    seen: list[tuple[int, int]] = []
+    killed: list[tuple[int, int]] = []
 
     def kill_when_started() -> None:
         import os
@@ -79,9 +79,9 @@ def test_executor_killed_mid_query_gives_the_identical_result(
         while not seen and time.monotonic() < deadline:
             time.sleep(0.05)
         os.kill(victims[0], signal.SIGKILL)
-        killed.append(victims[0])
+        killed.append(seen[-1] if seen else (0, 0))
 
-    spark.on_progress = lambda done, total: seen.append(done)
+    spark.on_progress = lambda done, total: seen.append((done, total))
     killer = threading.Thread(target=kill_when_started, daemon=True)
     killer.start()
     try:
@@ -89,5 +89,6 @@ def test_executor_killed_mid_query_gives_the_identical_result(
     finally:
         spark.on_progress = None
         killer.join()
-    assert killed == victims[:1]
+    assert killed and killed[0][0] < killed[0][1], killed  # killed while tasks remained
+    assert seen[-1][0] == seen[-1][1]
     assert_identical(res, ref)

@@ -36,7 +36,9 @@ def _pyspark() -> Any:
         import warnings
 
         with warnings.catch_warnings():  # pyspark 4 warns about pandas >= 3 at import
-            warnings.filterwarnings("ignore", message=".*pandas.*", category=UserWarning)
+            warnings.filterwarnings(
+                "ignore", "PySpark does not yet fully support pandas", FutureWarning
+            )
             import pyspark
     except ImportError as exc:
         raise ConfigError(
