@@ -110,3 +110,28 @@ def test_random_partitionings_give_the_local_result(spark: object, sim_dir: Path
         finally:
             spark.partition_ns = None
         assert_identical(res, ref)
+
+
+def test_cli_ibd_on_spark(spark: object, sim_dir: Path) -> None:
+    from click.testing import CliRunner
+
+    from jaas.cli.analysis import ibd as ibd_cli
+
+    res = CliRunner().invoke(ibd_cli, [str(sim_dir), "--backend", "local[2]"])
+    assert res.exit_code == 0, res.output
+    local = CliRunner().invoke(ibd_cli, [str(sim_dir)])
+
+    def summary(text: str) -> list[str]:  # without the timestamp and cache/timing lines
+        return [x for x in text.splitlines() if not x.startswith(("provenance", "cache:"))]
+
+    assert summary(res.output) == summary(local.output)
+    assert "pairs" in res.output
+
+
+def test_bad_masters_are_refused_in_one_line(spark: object) -> None:
+    from jaas.spark import SparkBackend
+
+    with pytest.raises(jaas.ConfigError, match=r"already runs Spark on local\[2\]"):
+        SparkBackend("local[3]")
+    with pytest.raises(jaas.ConfigError, match="not a Spark master"):
+        SparkBackend("yarn-ish")
