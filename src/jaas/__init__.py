@@ -41,6 +41,7 @@ _DASK = "jaas.cluster.backend:DaskBackend"
 BACKENDS: dict[str, str] = dict.fromkeys(
     ("dask", "tcp", "tls", "ucx", "inproc", "ws", "wss"), _DASK
 )
+BACKENDS.update(dict.fromkeys(("spark", "local[]"), "jaas.spark.backend:SparkBackend"))
 
 
 def __getattr__(name: str) -> object:

@@ -223,4 +223,7 @@ def resolve_backend(backend: Backend | str | None = None, client: Any = None) ->
         return _factory(scheme.lower())(text)
     if text.endswith(".json"):  # a Dask scheduler file
         return _factory("dask")(text)
+    head, bracket, _ = text.partition("[")
+    if bracket:  # a name with arguments, e.g. Spark's "local[4]": registered as "local[]"
+        return _factory(f"{head.lower()}[]")(text)
     return _factory(text.lower())(None)
