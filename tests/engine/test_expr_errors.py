@@ -234,3 +234,15 @@ def test_time_windows_outside_int64_ns_are_refused(window: object) -> None:
     with pytest.raises(SelectionError):
         build_query(prompt="E > 1 MeV", delayed="E > 1 MeV", dt="1 ms",
                     vetoes=[veto("detector", "muon", window)])  # type: ignore[arg-type]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("text", "dimension"), [("1", "time"), ("1.5", "length"), (" 2 ", "energy")]
+)
+def test_bare_number_text_needs_a_unit(text: str, dimension: str) -> None:
+    from jaas.engine.session.analysis import quantity
+
+    with pytest.raises(SelectionError, match="has no unit"):
+        quantity(text, dimension)  # type: ignore[arg-type]
+    assert quantity("0", dimension) == 0.0  # zero is zero in any unit  # type: ignore[arg-type]
+    assert quantity(1.0, dimension) == 1.0  # numbers are in internal units  # type: ignore[arg-type]

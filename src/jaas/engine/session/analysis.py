@@ -61,10 +61,12 @@ _DIM_UNIT = {"time": "ns", "length": "m", "energy": "MeV"}
 def quantity(value: str | float | int, dimension: Literal["time", "length", "energy"]) -> float:
     """A physical quantity in internal units (ns, m, MeV) from text such as ``"1.5 ms"``.
 
-    A bare number is taken in the internal unit. Parsed by the selection grammar.
+    A number (int or float) is taken in the internal unit; text must carry its unit
+    (``"1"`` is refused: 1 ns and 1 s differ by 10^9), except a bare ``"0"``. Parsed by
+    the selection grammar.
 
     Raises:
-        SelectionError: not a constant of the requested dimension.
+        SelectionError: not a constant of the requested dimension, or text without a unit.
     """
     if isinstance(value, int | float):
         if not math.isfinite(value):
@@ -87,6 +89,13 @@ def quantity(value: str | float | int, dimension: Literal["time", "length", "ene
         out = float(np.asarray(expr.evaluate({})).reshape(-1)[0])
     if not math.isfinite(out):
         raise SelectionError(f"{value!r} is not a finite {dimension}", text=value, position=0)
+    if expr.dimension is None and out != 0:
+        raise SelectionError(
+            f"{value!r} has no unit: give the {dimension} with its unit, "
+            f"e.g. '{value.strip()} {_DIM_UNIT[dimension]}'",
+            text=value,
+            position=0,
+        )
     return out
 
 
