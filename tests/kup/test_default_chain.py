@@ -252,3 +252,61 @@ def test_raw_with_valid_crcs_but_impossible_content_is_quarantined(tmp_path, pmt
     assert "quarantined" in out["reason"] and why in out["reason"]
     with Catalog(tmp_path / "cat.db") as cat:
         assert cat.get_file(bad).status == "quarantined"
+
+
+def test_product_rebuilt_after_a_reset_replaces_its_catalog_row(tmp_path: Path) -> None:
+    """A stage run again after `kup reset` (new bytes at the same path: here another
+    compression) replaces the catalog row, keeps the lineage and audits it; without the
+    reset the same change is refused."""
+    from jaas._io import adler32_file
+
+    raw = _tiny_raw(tmp_path / "run7_0003.raw")
+    result = tmp_path / "r.json"
+    assert run_entry("jaas.kup.stages:ingest", _ctx(raw, tmp_path), result) == 0
+    ctx = _ctx(raw, tmp_path, "rtraw")
+    assert run_entry("jaas.kup.stages:rtraw", ctx, result) == 0
+    out = Path(json.loads(result.read_text())["output"])
+    with Catalog(tmp_path / "cat.db") as cat:
+        before = cat.get_file(out)
+    changed = StageContext(
+        ctx.file, "rtraw", raw, ctx.output_dir, {**ctx.params, "compression": "lz4"}
+    )
+    assert run_entry("jaas.kup.stages:rtraw", changed, result) != 0  # no reset: refused
+    assert "must not change" in json.loads(result.read_text())["reason"]
+    rebuilt = StageContext(
+        ctx.file, "rtraw", raw, ctx.output_dir, changed.params,
+        rebuilt="keep-up reset by op: new compression",
+    )  # fmt: skip
+    assert run_entry("jaas.kup.stages:rtraw", rebuilt, result) == 0
+    with Catalog(tmp_path / "cat.db") as cat:
+        after = cat.get_file(out)
+        parents = cat.parents(after.id)
+        audit = cat.audit_log(out)
+        (raw_rec,) = [f for f in cat.files() if f.kind == "raw"]
+    assert after.id == before.id  # the same row, new bytes
+    assert after.adler32 == adler32_file(out) != before.adler32
+    assert [p.id for p in parents] == [raw_rec.id]  # lineage kept
+    assert audit and audit[-1]["new_adler32"] == after.adler32
+    assert "new compression" in str(audit[-1])
+
+
+def test_reset_job_tells_the_next_attempt_why_it_rebuilds(tmp_path: Path) -> None:
+    from jaas.kup.config import PipelineConfig
+    from jaas.kup.ledger import Ledger
+    from jaas.kup.states import JobKey
+
+    cfg = PipelineConfig.model_validate(
+        {"stages": [{"name": "a", "input": "t.a", "entry": "jaas.kup.stages:noop"}]}
+    )
+    ledger = Ledger(f"sqlite:///{tmp_path / 'l.db'}", cfg)
+    try:
+        (key,) = ledger.submit_files([tmp_path / "f.raw"])
+        first = ledger.start(key, worker="w")
+        assert first is not None and first.rebuild is None
+        ledger.finish(first, exit_code=0, output_path=str(tmp_path / "f.out"))
+        ledger.reset(key.file, "a", who="op", note="new calibration")
+        again = ledger.start(JobKey(key.file, "a", key.version), worker="w")
+        assert again is not None
+        assert again.rebuild == "keep-up reset by op: new calibration"
+    finally:
+        ledger.close()

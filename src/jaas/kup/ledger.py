@@ -163,6 +163,7 @@ class Ticket:
     attempt: int
     input_path: str | None
     log_path: str | None
+    rebuild: str | None = None  # why the job's products are made again (an operator reset)
 
 
 @dataclass(frozen=True)
@@ -382,7 +383,26 @@ class Ledger:
                 )
             )
             attempt_id = res.inserted_primary_key[0] if res.inserted_primary_key else 0
-            return Ticket(row.id, int(attempt_id), key, new.attempts, row.input_path, log_path)
+            last_reset = conn.execute(
+                select(audit.c.who, audit.c.note)
+                .where(
+                    audit.c.file == key.file,
+                    audit.c.stage == key.stage,
+                    audit.c.version == key.version,
+                    audit.c.action == "reset",
+                )
+                .order_by(audit.c.id.desc())
+                .limit(1)
+            ).first()
+            rebuild = (
+                None
+                if last_reset is None
+                else f"keep-up reset by {last_reset.who}"
+                + (f": {last_reset.note}" if last_reset.note else "")
+            )
+            return Ticket(
+                row.id, int(attempt_id), key, new.attempts, row.input_path, log_path, rebuild
+            )
 
     def reclaim(
         self,

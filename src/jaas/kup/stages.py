@@ -57,6 +57,7 @@ class StageContext:
     output_dir: Path
     params: dict[str, Any] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    rebuilt: str | None = None  # set after an operator reset: outputs replace their rows
 
 
 def load_entry(entry: str) -> Callable[[StageContext], Any]:
@@ -237,7 +238,9 @@ def _register(ctx: StageContext, res: Any, kind: str, input_kind: str, **kw: Any
     from jaas.store.register import register_step
 
     with _catalog(ctx) as cat:
-        _, child = register_step(cat, res, kind=kind, input_kind=input_kind, **kw)
+        _, child = register_step(
+            cat, res, kind=kind, input_kind=input_kind, rebuilt=ctx.rebuilt, **kw
+        )
     ctx.meta.update({"catalog_id": child.id, "n_events": res.n_events, "skipped": res.skipped})
     return Path(res.output)
 
@@ -363,12 +366,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--output-dir", required=True)
     p.add_argument("--params", default="{}", help="JSON object of stage params")
     p.add_argument("--result")
+    p.add_argument("--rebuilt", help="why the outputs are made again (an operator reset)")
     a = p.parse_args(argv)
     try:
         params = json.loads(a.params)
     except json.JSONDecodeError as exc:
         raise PipelineError(f"--params is not a JSON object: {exc}") from exc
-    ctx = StageContext(a.file, a.stage, Path(a.input), Path(a.output_dir), params)
+    ctx = StageContext(
+        a.file, a.stage, Path(a.input), Path(a.output_dir), params, rebuilt=a.rebuilt
+    )
     return run_entry(a.entry, ctx, None if a.result is None else Path(a.result))
 
 

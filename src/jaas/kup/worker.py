@@ -184,6 +184,7 @@ class StageWorker:
             json.dumps(self.stage.params),
             "--result",
             str(result),
+            *(["--rebuilt", ticket.rebuild] if ticket.rebuild else []),
         ]
 
     def handle_message(self, payload: dict[str, Any]) -> Ticket | None:
