@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from jaas.cli.kup_text import format_runs, format_status
+from jaas.cli.kup_text import format_reset_plan, format_runs, format_status
 from jaas.kup.config import KupSettings, load_stages
 from jaas.kup.pipeline import down, ingest_report, status, up
 
@@ -177,7 +177,7 @@ def reset_cmd(state_dir: Path, file: str, stage: str, yes: bool, why: str | None
     from jaas.kup.pipeline import plan_reset, reset_file
 
     plan = plan_reset(state_dir, file, stage)
-    click.echo(plan.describe())
+    click.echo(format_reset_plan(plan))
     if not yes:
         click.echo("nothing changed: add --yes --why '...' to reset")
         raise click.exceptions.Exit(1)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from jaas.kup.manifest import RunReport
-from jaas.kup.pipeline import Status
+from jaas.kup.pipeline import ResetPlan, Status
 
-__all__ = ["format_runs", "format_status"]
+__all__ = ["format_reset_plan", "format_runs", "format_status"]
 
 _ORDER = ("pending", "queued", "running", "retrying", "done", "failed", "dead")
 
@@ -50,4 +50,17 @@ def format_runs(reports: list[RunReport]) -> str:
             lines.append(
                 f"  run {r.run}: checksum differs for {name}: manifest {want}, ingested {got}"
             )
+    return "\n".join(lines)
+
+
+def format_reset_plan(plan: ResetPlan) -> str:
+    """Lines an operator reads before confirming a reset."""
+    lines = [f"reset {plan.file} from stage {plan.stage!r}:"]
+    for j in plan.jobs:
+        lines.append(
+            f"  {j['stage']:<10} {j['state']:<9} attempts {j['attempts']}"
+            + (f"  (last reason: {j['reason']})" if j["reason"] else "")
+        )
+    lines += [f"  delete product {p}" for p in plan.delete]
+    lines += [f"  keep {p} ({why})" for p, why in plan.keep]
     return "\n".join(lines)

@@ -395,18 +395,6 @@ class ResetPlan:
     delete: list[Path]
     keep: list[tuple[Path, str]]
 
-    def describe(self) -> str:
-        """Lines an operator reads before confirming."""
-        lines = [f"reset {self.file} from stage {self.stage!r}:"]
-        for j in self.jobs:
-            lines.append(
-                f"  {j['stage']:<10} {j['state']:<9} attempts {j['attempts']}"
-                + (f"  (last reason: {j['reason']})" if j["reason"] else "")
-            )
-        lines += [f"  delete product {p}" for p in self.delete]
-        lines += [f"  keep {p} ({why})" for p, why in self.keep]
-        return "\n".join(lines)
-
 
 def plan_reset(state_dir: str | os.PathLike[str], file: str, stage: str) -> ResetPlan:
     """The jobs of ``file`` at ``stage`` and after it, and their products.
