@@ -12,6 +12,15 @@ from jaas.settings import settings
 __all__ = ["progress"]
 
 
+def _in_kernel() -> bool:
+    """True inside a running Jupyter kernel (not merely with ipykernel imported)."""
+    if "ipykernel" not in sys.modules:
+        return False
+    ipython = sys.modules.get("IPython")
+    shell = getattr(ipython, "get_ipython", lambda: None)() if ipython is not None else None
+    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
+
+
 def progress(total: float | None = None, desc: str = "", unit: str = "it", **kwargs: Any) -> tqdm:
     """Return a progress bar; disabled when ``JAAS_PROGRESS=0`` or stderr is not a terminal.
 
@@ -20,10 +29,8 @@ def progress(total: float | None = None, desc: str = "", unit: str = "it", **kwa
         ...     bar.update(1)
     """
     enabled = settings().progress
-    if enabled is not None:
-        disable = not enabled
-    else:
-        disable = not (sys.stderr.isatty() or "ipykernel" in sys.modules)
-    kwargs.setdefault("disable", disable)
+    if enabled is None:  # not set: on in a terminal or a running notebook kernel
+        enabled = sys.stderr.isatty() or _in_kernel()
+    kwargs.setdefault("disable", not enabled)
     kwargs.setdefault("dynamic_ncols", True)
     return tqdm(total=total, desc=desc, unit=unit, **kwargs)

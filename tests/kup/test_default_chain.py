@@ -163,8 +163,11 @@ def test_default_chain_publishes_an_analysable_dataset(tmp_path: Path) -> None:
             "--light-scale", "0.1", "--pmt-scale", "0.1", "--scale", "reactor_ibd=3000",
             "--max-events-per-file", "120")  # fmt: skip
     raws = sorted((sim / "raw").glob("*.raw"))
-    assert len(raws) >= 4
-    bad = _corrupt_copy(raws[1], tmp_path / "drop" / "run000001_0099.raw")
+    assert len(raws) >= 5
+    # the corrupt file claims the (run, sequence) of the last RAW file, which is not
+    # ingested itself (a second file with that (run, sequence) would be refused at once)
+    *raws, last = raws
+    bad = _corrupt_copy(last, tmp_path / "drop" / "run000001_0099.raw")
     state_dir = tmp_path / "kup"
     try:
         out = _invoke(runner, "kup", "up", str(state_dir), "--session-timeout-ms", "3000")
@@ -233,8 +236,8 @@ def test_default_chain_publishes_an_analysable_dataset(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("pmt", "charge", "why"),
     [
-        (99_999, 1.0, "PMT id 99999 out of range 0..17611 (event 4)"),
-        (10, float("nan"), "charge nan of a hit is not finite (event 4)"),
+        (99_999, 1.0, "field 'pmt': PMT id out of range"),
+        (10, float("nan"), "field 'charge': charge is not a finite number: nan"),
     ],
 )
 def test_raw_with_valid_crcs_but_impossible_content_is_quarantined(tmp_path, pmt, charge, why):
@@ -249,9 +252,11 @@ def test_raw_with_valid_crcs_but_impossible_content_is_quarantined(tmp_path, pmt
     assert run_entry("jaas.kup.stages:ingest", _ctx(bad, tmp_path), result) == EXIT_DETERMINISTIC
     out = json.loads(result.read_text())
     assert out["classification"] == "deterministic"  # quarantined, not retried
-    assert "quarantined" in out["reason"] and why in out["reason"]
+    assert "quarantined" in out["reason"] and "event 4" in out["reason"]
     with Catalog(tmp_path / "cat.db") as cat:
-        assert cat.get_file(bad).status == "quarantined"
+        rec = cat.get_file(bad)
+    assert rec.status == "quarantined"
+    assert why in (rec.status_reason or "")  # the field and what is wrong with it
 
 
 def test_product_rebuilt_after_a_reset_replaces_its_catalog_row(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from jaas.cli.kup import kup
-from jaas.errors import ConfigError, JaasError, PipelineError
+from jaas.errors import ConfigError, DatabaseError, JaasError, PipelineError
 from jaas.kup import pipeline
 from jaas.kup.config import KupSettings
 from jaas.kup.pipeline import pid_alive, up
@@ -33,10 +33,10 @@ def write(path: Path, data: bytes) -> str:
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        ({"db_url": "notaurl"}, PipelineError, "ledger database notaurl: Could not parse"),
+        ({"db_url": "postgresql:/x"}, DatabaseError, "malformed database URL 'postgresql:/x'"),
         (
             {"db_url": "postgresql+psycopg://u:secret@127.0.0.1:1/x"},
-            PipelineError,
+            DatabaseError,
             r"u:\*\*\*@127.0.0.1:1/x: .*(refused|failed)",
         ),
         ({"executor": "nope"}, ConfigError, "unknown executor 'nope'; available: .*local"),

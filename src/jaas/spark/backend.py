@@ -24,6 +24,7 @@ import numpy as np
 
 from jaas.engine.session.backend import BackendInfo, BuiltQuery, Execution
 from jaas.errors import ConfigError, JaasError
+from jaas.settings import settings
 
 if TYPE_CHECKING:
     from jaas.engine.session.dataset import Dataset
@@ -69,8 +70,9 @@ def spark_conf(master: str, app_name: str = "jaas") -> dict[str, str]:
         "spark.ui.showConsoleProgress": "false",  # jaas shows its own progress bar
         "spark.task.maxFailures": "4",
     }
-    if os.environ.get("JAAS_CACHE_BYTES"):
-        conf["spark.executorEnv.JAAS_CACHE_BYTES"] = os.environ["JAAS_CACHE_BYTES"]
+    budget = settings().cache_bytes
+    if budget is not None:  # executors get the driver's budget, in bytes
+        conf["spark.executorEnv.JAAS_CACHE_BYTES"] = str(budget)
     return conf
 
 

@@ -29,6 +29,7 @@ from jaas.engine.core.partition import (
     samples_between,
 )
 from jaas.engine.session.cache import CacheStats, ColumnCache
+from jaas.settings import settings
 
 __all__ = ["SparkPart", "SparkTask", "cache", "run_tasks"]
 
@@ -39,7 +40,7 @@ def cache() -> ColumnCache:
     """This Python worker's column cache (``JAAS_CACHE_BYTES``, default 1 GiB)."""
     global _CACHE
     if _CACHE is None:
-        _CACHE = ColumnCache(int(os.environ.get("JAAS_CACHE_BYTES", 1 << 30)))
+        _CACHE = ColumnCache(settings().cache_bytes or 1 << 30)
     return _CACHE
 
 
