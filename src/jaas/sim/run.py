@@ -378,7 +378,8 @@ def simulate(
                 sink.add(ev.take(slice(pos, pos + batch)), n_done, rng_for(cfg.seed, "response", k))
                 pos, n_done, k = pos + batch, n_done + batch, k + 1
             carry = ev.take(slice(pos, None))
-            bar.update(min((chunk.t1 - chunk.t0) * 1e-9, bar.total - bar.n))  # no overshoot
+            step = (chunk.t1 - chunk.t0) * 1e-9
+            bar.update(min(step, cfg.duration_s - bar.n))  # float sums must not overshoot
         if len(carry):
             sink.add(carry, n_done, rng_for(cfg.seed, "response", k))
             n_done += len(carry)
