@@ -96,9 +96,10 @@ def test_failure_after_the_broker_started_stops_it(tmp_path, monkeypatch):
         raise PipelineError("cannot create topics")
 
     monkeypatch.setattr(pipeline, "ensure_topics", broken)
+    before = set(pipeline._CHILDREN)  # other tests' pipelines may still be tracked
     with pytest.raises(PipelineError, match="cannot create topics"):
         up(KupSettings(state_dir=sd), monitor_interval=None)
     state = json.loads((sd / "state.json").read_text(encoding="utf-8"))
     assert state["broker"] is None and state.get("relay") is None
     assert no_process_started(sd) and seen and not pid_alive(seen[0])
-    assert not pipeline._CHILDREN  # nothing left to reap
+    assert not set(pipeline._CHILDREN) - before  # nothing of this `up` left to reap
