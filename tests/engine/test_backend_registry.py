@@ -50,13 +50,17 @@ def test_dask_schemes_are_wired_by_the_top_package_without_engine_imports() -> N
     assert {"local", "tcp", "dask"} <= set(B.backend_names())
 
 
-def test_registered_scheme_and_backend_object_run_the_same_query(dataset: Any) -> None:
+def test_registered_scheme_and_backend_object_run_the_same_query(
+    dataset: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     made: list[Recording] = []
 
     def factory(target: Any) -> Recording:
         made.append(Recording(target))
         return made[-1]
 
+    # a registry entry for this test only: later tests resolve the real spark:// backend
+    monkeypatch.setattr(B, "_REGISTRY", dict(B._REGISTRY))
     B.register_backend("spark", factory)
     query = {"prompt": "E > 1 MeV", "delayed": "E > 1 MeV", "dt": "1 ms", "mode": "all"}
     local = coincidence(dataset, **query)  # type: ignore[arg-type]
