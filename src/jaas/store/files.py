@@ -332,27 +332,18 @@ class RunsAndFiles(CatalogBase):
 
     def parents(self, file_id: int) -> list[FileRecord]:
         """The files ``file_id`` was made from, by id."""
-        with self._tx() as s:
-            self._get_row(s, file_id)
-            query = (
-                select(File)
-                .join(Parentage, Parentage.parent_id == File.id)
-                .where(Parentage.child_id == file_id)
-                .order_by(File.id)
-            )
-            return self._records(s, s.scalars(query).all())
+        return self._related(file_id, Parentage.parent_id, Parentage.child_id)
 
     def children(self, file_id: int) -> list[FileRecord]:
         """The files made from ``file_id``, by id."""
+        return self._related(file_id, Parentage.child_id, Parentage.parent_id)
+
+    def _related(self, file_id: int, other: Any, this: Any) -> list[FileRecord]:
+        """Files linked to ``file_id`` by parentage: ``other`` is their side of the link."""
         with self._tx() as s:
             self._get_row(s, file_id)
-            query = (
-                select(File)
-                .join(Parentage, Parentage.child_id == File.id)
-                .where(Parentage.parent_id == file_id)
-                .order_by(File.id)
-            )
-            return self._records(s, s.scalars(query).all())
+            query = select(File).join(Parentage, other == File.id).where(this == file_id)
+            return self._records(s, s.scalars(query.order_by(File.id)).all())
 
     def lineage(self, file_id: int) -> list[FileRecord]:
         """All ancestors of ``file_id`` (not itself), nearest generation first.
