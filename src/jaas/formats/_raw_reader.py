@@ -7,12 +7,12 @@ import os
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from types import TracebackType
 
 import numpy as np
 import numpy.typing as npt
 from crc32c import crc32c
 
+from jaas._closing import Closing
 from jaas.errors import (
     ConfigError,
     CorruptRecordError,
@@ -151,7 +151,7 @@ def _unreferenced(ev: HitEvents) -> bool:
     )
 
 
-class RawReader:
+class RawReader(Closing):
     """Stream a RAW file as HitEvents batches of at most ``batch_events`` events.
 
     The file is read in chunks of ``chunk_bytes``; memory stays bounded (one chunk plus
@@ -566,14 +566,3 @@ class RawReader:
     def close(self) -> None:
         """Close the file."""
         self._f.close()
-
-    def __enter__(self) -> RawReader:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

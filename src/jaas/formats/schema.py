@@ -43,6 +43,14 @@ class Source(enum.StrEnum):
     BIPO212 = "bipo212"
 
 
+def _metres(*names: str) -> list[pa.Field]:
+    """Float32 length columns, in m."""
+    return [pa.field(n, pa.float32(), metadata={"unit": "m"}) for n in names]
+
+
+# Muon track: entry point (mx0, my0, mz0) and exit point (mx1, my1, mz1).
+_TRACK = _metres("mx0", "my0", "mz0", "mx1", "my1", "mz1")
+
 # One row per trigger, time-sorted within a file. Times in ns since the Unix epoch (UTC),
 # energies in MeV, lengths in m. Muon track columns are NaN where no track was fitted.
 INDEX_SCHEMA = pa.schema(
@@ -52,22 +60,14 @@ INDEX_SCHEMA = pa.schema(
         pa.field("entry", pa.int64()),  # entry in that file: (file_id, entry) -> full event
         pa.field("t", pa.int64(), metadata={"unit": "ns"}),
         pa.field("E", pa.float32(), metadata={"unit": "MeV"}),
-        pa.field("x", pa.float32(), metadata={"unit": "m"}),
-        pa.field("y", pa.float32(), metadata={"unit": "m"}),
-        pa.field("z", pa.float32(), metadata={"unit": "m"}),
-        pa.field("r", pa.float32(), metadata={"unit": "m"}),
+        *_metres("x", "y", "z", "r"),
         pa.field("pe", pa.float32(), metadata={"unit": "PE"}),
         pa.field("cls", pa.uint8()),  # EventClass
         pa.field("muon", pa.bool_()),  # cls in (MUON, WP_ONLY): any muon tag
         pa.field("wp", pa.bool_()),  # water-pool tagged
         pa.field("showering", pa.bool_()),  # showering muon (large deposit)
         pa.field("tracked", pa.bool_()),  # muon track reconstructed
-        pa.field("mx0", pa.float32(), metadata={"unit": "m"}),  # track entry point
-        pa.field("my0", pa.float32(), metadata={"unit": "m"}),
-        pa.field("mz0", pa.float32(), metadata={"unit": "m"}),
-        pa.field("mx1", pa.float32(), metadata={"unit": "m"}),  # track exit point
-        pa.field("my1", pa.float32(), metadata={"unit": "m"}),
-        pa.field("mz1", pa.float32(), metadata={"unit": "m"}),
+        *_TRACK,
         pa.field("quality", pa.uint8()),  # 0 = good
     ]
 )
@@ -84,15 +84,8 @@ TRUTH_SCHEMA = pa.schema(
         pa.field("role", pa.dictionary(pa.int8(), pa.string())),  # single/prompt/delayed/...
         pa.field("corr_id", pa.int64()),  # links correlated events (-1: none)
         pa.field("E_true", pa.float32(), metadata={"unit": "MeV"}),  # visible energy
-        pa.field("x", pa.float32(), metadata={"unit": "m"}),
-        pa.field("y", pa.float32(), metadata={"unit": "m"}),
-        pa.field("z", pa.float32(), metadata={"unit": "m"}),
-        pa.field("mx0", pa.float32(), metadata={"unit": "m"}),
-        pa.field("my0", pa.float32(), metadata={"unit": "m"}),
-        pa.field("mz0", pa.float32(), metadata={"unit": "m"}),
-        pa.field("mx1", pa.float32(), metadata={"unit": "m"}),
-        pa.field("my1", pa.float32(), metadata={"unit": "m"}),
-        pa.field("mz1", pa.float32(), metadata={"unit": "m"}),
+        *_metres("x", "y", "z"),
+        *_TRACK,
         pa.field("showering", pa.bool_()),
         pa.field("wp", pa.bool_()),
     ]

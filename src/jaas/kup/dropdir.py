@@ -19,6 +19,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from jaas._closing import Closing
 from jaas.errors import ConfigError
 from jaas.kup.config import KupSettings
 from jaas.kup.identity import identify, submit_inputs
@@ -40,7 +41,7 @@ class ScanResult:
     errors: list[str] = field(default_factory=list)
 
 
-class DropDirWatcher:
+class DropDirWatcher(Closing):
     """Polls ``drop_dir`` and ingests complete files into the pipeline in ``state_dir``.
 
     Args:
@@ -82,12 +83,6 @@ class DropDirWatcher:
     def close(self) -> None:
         """Release the ledger connection."""
         self.ledger.close()
-
-    def __enter__(self) -> DropDirWatcher:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def _stable(self, entry: os.DirEntry[str], names: set[str]) -> bool:
         st = entry.stat()

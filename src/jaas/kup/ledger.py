@@ -148,6 +148,16 @@ def _aware(t: dt.datetime | None) -> dt.datetime | None:
     return t.replace(tzinfo=dt.UTC) if t is not None and t.tzinfo is None else t
 
 
+def _job_dict(r: Any, *, paths: bool = False) -> dict[str, Any]:
+    """A job row as reported: file, stage, version, state, attempts, reason (and with
+    ``paths`` its input and output paths and last update)."""
+    out = {k: getattr(r, k) for k in ("file", "stage", "version", "state", "attempts")}
+    out["reason"] = r.last_reason
+    if paths:
+        out.update(input_path=r.input_path, output_path=r.output_path, updated=_aware(r.updated))
+    return out
+
+
 def dead_letter_topic(input_topic: str) -> str:
     """Topic where a stage's given-up files are announced (``<input>.dead``)."""
     return f"{input_topic}.dead"
@@ -695,17 +705,7 @@ class Ledger:
         bad = [State.FAILED.value, State.RETRYING.value, State.DEAD.value]
         q = select(jobs).where(jobs.c.state.in_(bad)).order_by(jobs.c.stage, jobs.c.file)
         with self.engine.connect() as conn:
-            return [
-                {
-                    "file": r.file,
-                    "stage": r.stage,
-                    "version": r.version,
-                    "state": r.state,
-                    "attempts": r.attempts,
-                    "reason": r.last_reason,
-                }
-                for r in conn.execute(q)
-            ]
+            return [_job_dict(r) for r in conn.execute(q)]
 
     def jobs_of(self, files: Iterable[str] | None = None) -> list[dict[str, Any]]:
         """Job rows (file, stage, version, state, attempts, reason, paths, updated) by file."""
@@ -713,20 +713,7 @@ class Ledger:
         if files is not None:
             q = q.where(jobs.c.file.in_(sorted(set(files))))
         with self.engine.connect() as conn:
-            return [
-                {
-                    "file": r.file,
-                    "stage": r.stage,
-                    "version": r.version,
-                    "state": r.state,
-                    "attempts": r.attempts,
-                    "reason": r.last_reason,
-                    "input_path": r.input_path,
-                    "output_path": r.output_path,
-                    "updated": _aware(r.updated),
-                }
-                for r in conn.execute(q)
-            ]
+            return [_job_dict(r, paths=True) for r in conn.execute(q)]
 
     def audit_log(self, file: str | None = None) -> list[dict[str, Any]]:
         """Operator actions (who, when, what, from/to state, why), oldest first."""

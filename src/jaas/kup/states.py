@@ -188,41 +188,40 @@ Event = Submit | Start | Succeed | Fail | Timeout | Retry | Reset | Cancel | Los
 
 
 @dataclass(frozen=True)
-class PublishStage:
+class _ForJob:
+    """An instruction about one job."""
+
+    key: JobKey
+
+
+@dataclass(frozen=True)
+class PublishStage(_ForJob):
     """Publish a message asking this job's stage to process the file (through the outbox)."""
 
-    key: JobKey
-
 
 @dataclass(frozen=True)
-class EmitNext:
+class EmitNext(_ForJob):
     """The job is done: queue the next stage of the chain for this file (through the outbox)."""
 
-    key: JobKey
-
 
 @dataclass(frozen=True)
-class ScheduleRetry:
+class ScheduleRetry(_ForJob):
     """Fire :class:`Retry` for this job at ``at`` (after ``delay`` seconds of backoff)."""
 
-    key: JobKey
     at: dt.datetime
     delay: float
 
 
 @dataclass(frozen=True)
-class SendToDeadLetter:
+class SendToDeadLetter(_ForJob):
     """Give up on the job: record it on the stage's dead-letter with its reason."""
 
-    key: JobKey
     reason: str
 
 
 @dataclass(frozen=True)
-class KillJob:
+class KillJob(_ForJob):
     """Kill the running attempt of this job."""
-
-    key: JobKey
 
 
 Instruction = PublishStage | EmitNext | ScheduleRetry | SendToDeadLetter | KillJob

@@ -38,6 +38,7 @@ __all__ = [
     "default_calibration",
     "derive_calibration",
     "load_calibration",
+    "truth_rows",
 ]
 
 FORMAT = 1
@@ -232,7 +233,7 @@ def derive_calibration(
     rng = np.random.default_rng(seed)
     detector = simulator(detector)
     p = detector.params
-    dark = detector.respond(_rows(np.zeros((n_random, 3)), 0.0), rng)
+    dark = detector.respond(truth_rows(np.zeros((n_random, 3)), 0.0), rng)
     dark_rate = float(dark.charge.sum()) / (n_random * detector.n_pmt * p.window_ns * 1e-9)
     config = detector.to_dict()
     flat = Calibration(
@@ -251,7 +252,7 @@ def derive_calibration(
         for r in radii:
             d = rng.standard_normal((events_per_point, 3))
             d *= r / np.linalg.norm(d, axis=1)[:, None]
-            hits = detector.respond(_rows(d, energy_mev), rng)
+            hits = detector.respond(truth_rows(d, energy_mev), rng)
             cols = reconstruct_batch(hits, detector, flat, config=no_muon, tables=tables)
             good = cols["quality"] == 0
             pe = cols["E"][good]  # flat map, 1 PE/MeV: E is the dark-subtracted PE
@@ -281,7 +282,9 @@ def derive_calibration(
     )
 
 
-def _rows(vertex: npt.NDArray[np.float64], energy: float) -> dict[str, Any]:
+def truth_rows(vertex: npt.NDArray[np.float64], energy: float) -> dict[str, Any]:
+    """Truth columns of single events at ``vertex`` (n, 3) with visible energy ``energy``
+    (MeV), at t = 0: the input of the detector response."""
     n = len(vertex)
     return {
         "event_id": np.arange(n),

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from jaas.reco.calib import calibration_for, simulator
+from jaas.reco.calib import calibration_for, simulator, truth_rows
 from jaas.reco.pipeline import reconstruct_batch
 from jaas.reco.vertex import time_tables
 
@@ -61,14 +61,7 @@ def performance_table(
     for energy in energies:
         for r0, r1 in radius_bins:
             v = _uniform_shell(rng, events, r0, r1)
-            truth = {
-                "event_id": np.arange(events),
-                "t": np.zeros(events, np.int64),
-                "E_true": np.full(events, energy),
-                "x": v[:, 0],
-                "y": v[:, 1],
-                "z": v[:, 2],
-            }
+            truth = truth_rows(v, energy)
             hits = det.respond(truth, rng)
             t0 = time.perf_counter()
             cols = reconstruct_batch(hits, det, cal, tables=tables)

@@ -8,16 +8,17 @@ import os
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from jaas import db
+from jaas._closing import Closing
 from jaas.errors import ConfigError, NotInCatalogError
 from jaas.settings import settings
-from jaas.store.models import Dataset, DatasetFile, File, Parentage, Replica, Run
+from jaas.store.models import Base, Dataset, DatasetFile, File, Parentage, Replica, Run
 from jaas.store.records import DatasetRecord, FileRecord, ReplicaRecord, RunRecord
 
 __all__ = ["FILE_ORDER", "CatalogBase", "default_url", "normalize_path"]
@@ -25,6 +26,7 @@ __all__ = ["FILE_ORDER", "CatalogBase", "default_url", "normalize_path"]
 # Files by run, sequence number, id; files without run or seq last on every backend.
 FILE_ORDER = (File.run.asc().nulls_last(), File.seq.asc().nulls_last(), File.id)
 _T = TypeVar("_T")
+_Row = TypeVar("_Row", bound=Base)
 
 
 def is_url(path: str) -> bool:
@@ -44,6 +46,16 @@ def normalize_path(path: str | os.PathLike[str]) -> str:
 def aware(value: dt.datetime) -> dt.datetime:
     # SQLite returns naive datetimes; everything is stored in UTC.
     return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+def get_or_add(s: Session, model: type[_Row], key: dict[str, Any], **extra: Any) -> _Row:
+    """The row of ``model`` whose columns equal ``key``; added (with ``extra``) if none."""
+    row = s.scalars(select(model).filter_by(**key)).one_or_none()
+    if row is None:
+        row = model(**key, **extra)
+        s.add(row)
+        s.flush()
+    return row
 
 
 def run_record(row: Run) -> RunRecord:
@@ -104,7 +116,7 @@ def default_url() -> str:
     return settings().catalog or str(data_home() / "catalog.db")
 
 
-class CatalogBase:
+class CatalogBase(Closing):
     """The database, its sessions and the lookups every concern of the catalog shares."""
 
     def __init__(self, url: str | os.PathLike[str], *, readonly: bool = False) -> None:
@@ -121,12 +133,6 @@ class CatalogBase:
     def close(self) -> None:
         """Release the database connections."""
         self.engine.dispose()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"Catalog({make_url(self.url).render_as_string(hide_password=True)!r})"

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from jaas import db
 from jaas.errors import CatalogError, ConfigError, NotInCatalogError
-from jaas.store._base import FILE_ORDER, CatalogBase, chunks, dataset_record
+from jaas.store._base import FILE_ORDER, CatalogBase, chunks, dataset_record, get_or_add
 from jaas.store.models import Dataset, DatasetFile, File
 from jaas.store.records import DatasetRecord, FileRecord
 
@@ -82,13 +82,9 @@ class Datasets(CatalogBase):
                     f"dataset {name!r} version {version}: file ids {missing[:20]} are not in "
                     f"{self!r}"
                 )
-            row = s.scalars(
-                select(Dataset).where(Dataset.name == name, Dataset.version == version)
-            ).one_or_none()
-            if row is None:
-                row = Dataset(name=name, version=version, description=description)
-                s.add(row)
-                s.flush()
+            row = get_or_add(
+                s, Dataset, {"name": name, "version": version}, description=description
+            )
             have = set(
                 s.scalars(select(DatasetFile.file_id).where(DatasetFile.dataset_id == row.id))
             )

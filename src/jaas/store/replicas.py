@@ -7,7 +7,7 @@ import datetime as dt
 from sqlalchemy import select
 
 from jaas.errors import NotInCatalogError
-from jaas.store._base import CatalogBase, replica_record
+from jaas.store._base import CatalogBase, get_or_add, replica_record
 from jaas.store.models import Replica
 from jaas.store.records import ReplicaRecord
 
@@ -23,13 +23,8 @@ class Replicas(CatalogBase):
         def attempt() -> ReplicaRecord:
             with self._tx() as s:
                 self._get_row(s, file_id)
-                row = s.scalars(
-                    select(Replica).where(Replica.file_id == file_id, Replica.url == url)
-                ).one_or_none()
-                if row is None:
-                    row = Replica(file_id=file_id, url=url, endpoint=endpoint)
-                    s.add(row)
-                    s.flush()
+                key = {"file_id": file_id, "url": url}
+                row = get_or_add(s, Replica, key, endpoint=endpoint)
                 return replica_record(row)
 
         result: ReplicaRecord = self._retry(attempt)

@@ -70,6 +70,19 @@ def first_unsorted(t):
 
 
 @njit(cache=True, nogil=True)
+def _append(out, m, a, b):
+    """Add ``[a, b)``, starting at or after the last of the ``m`` disjoint intervals of
+    ``out``, merging it into that one when they touch; returns the new count."""
+    if m > 0 and a <= out[m - 1, 1]:
+        if b > out[m - 1, 1]:
+            out[m - 1, 1] = b
+        return m
+    out[m, 0] = a
+    out[m, 1] = b
+    return m + 1
+
+
+@njit(cache=True, nogil=True)
 def window_union(t, idx, window):
     """Union of ``[t[j], t[j] + window)`` for ascending ``idx``, as an (m, 2) array."""
     out = np.empty((idx.size, 2), np.int64)
@@ -77,15 +90,7 @@ def window_union(t, idx, window):
     if window <= 0:
         return out[:0]
     for j in idx:
-        a = t[j]
-        b = a + window
-        if m > 0 and a <= out[m - 1, 1]:
-            if b > out[m - 1, 1]:
-                out[m - 1, 1] = b
-        else:
-            out[m, 0] = a
-            out[m, 1] = b
-            m += 1
+        m = _append(out, m, t[j], t[j] + window)
     return out[:m]
 
 
@@ -100,20 +105,11 @@ def union2(a, b):
     j = 0
     while i < na or j < nb:
         if j >= nb or (i < na and a[i, 0] <= b[j, 0]):
-            x0 = a[i, 0]
-            x1 = a[i, 1]
+            m = _append(out, m, a[i, 0], a[i, 1])
             i += 1
         else:
-            x0 = b[j, 0]
-            x1 = b[j, 1]
+            m = _append(out, m, b[j, 0], b[j, 1])
             j += 1
-        if m > 0 and x0 <= out[m - 1, 1]:
-            if x1 > out[m - 1, 1]:
-                out[m - 1, 1] = x1
-        else:
-            out[m, 0] = x0
-            out[m, 1] = x1
-            m += 1
     total = 0
     for k in range(m):
         total += out[k, 1] - out[k, 0]

@@ -15,38 +15,38 @@ MODE_EXACTLY_ONE = 2
 
 
 @njit(cache=True, nogil=True)
-def _count_iso(t, mask, p, d, a0, a1, b0, b1):
-    """Events of ``mask`` in [a0, a1] U [b0, b1] (closed, around p and d), p and d excluded."""
+def _sum_back(t, mask, j, lo):
+    """Events of ``mask`` at ``j, j - 1, ...`` while ``t >= lo``."""
+    c = 0
+    while j >= 0 and t[j] >= lo:
+        c += mask[j]
+        j -= 1
+    return c
+
+
+@njit(cache=True, nogil=True)
+def _sum_fwd(t, mask, j, hi, skip):
+    """Events of ``mask`` at ``j, j + 1, ...`` while ``t <= hi``, index ``skip`` excluded."""
     n = t.size
     c = 0
-    if a1 >= b0:  # one interval [a0, b1] containing p and d
-        j = p - 1
-        while j >= 0 and t[j] >= a0:
+    while j < n and t[j] <= hi:
+        if j != skip:
             c += mask[j]
-            j -= 1
-        j = p + 1
-        while j < n and t[j] <= b1:
-            if j != d:
-                c += mask[j]
-            j += 1
-        return c
-    j = p - 1
-    while j >= 0 and t[j] >= a0:
-        c += mask[j]
-        j -= 1
-    j = p + 1
-    while j < n and t[j] <= a1:
-        c += mask[j]
-        j += 1
-    j = d - 1
-    while j >= 0 and t[j] >= b0:
-        c += mask[j]
-        j -= 1
-    j = d + 1
-    while j < n and t[j] <= b1:
-        c += mask[j]
         j += 1
     return c
+
+
+@njit(cache=True, nogil=True)
+def _count_iso(t, mask, p, d, a0, a1, b0, b1):
+    """Events of ``mask`` in [a0, a1] U [b0, b1] (closed, around p and d), p and d excluded."""
+    if a1 >= b0:  # one interval [a0, b1] containing p and d
+        return _sum_back(t, mask, p - 1, a0) + _sum_fwd(t, mask, p + 1, b1, d)
+    return (
+        _sum_back(t, mask, p - 1, a0)
+        + _sum_fwd(t, mask, p + 1, a1, -1)
+        + _sum_back(t, mask, d - 1, b0)
+        + _sum_fwd(t, mask, d + 1, b1, -1)
+    )
 
 
 @njit(cache=True, nogil=True)
@@ -60,6 +60,25 @@ def _isolated(t, s, seg_lo, seg_hi, iso, before, after, p, d, shift):
         if _count_iso(t, iso[m], p, d, a0, t[p] + dtv, t[d] - dtv, b1) > 0:
             return False
     return True
+
+
+@njit(cache=True, nogil=True)
+def _segment_at(td, seg_lo, seg_hi, sp):
+    """Move the segment pointer ``sp`` past the segments that end at or before ``td``."""
+    while sp < seg_lo.size and seg_hi[sp] <= td:
+        sp += 1
+    return sp
+
+
+@njit(cache=True, nogil=True)
+def _near(x, y, z, d, j, dr2):
+    """``|r_d - r_j|^2 < dr2`` (``dr2 < 0``: no distance cut)."""
+    if dr2 < 0.0:
+        return True
+    ddx = np.float64(x[d]) - np.float64(x[j])
+    ddy = np.float64(y[d]) - np.float64(y[j])
+    ddz = np.float64(z[d]) - np.float64(z[j])
+    return ddx * ddx + ddy * ddy + ddz * ddz < dr2
 
 
 @njit(cache=True, nogil=True)
@@ -98,15 +117,13 @@ def coincide(
     cand = np.empty(16, np.int64)
     npairs = 0
     nk = shifts.size
-    ns = seg_lo.size
     sp = 0  # segment pointer: delayed events ascend
     for d in didx:
         if bits[d] != 0:
             continue
         td = t[d]
-        while sp < ns and seg_hi[sp] <= td:
-            sp += 1
-        if sp == ns or td < seg_lo[sp]:
+        sp = _segment_at(td, seg_lo, seg_hi, sp)
+        if sp == seg_lo.size or td < seg_lo[sp]:
             continue
         sd = sp
         p_hi = d  # exclusive upper bound of the window, moves back as shifts grow
@@ -120,22 +137,16 @@ def coincide(
             nc = 0
             j = p_hi - 1
             while j >= 0 and td - sk - t[j] < dt_max:
-                if prompt[j] and bits[j] == 0:  # the window lies in segment sd
-                    good = True
-                    if dr2 >= 0.0:
-                        ddx = np.float64(x[d]) - np.float64(x[j])
-                        ddy = np.float64(y[d]) - np.float64(y[j])
-                        ddz = np.float64(z[d]) - np.float64(z[j])
-                        good = ddx * ddx + ddy * ddy + ddz * ddz < dr2
-                    if good:
-                        if nc == cand.size:
-                            new = np.empty(2 * cand.size, np.int64)
-                            new[:nc] = cand[:nc]
-                            cand = new
-                        cand[nc] = j
-                        nc += 1
-                        if mode == MODE_NEAREST or (mode == MODE_EXACTLY_ONE and nc > 1):
-                            break
+                # the window lies in segment sd
+                if prompt[j] and bits[j] == 0 and _near(x, y, z, d, j, dr2):
+                    if nc == cand.size:
+                        new = np.empty(2 * cand.size, np.int64)
+                        new[:nc] = cand[:nc]
+                        cand = new
+                    cand[nc] = j
+                    nc += 1
+                    if mode == MODE_NEAREST or (mode == MODE_EXACTLY_ONE and nc > 1):
+                        break
                 j -= 1
             if nc == 0 or (mode == MODE_EXACTLY_ONE and nc != 1):
                 continue
@@ -211,16 +222,14 @@ def coincide_sweep(
     npairs = 0
     n = t.size
     jp = 0
-    ns = seg_lo.size
     sp = 0  # segment pointer: delayed events ascend
     ctx = (t, seg_lo, seg_hi, iso, before, after)
     for d in didx:
         if bits[d] != 0:
             continue
         td = t[d]
-        while sp < ns and seg_hi[sp] <= td:
-            sp += 1
-        if sp == ns or td < seg_lo[sp]:
+        sp = _segment_at(td, seg_lo, seg_hi, sp)
+        if sp == seg_lo.size or td < seg_lo[sp]:
             continue
         sd = sp
         # windows k < kmax lie in the segment: td - start - k*step - dt_max >= seg_lo
@@ -240,29 +249,22 @@ def coincide_sweep(
             if prompt[j] and bits[j] == 0:
                 u = td - start - t[j]
                 k = (u - dt_min - 1) // step
-                if u < k * step + dt_max:
-                    good = True
-                    if dr2 >= 0.0:
-                        ddx = np.float64(x[d]) - np.float64(x[j])
-                        ddy = np.float64(y[d]) - np.float64(y[j])
-                        ddz = np.float64(z[d]) - np.float64(z[j])
-                        good = ddx * ddx + ddy * ddy + ddz * ddz < dr2
-                    if good:
-                        if k != cur:
-                            if cur >= 0 and (
-                                mode == MODE_NEAREST or (mode == MODE_EXACTLY_ONE and nc == 1)
-                            ):
-                                op, od, ok, npairs = _emit(
-                                    op, od, ok, npairs, ctx, sd, first, d, cur, start + cur * step
-                                )
-                            cur = k
-                            nc = 0
-                            first = j
-                        nc += 1
-                        if mode == MODE_ALL:
+                if u < k * step + dt_max and _near(x, y, z, d, j, dr2):
+                    if k != cur:
+                        if cur >= 0 and (
+                            mode == MODE_NEAREST or (mode == MODE_EXACTLY_ONE and nc == 1)
+                        ):
                             op, od, ok, npairs = _emit(
-                                op, od, ok, npairs, ctx, sd, j, d, k, start + k * step
+                                op, od, ok, npairs, ctx, sd, first, d, cur, start + cur * step
                             )
+                        cur = k
+                        nc = 0
+                        first = j
+                    nc += 1
+                    if mode == MODE_ALL:
+                        op, od, ok, npairs = _emit(
+                            op, od, ok, npairs, ctx, sd, j, d, k, start + k * step
+                        )
             j -= 1
         if cur >= 0 and (mode == MODE_NEAREST or (mode == MODE_EXACTLY_ONE and nc == 1)):
             op, od, ok, npairs = _emit(

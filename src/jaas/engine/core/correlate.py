@@ -48,44 +48,52 @@ from collections.abc import Mapping
 import numpy as np
 import numpy.typing as npt
 
+from jaas.engine.core import spec as _spec
 from jaas.engine.core.exposure import normalize_intervals
 from jaas.engine.core.kernels import first_unsorted
 from jaas.engine.core.partition import VetoMemo, merge, plan_partitions, run_partitions
 from jaas.engine.core.spec import (
-    MODES,
-    TRACK_COLUMNS,
-    VETO_KINDS,
-    Accidentals,
-    Coincidence,
-    Isolation,
-    Mode,
-    OffTime,
-    Result,
-    SinceLast,
-    Spec,
-    Veto,
-    VetoKind,
+    MODES as MODES,
+)
+from jaas.engine.core.spec import (
+    TRACK_COLUMNS as TRACK_COLUMNS,
+)
+from jaas.engine.core.spec import (
+    VETO_KINDS as VETO_KINDS,
+)
+from jaas.engine.core.spec import (
+    Accidentals as Accidentals,
+)
+from jaas.engine.core.spec import (
+    Coincidence as Coincidence,
+)
+from jaas.engine.core.spec import (
+    Isolation as Isolation,
+)
+from jaas.engine.core.spec import (
+    Mode as Mode,
+)
+from jaas.engine.core.spec import (
+    OffTime as OffTime,
+)
+from jaas.engine.core.spec import (
+    Result as Result,
+)
+from jaas.engine.core.spec import (
+    SinceLast as SinceLast,
+)
+from jaas.engine.core.spec import (
+    Spec as Spec,
+)
+from jaas.engine.core.spec import (
+    Veto as Veto,
+)
+from jaas.engine.core.spec import (
+    VetoKind as VetoKind,
 )
 from jaas.errors import ConfigError
 
-__all__ = [
-    "MODES",
-    "TRACK_COLUMNS",
-    "VETO_KINDS",
-    "Accidentals",
-    "Coincidence",
-    "Isolation",
-    "Mode",
-    "OffTime",
-    "Result",
-    "SinceLast",
-    "Spec",
-    "Veto",
-    "VetoKind",
-    "VetoMemo",
-    "correlate",
-    "standard_ibd",
-]
+__all__ = [*_spec.__all__, "VetoMemo", "correlate", "standard_ibd"]
 
 
 def standard_ibd(

@@ -263,59 +263,29 @@ def mark_volume_veto(
             i0 = max(a, ea[s])
             i1 = min(b, eb[s])
             if i0 < i1:
-                if i0 <= q < i1:
-                    _vol_run(
-                        x,
-                        y,
-                        z,
-                        i0,
-                        q,
-                        ax[j],
-                        ay[j],
-                        az[j],
-                        bx[j],
-                        by[j],
-                        bz[j],
-                        uu[j],
-                        r2,
-                        bit,
-                        bits,
-                    )
-                    _vol_run(
-                        x,
-                        y,
-                        z,
-                        q + 1,
-                        i1,
-                        ax[j],
-                        ay[j],
-                        az[j],
-                        bx[j],
-                        by[j],
-                        bz[j],
-                        uu[j],
-                        r2,
-                        bit,
-                        bits,
-                    )
-                else:
-                    _vol_run(
-                        x,
-                        y,
-                        z,
-                        i0,
-                        i1,
-                        ax[j],
-                        ay[j],
-                        az[j],
-                        bx[j],
-                        by[j],
-                        bz[j],
-                        uu[j],
-                        r2,
-                        bit,
-                        bits,
-                    )
+                # a trigger never vetoes itself: the run is split around it
+                cut = q if i0 <= q < i1 else i1
+                for half in range(2):
+                    r0 = i0 if half == 0 else cut + 1
+                    r1 = cut if half == 0 else i1
+                    if r0 < r1:
+                        _vol_run(
+                            x,
+                            y,
+                            z,
+                            r0,
+                            r1,
+                            ax[j],
+                            ay[j],
+                            az[j],
+                            bx[j],
+                            by[j],
+                            bz[j],
+                            uu[j],
+                            r2,
+                            bit,
+                            bits,
+                        )
             s += 1
 
 

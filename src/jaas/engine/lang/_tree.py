@@ -59,28 +59,34 @@ class Col:
 
 
 @dataclass(frozen=True, slots=True)
-class Neg:
+class _Unary:
     operand: Node
 
 
 @dataclass(frozen=True, slots=True)
-class Not:
-    operand: Node
+class Neg(_Unary):
+    """``-operand``."""
 
 
 @dataclass(frozen=True, slots=True)
-class Truth:
+class Not(_Unary):
+    """``not operand``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Truth(_Unary):
     """A numeric flag column used as a condition: true where non-zero."""
 
-    operand: Node
+
+@dataclass(frozen=True, slots=True)
+class _Chain:
+    ops: tuple[str, ...]
+    operands: tuple[Node, ...]
 
 
 @dataclass(frozen=True, slots=True)
-class Arith:
+class Arith(_Chain):
     """``a op b op c ...`` left to right, ops all from ``+ -`` or all from ``* /``."""
-
-    ops: tuple[str, ...]
-    operands: tuple[Node, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,11 +96,8 @@ class Pow:
 
 
 @dataclass(frozen=True, slots=True)
-class Cmp:
+class Cmp(_Chain):
     """Chained comparison ``a < b <= c``: ``a < b and b <= c``."""
-
-    ops: tuple[str, ...]
-    operands: tuple[Node, ...]
 
 
 @dataclass(frozen=True, slots=True)
