@@ -1,4 +1,5 @@
-"""Small file utilities shared by every writer: atomic writes and adler32 checksums."""
+"""Small file utilities shared by every writer: atomic writes, adler32 checksums, and
+directory creation with a one-line error."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["adler32_file", "atomic_path"]
+__all__ = ["adler32_file", "atomic_path", "make_dirs"]
 
 _CHUNK = 8 * 1024 * 1024
 
@@ -61,3 +62,12 @@ def adler32_file(path: str | os.PathLike[str]) -> str:
         while chunk := f.read(_CHUNK):
             value = zlib.adler32(chunk, value)
     return f"{value & 0xFFFFFFFF:08x}"
+
+
+def make_dirs(path: Path, error: type[Exception], prefix: str = "") -> None:
+    """Create directory ``path`` and its parents; on failure raise
+    ``error("<prefix>cannot create directory <path>: <reason>")`` (no traceback chain)."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise error(f"{prefix}cannot create directory {path}: {exc.strerror or exc}") from None

@@ -26,6 +26,7 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.pool import StaticPool
 
+from jaas._io import make_dirs
 from jaas.errors import DatabaseError
 
 __all__ = [
@@ -124,12 +125,7 @@ def _check_sqlite_file(url: str, path: Path, *, readonly: bool) -> None:
         raise DatabaseError(f"{where}: no database at {path} (nothing has been stored there yet)")
     if path.parent.exists() and not path.parent.is_dir():
         raise DatabaseError(f"{where}: {path.parent} is not a directory")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DatabaseError(
-            f"{where}: cannot create directory {path.parent}: {exc.strerror}"
-        ) from None
+    make_dirs(path.parent, DatabaseError, f"{where}: ")
     if not os.access(path.parent, os.W_OK):
         raise DatabaseError(f"{where}: directory {path.parent} is not writable")
 

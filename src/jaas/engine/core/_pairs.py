@@ -63,11 +63,23 @@ def _isolated(t, s, seg_lo, seg_hi, iso, before, after, p, d, shift):
 
 
 @njit(cache=True, nogil=True)
-def _segment_at(td, seg_lo, seg_hi, sp):
-    """Move the segment pointer ``sp`` past the segments that end at or before ``td``."""
+def _delayed_segment(t, bits, d, seg_lo, seg_hi, sp):
+    """The segment pointer ``sp`` moved on to delayed event ``d`` (they ascend), and the
+    segment of ``d``: -1 if ``d`` is vetoed or outside every segment."""
+    if bits[d] != 0:
+        return sp, -1
+    td = t[d]
     while sp < seg_lo.size and seg_hi[sp] <= td:
         sp += 1
-    return sp
+    if sp == seg_lo.size or td < seg_lo[sp]:
+        return sp, -1
+    return sp, sp
+
+
+@njit(cache=True, nogil=True)
+def _new_pairs(cap):
+    """Empty growable output arrays (prompt, delayed, window) of capacity ``cap``."""
+    return np.empty(cap, np.int64), np.empty(cap, np.int64), np.empty(cap, np.int64)
 
 
 @njit(cache=True, nogil=True)
@@ -110,22 +122,16 @@ def coincide(
     cut). ``mode`` picks pairs, then isolation rejects pairs (see ``correlate``).
     Returns (prompt_idx, delayed_idx, window_idx) in slice indices, unsorted.
     """
-    cap = 64
-    op = np.empty(cap, np.int64)
-    od = np.empty(cap, np.int64)
-    ok = np.empty(cap, np.int64)
+    op, od, ok = _new_pairs(64)
     cand = np.empty(16, np.int64)
     npairs = 0
     nk = shifts.size
     sp = 0  # segment pointer: delayed events ascend
     for d in didx:
-        if bits[d] != 0:
+        sp, sd = _delayed_segment(t, bits, d, seg_lo, seg_hi, sp)
+        if sd < 0:
             continue
         td = t[d]
-        sp = _segment_at(td, seg_lo, seg_hi, sp)
-        if sp == seg_lo.size or td < seg_lo[sp]:
-            continue
-        sd = sp
         p_hi = d  # exclusive upper bound of the window, moves back as shifts grow
         for k in range(nk):
             sk = shifts[k]
@@ -164,10 +170,7 @@ def coincide(
 def _push(op, od, ok, npairs, p, d, k):
     """Append (p, d, k) to the growable output arrays; returns them and the new count."""
     if npairs == op.size:
-        cap = 2 * op.size
-        op2 = np.empty(cap, np.int64)
-        od2 = np.empty(cap, np.int64)
-        ok2 = np.empty(cap, np.int64)
+        op2, od2, ok2 = _new_pairs(2 * op.size)
         op2[:npairs] = op[:npairs]
         od2[:npairs] = od[:npairs]
         ok2[:npairs] = ok[:npairs]
@@ -216,22 +219,17 @@ def coincide_sweep(
     if ``u < k * step + dt_max`` (strict bounds). Windows are visited in increasing ``k``
     as the sweep goes back in time; mode and isolation are applied per window.
     """
-    op = np.empty(64, np.int64)
-    od = np.empty(64, np.int64)
-    ok = np.empty(64, np.int64)
+    op, od, ok = _new_pairs(64)
     npairs = 0
     n = t.size
     jp = 0
     sp = 0  # segment pointer: delayed events ascend
     ctx = (t, seg_lo, seg_hi, iso, before, after)
     for d in didx:
-        if bits[d] != 0:
+        sp, sd = _delayed_segment(t, bits, d, seg_lo, seg_hi, sp)
+        if sd < 0:
             continue
         td = t[d]
-        sp = _segment_at(td, seg_lo, seg_hi, sp)
-        if sp == seg_lo.size or td < seg_lo[sp]:
-            continue
-        sd = sp
         # windows k < kmax lie in the segment: td - start - k*step - dt_max >= seg_lo
         room = td - start - dt_max - seg_lo[sd]
         if room < 0:

@@ -8,7 +8,7 @@ fixed-seed Monte Carlo of random (time, point) samples, which makes it determini
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -135,41 +135,23 @@ class Exposure:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON view: the integer fields, seconds, and efficiencies."""
-        eff, err = self.volume_efficiency
-        return {
-            "span_ns": self.span_ns,
-            "good_ns": self.good_ns,
-            "gap_ns": self.gap_ns,
-            "bad_ns": self.bad_ns,
-            "veto_ns": self.veto_ns,
-            "gap_veto_ns": self.gap_veto_ns,
-            "livetime_ns": self.livetime_ns,
-            "livetime_s": self.livetime_ns / 1e9,
-            "livetime_fraction": self.livetime_fraction,
-            "n_segments": self.n_segments,
-            "mc_samples": self.mc_samples,
-            "mc_live": self.mc_live,
-            "mc_pass": self.mc_pass,
-            "mc_pass_by_veto": dict(self.mc_pass_by_veto),
-            "volume_efficiency": eff,
-            "volume_efficiency_err": err,
-        }
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = dict(value) if isinstance(value, dict) else value
+            if f.name == "livetime_ns":
+                out["livetime_s"] = self.livetime_ns / 1e9
+                out["livetime_fraction"] = self.livetime_fraction
+        out["volume_efficiency"], out["volume_efficiency_err"] = self.volume_efficiency
+        return out
 
     def __str__(self) -> str:
         def row(label: str, ns: int) -> str:
             frac = f"{100 * ns / self.span_ns:8.3f} %" if self.span_ns else ""
             return f"  {label:<34}{ns / 1e9:16.3f} s {frac}"
 
-        lines = [
-            "exposure (fractions of the span)",
-            row("span", self.span_ns),
-            row("good time", self.good_ns),
-            row("gaps", self.gap_ns),
-            row("  of which bad/missing files", self.bad_ns),
-            row("whole-detector vetoes", self.veto_ns),
-            row("  of which gap veto (after gaps)", self.gap_veto_ns),
-            row("livetime", self.livetime_ns),
-        ]
+        lines = ["exposure (fractions of the span)"]
+        lines += [row(label, getattr(self, name)) for label, name in _TIME_ROWS]
         if self.mc_pass_by_veto:
             eff, err = self.volume_efficiency
             lines.append(f"  volume vetoes efficiency: {eff:.5f} +- {err:.5f} (MC)")
@@ -177,6 +159,18 @@ class Exposure:
                 e, s = self.efficiency_of(name)
                 lines.append(f"    {name:<30}{e:.5f} +- {s:.5f}")
         return "\n".join(lines)
+
+
+# The time budget as printed: (label, field), nested items indented under their total.
+_TIME_ROWS = (
+    ("span", "span_ns"),
+    ("good time", "good_ns"),
+    ("gaps", "gap_ns"),
+    ("  of which bad/missing files", "bad_ns"),
+    ("whole-detector vetoes", "veto_ns"),
+    ("  of which gap veto (after gaps)", "gap_veto_ns"),
+    ("livetime", "livetime_ns"),
+)
 
 
 def _eff(k: int, n: int) -> tuple[float, float]:
