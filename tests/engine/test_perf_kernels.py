@@ -48,8 +48,8 @@ def test_sweep_equals_per_window_loop(mode: int, step_extra: int, with_iso: bool
     didx = np.flatnonzero(cols["delayed"])
     common = (t, cols["x"], cols["y"], cols["z"], seg[:, 0].copy(), seg[:, 1].copy(), bits)
     rest = (dt_min, dt_max, 2.0, mode, iso, before, after)
-    ref = K.coincide(*common, cols["prompt"], didx, shifts, *rest)
-    got = K.coincide_sweep(*common, cols["prompt"], didx, start, step, nk, *rest)
+    ref = K.coincide(common, cols["prompt"], didx, shifts, rest)
+    got = K.coincide_sweep(common, cols["prompt"], didx, start, step, nk, rest)
     as_set = lambda r: sorted(zip(*(a.tolist() for a in r), strict=True))  # noqa: E731
     assert len(ref[0]) > 50  # the case is not empty
     assert as_set(got) == as_set(ref)

@@ -94,25 +94,7 @@ def _near(x, y, z, d, j, dr2):
 
 
 @njit(cache=True, nogil=True)
-def coincide(
-    t,
-    x,
-    y,
-    z,
-    seg_lo,
-    seg_hi,
-    bits,
-    prompt,
-    didx,
-    shifts,
-    dt_min,
-    dt_max,
-    dr2,
-    mode,
-    iso,
-    before,
-    after,
-):
+def coincide(ev, prompt, didx, shifts, cut):
     """Pairs (prompt, delayed, window) for the delayed-mask events ``didx`` of a slice.
 
     ``didx`` ascending. Delayed candidate: ``bits == 0`` and inside a segment. For each
@@ -121,7 +103,12 @@ def coincide(
     ``dt_min < t_d - s_k - t_p < dt_max`` and ``|r_d - r_p|^2 < dr2`` (``dr2 < 0``: no
     cut). ``mode`` picks pairs, then isolation rejects pairs (see ``correlate``).
     Returns (prompt_idx, delayed_idx, window_idx) in slice indices, unsorted.
+
+    ``ev`` is the slice ``(t, x, y, z, seg_lo, seg_hi, bits)`` and ``cut`` the selection
+    ``(dt_min, dt_max, dr2, mode, iso, before, after)``, as for :func:`coincide_sweep`.
     """
+    t, x, y, z, seg_lo, seg_hi, bits = ev
+    dt_min, dt_max, dr2, mode, iso, before, after = cut
     op, od, ok = _new_pairs(64)
     cand = np.empty(16, np.int64)
     npairs = 0
@@ -191,27 +178,7 @@ def _emit(op, od, ok, npairs, ctx, sd, p, d, k, shift):
 
 
 @njit(cache=True, nogil=True)
-def coincide_sweep(
-    t,
-    x,
-    y,
-    z,
-    seg_lo,
-    seg_hi,
-    bits,
-    prompt,
-    didx,
-    start,
-    step,
-    nk,
-    dt_min,
-    dt_max,
-    dr2,
-    mode,
-    iso,
-    before,
-    after,
-):
+def coincide_sweep(ev, prompt, didx, start, step, nk, cut):
     """Same result as :func:`coincide` with ``shifts = start + step * arange(nk)`` when
     windows do not overlap (``step >= dt_max - dt_min``), in one backward sweep per delayed.
 
@@ -219,6 +186,8 @@ def coincide_sweep(
     if ``u < k * step + dt_max`` (strict bounds). Windows are visited in increasing ``k``
     as the sweep goes back in time; mode and isolation are applied per window.
     """
+    t, x, y, z, seg_lo, seg_hi, bits = ev
+    dt_min, dt_max, dr2, mode, iso, before, after = cut
     op, od, ok = _new_pairs(64)
     npairs = 0
     n = t.size

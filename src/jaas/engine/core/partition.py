@@ -206,15 +206,15 @@ def run_partition(
         args = (c.dt_min_ns, c.dt_max_ns, dr2, _MODES[c.mode], iso, before, after)
         common = (t, *xyz, seg_lo, seg_hi, bits)
         masks = (cols[c.prompt], np.flatnonzero(cols[c.delayed][lo:hi]) + lo)
-        pairs = K.coincide(*common, *masks, np.zeros(1, np.int64), *args)
+        pairs = K.coincide(common, *masks, np.zeros(1, np.int64), args)
         o = c.offtime
         if o is not None:
             width = c.dt_max_ns - c.dt_min_ns
             step = width if o.step_ns is None else o.step_ns
             if step >= width:  # disjoint windows: one backward sweep per delayed
-                offp = K.coincide_sweep(*common, *masks, o.start_ns, step, o.n, *args)
+                offp = K.coincide_sweep(common, *masks, o.start_ns, step, o.n, args)
             else:
-                offp = K.coincide(*common, *masks, spec.shifts(), *args)
+                offp = K.coincide(common, *masks, spec.shifts(), args)
     columns: dict[str, np.ndarray] = {}
     for s in spec.since:
         n = t.size
