@@ -98,25 +98,34 @@ def scan(
     return n, FULL, w
 
 
+# The columns of a batch of events as the record kernels see them: event_id, t, trigger
+# (low 16 bits), hit offsets (n + 1), then per hit pmt, charge and time (their float32
+# values passed as raw uint32 bits).
+EventArrays = tuple[
+    npt.NDArray[np.int64],
+    npt.NDArray[np.int64],
+    npt.NDArray[np.uint16],
+    npt.NDArray[np.int64],
+    npt.NDArray[np.uint32],
+    npt.NDArray[np.uint32],
+    npt.NDArray[np.uint32],
+]
+
+
 @nb.njit(cache=True, nogil=True)
 def gather(
     words: npt.NDArray[np.uint32],
     rec_start: npt.NDArray[np.int64],
     rec_nh: npt.NDArray[np.int64],
-    event_id: npt.NDArray[np.int64],
-    t: npt.NDArray[np.int64],
-    trigger: npt.NDArray[np.uint16],
-    offsets: npt.NDArray[np.int64],
-    pmt: npt.NDArray[np.uint32],
-    charge: npt.NDArray[np.uint32],
-    time: npt.NDArray[np.uint32],
+    ev: EventArrays,
     e0: int,
 ) -> None:
-    """Copy the scanned records into flat event and hit arrays from event ``e0`` on.
+    """Copy the scanned records into the flat event and hit arrays ``ev`` from event
+    ``e0`` on.
 
-    ``offsets[e0]`` must hold the hit index where the first record's hits go; charge and
-    time are passed as their raw uint32 bits.
+    ``offsets[e0]`` must hold the hit index where the first record's hits go.
     """
+    event_id, t, trigger, offsets, pmt, charge, time = ev
     h = offsets[e0]
     for j in range(rec_start.shape[0]):
         w = rec_start[j]
@@ -134,18 +143,10 @@ def gather(
 
 
 @nb.njit(cache=True, nogil=True)
-def fill(
-    words: npt.NDArray[np.uint32],
-    rec_start: npt.NDArray[np.int64],
-    event_id: npt.NDArray[np.int64],
-    t: npt.NDArray[np.int64],
-    trigger: npt.NDArray[np.uint16],
-    offsets: npt.NDArray[np.int64],
-    pmt: npt.NDArray[np.uint32],
-    charge: npt.NDArray[np.uint32],
-    time: npt.NDArray[np.uint32],
-) -> None:
-    """Lay out event records (all but their CRC word) at word offsets ``rec_start``."""
+def fill(words: npt.NDArray[np.uint32], rec_start: npt.NDArray[np.int64], ev: EventArrays) -> None:
+    """Lay out the events ``ev`` as records (all but their CRC word) at word offsets
+    ``rec_start``."""
+    event_id, t, trigger, offsets, pmt, charge, time = ev
     mask = np.int64(0xFFFFFFFF)
     for i in range(rec_start.shape[0]):
         w = rec_start[i]

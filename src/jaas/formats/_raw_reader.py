@@ -377,13 +377,15 @@ class RawReader(Closing):
             words,
             self._rs[:k],
             self._rnh[:k],
-            ev.event_id.view(np.int64),
-            ev.t,
-            ev.trigger,
-            ev.offsets,
-            ev.pmt,
-            ev.charge.view(np.uint32),
-            ev.time.view(np.uint32),
+            (
+                ev.event_id.view(np.int64),
+                ev.t,
+                ev.trigger,
+                ev.offsets,
+                ev.pmt,
+                ev.charge.view(np.uint32),
+                ev.time.view(np.uint32),
+            ),
             self._k,
         )
         self._check_content(ev, self._k, k)

@@ -224,13 +224,15 @@ class RawWriter:
             L.fill(
                 words,
                 starts // 4,
-                eid[a:b],
-                t[a:b],
-                trigger[a:b],
-                offsets[a : b + 1] - h0,
-                pmt[h0 : offsets[b]],
-                charge[h0 : offsets[b]],
-                time[h0 : offsets[b]],
+                (
+                    eid[a:b],
+                    t[a:b],
+                    trigger[a:b],
+                    offsets[a : b + 1] - h0,
+                    pmt[h0 : offsets[b]],
+                    charge[h0 : offsets[b]],
+                    time[h0 : offsets[b]],
+                ),
             )
             mv = words.data.cast("B")
             crc_at = (ends[a:b] - base - 4).tolist()
