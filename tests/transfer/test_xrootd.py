@@ -122,7 +122,7 @@ def test_cut_direct_link_goes_through_cnaf_between_namespaces(
     tmp_path: Path,
 ) -> None:
     net, servers = xrootd_network
-    net.cut("CENTRAL", "JINR")  # JINR can no longer pull from CENTRAL
+    net.cut("CENTRAL", "JINR")  # a firewall rule: JINR's packets to CENTRAL:1094 are dropped
     rep, ids = _setup(servers, catalog, clock, tmp_path, n=1)  # type: ignore[arg-type]
     rep.topo = parse_topology(
         "sites:\n"
@@ -141,6 +141,7 @@ def test_cut_direct_link_goes_through_cnaf_between_namespaces(
     assert rep.ledger.replica(ids[0], "JINR").route == "CENTRAL -> CNAF -> JINR"
     assert rep.ledger.replica(ids[0], "CNAF") is None  # hop copy removed
     assert rep.ledger.replica(ids[0], "CENTRAL").status == "ok"
+    assert net.dropped("JINR") > 0  # the direct attempt really hit the firewall
 
 
 def test_intake_to_a_killed_central_server_keeps_the_source_until_safe(

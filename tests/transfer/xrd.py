@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import shutil
 import signal
 import string
@@ -76,6 +77,7 @@ class Server:
             [*self.ns.prefix, "xrootd", "-R", "xrootd", "-c", str(cfg), "-l", str(log)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            env={**os.environ, **FAST},  # its third-party-copy clients give up quickly
         )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -155,11 +157,31 @@ class SiteNetwork:
             run(*ns.prefix, "ip", "addr", "add", f"{self.addr[site]}/24", "dev", "eth0")
             run(*ns.prefix, "ip", "link", "set", "eth0", "up")
 
-    def cut(self, src: str, dst: str) -> None:
-        subprocess.run(
-            [*self.spaces[dst].prefix, "ip", "route", "add", "unreachable", f"{self.addr[src]}/32"],
-            check=True,
+    def cut(self, src: str, dst: str, port: int = 1094) -> None:
+        """A firewall rule in ``dst``'s namespace drops its packets to ``src``'s port."""
+        if shutil.which("nft") is None:
+            _need("nft not found (install nftables with: bash scripts/ensure-system-packages)")
+        rules = (
+            "table inet jaascut {\n"
+            "  chain output {\n"
+            "    type filter hook output priority 0; policy accept;\n"
+            f"    ip daddr {self.addr[src]} tcp dport {port} counter drop\n"
+            "  }\n"
+            "}\n"
         )
+        subprocess.run(
+            [*self.spaces[dst].prefix, "nft", "-f", "-"], input=rules.encode(), check=True
+        )
+
+    def dropped(self, dst: str) -> int:
+        """Packets the cut rule in ``dst``'s namespace has dropped."""
+        out = subprocess.run(
+            [*self.spaces[dst].prefix, "nft", "list", "table", "inet", "jaascut"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        return sum(int(w) for w in re.findall(r"counter packets (\d+)", out))
 
     def close(self) -> None:
         for ns in self.spaces.values():
