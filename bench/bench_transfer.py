@@ -121,7 +121,7 @@ def throughput(size_mb: int) -> tuple[float, float] | None:
                 ],
                 check=True,
                 capture_output=True,
-                env=jinr.storage()._env("storage.create"),  # same client settings
+                env=jinr.storage()._env(),  # same client settings
             )
             best_plain = min(best_plain, time.perf_counter() - t0)
             with Catalog(base / f"cat{i}.db") as cat:

@@ -218,11 +218,15 @@ class Ledger:
         key = and_(t.link_stats.c.src == src, t.link_stats.c.dst == dst)
         with self.engine.begin() as c:
             if c.execute(select(t.link_stats.c.src).where(key)).first() is None:
-                c.execute(
-                    insert(t.link_stats).values(
-                        src=src, dst=dst, successes=0, failures=0, bytes=0.0, seconds=0.0
-                    )
-                )
+                try:
+                    with c.begin_nested():  # another thread may insert the same link first
+                        c.execute(
+                            insert(t.link_stats).values(
+                                src=src, dst=dst, successes=0, failures=0, bytes=0.0, seconds=0.0
+                            )
+                        )
+                except IntegrityError:
+                    pass
             col = t.link_stats.c
             if ok:
                 values = {
