@@ -16,19 +16,7 @@ from jaas.kup.pipeline import down, status, up
 from jaas.store.catalog import Catalog
 from jaas.transfer.errors import TransferFailure
 from jaas.transfer.keepup import KeepUpDropDir
-
-STAGES = """\
-stages:
-  - name: a
-    input: xfer.a
-    output: xfer.b
-    entry: jaas.kup.stages:copy
-    timeout: 30
-  - name: b
-    input: xfer.b
-    entry: jaas.kup.stages:noop
-    timeout: 30
-"""
+from tests.kup.test_pipeline import STAGES  # copy, no-op, a checking command
 
 SITES = """\
 sites:
@@ -93,10 +81,10 @@ def test_intake_feeds_keep_up_end_to_end(
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             st = status(state_dir)
-            if st.files_done("b") == 3:
+            if st.files_done("c") == 3:
                 break
             time.sleep(0.3)
-        assert st.files_done("a") == st.files_done("b") == 3, (st.counts, st.failures)
+        assert st.files_done("a") == st.files_done("c") == 3, (st.counts, st.failures)
         for name, raw in data.items():  # keep-up processed the very bytes of the detector
             assert (settings.data / "a" / name).read_bytes() == raw
         with Catalog(tmp_path / "catalog.db") as cat:

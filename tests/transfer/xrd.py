@@ -17,7 +17,7 @@ import string
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -32,6 +32,21 @@ def _need(reason: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(reason)
     pytest.skip(reason)
+
+
+def _need_servers() -> None:
+    if shutil.which("xrootd") is None or shutil.which("xrdcp") is None:
+        _need("xrootd/xrdcp not found (install them with: bash scripts/ensure-system-packages)")
+    if os.geteuid() != 0:
+        _need("real XRootD tests need root for network namespaces and the xrootd user switch")
+
+
+def _stop(servers: Iterable[Server], space: Namespace | SiteNetwork, base: Path) -> None:
+    """Kill the servers, remove their namespace(s) and files."""
+    for srv in servers:
+        srv.kill()
+    space.close()
+    shutil.rmtree(base, ignore_errors=True)
 
 
 class Namespace:
@@ -110,10 +125,7 @@ class Server:
 @pytest.fixture
 def xrootd_sites() -> Iterator[dict[str, Server]]:
     """Servers CENTRAL, CNAF, JINR, IN2P3, started; stopped and removed after the test."""
-    if shutil.which("xrootd") is None or shutil.which("xrdcp") is None:
-        _need("xrootd/xrdcp not found (install them with: bash scripts/ensure-system-packages)")
-    if os.geteuid() != 0:
-        _need("real XRootD tests need root for network namespaces and the xrootd user switch")
+    _need_servers()
     ns = Namespace()
     base = Path(tempfile.mkdtemp(prefix="jaas-xrd-"))
     base.chmod(0o755)
@@ -124,10 +136,7 @@ def xrootd_sites() -> Iterator[dict[str, Server]]:
             servers[site].start()
         yield servers
     finally:
-        for s in servers.values():
-            s.kill()
-        ns.close()
-        shutil.rmtree(base, ignore_errors=True)
+        _stop(servers.values(), ns, base)
 
 
 class SiteNetwork:
@@ -218,10 +227,7 @@ class SiteServer(Server):
 @pytest.fixture
 def xrootd_network() -> Iterator[tuple[SiteNetwork, dict[str, SiteServer]]]:
     """CENTRAL, CNAF, JINR, IN2P3 each in its own namespace behind one bridge."""
-    if shutil.which("xrootd") is None or shutil.which("xrdcp") is None:
-        _need("xrootd/xrdcp not found (install them with: bash scripts/ensure-system-packages)")
-    if os.geteuid() != 0:
-        _need("real XRootD tests need root for network namespaces and the xrootd user switch")
+    _need_servers()
     sites = ["CENTRAL", "CNAF", "JINR", "IN2P3"]
     net = SiteNetwork(sites)
     base = Path(tempfile.mkdtemp(prefix="jaas-xrdnet-"))
@@ -233,10 +239,7 @@ def xrootd_network() -> Iterator[tuple[SiteNetwork, dict[str, SiteServer]]]:
             servers[site].start()
         yield net, servers
     finally:
-        for s in servers.values():
-            s.kill()
-        net.close()
-        shutil.rmtree(base, ignore_errors=True)
+        _stop(servers.values(), net, base)
 
 
 ISSUER = "https://iam.jaas.test"  # never fetched: its key is put in the plugin's key cache
@@ -275,12 +278,9 @@ def token_sites() -> Iterator[tuple[dict[str, Server], bytes]]:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    if shutil.which("xrootd") is None or shutil.which("xrdcp") is None:
-        _need("xrootd/xrdcp not found (install them with: bash scripts/ensure-system-packages)")
+    _need_servers()
     if not Path("/usr/lib/x86_64-linux-gnu/libXrdAccSciTokens-5.so").exists():
         _need("the SciTokens plugin is missing (Debian xrootd-scitokens-plugins)")
-    if os.geteuid() != 0:
-        _need("real XRootD tests need root for network namespaces and the xrootd user switch")
     key = ec.generate_private_key(ec.SECP256R1())
     private = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -309,7 +309,4 @@ def token_sites() -> Iterator[tuple[dict[str, Server], bytes]]:
             srv.start()
         yield servers, private
     finally:
-        for s in servers.values():
-            s.kill()
-        ns.close()
-        shutil.rmtree(base, ignore_errors=True)
+        _stop(servers.values(), ns, base)

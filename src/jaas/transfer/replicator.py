@@ -220,9 +220,7 @@ class Replicator:
             if not getattr(exc, "recorded", False):  # failed before a copy: still an attempt
                 route_text = " -> ".join(st.route)
                 where = f"check at {req.dest}"
-                self.ledger.add_attempt(
-                    req.id, route_text, where, now, self.clock(), exc.error_class, exc.reason
-                )
+                self.ledger.add_attempt(req.id, route_text, where, (now, self.clock()), exc)
             ev = Event("error", exc.reason, error_class=exc.error_class)
             st = step(st, ev, now=self.clock(), max_attempts=self.max_attempts)
             self._save(req, st if st.state != "retrying" else _reroute(st))
@@ -273,14 +271,12 @@ class Replicator:
                 self._copy_verified(req, src, dst)
         except TransferFailure as exc:
             self.ledger.record_link(src, dst, False, 0, 0)
-            self.ledger.add_attempt(
-                req.id, " -> ".join(route), hop, started, self.clock(), exc.error_class, exc.reason
-            )
+            self.ledger.add_attempt(req.id, " -> ".join(route), hop, (started, self.clock()), exc)
             exc.recorded = True  # type: ignore[attr-defined]
             raise
         seconds = time.monotonic() - t0
         self.ledger.record_link(src, dst, True, float(req.size or 0), seconds)
-        self.ledger.add_attempt(req.id, " -> ".join(route), hop, started, self.clock())
+        self.ledger.add_attempt(req.id, " -> ".join(route), hop, (started, self.clock()))
         provenance = f"{self._provenance(req.file_id, src)} -> {dst}"
         if dst != req.dest:
             url = self.storages[dst].url(req.lfn)
