@@ -36,13 +36,11 @@ def _replicator(ctx: click.Context, topo: Topology) -> Replicator:
     return Replicator(_catalog(ctx), topo)
 
 
+_CATALOG = "Catalog URL or SQLite path; the transfer tables live in the same database."
+
+
 @click.group()
-@click.option(
-    "--catalog",
-    "catalog_url",
-    envvar="JAAS_CATALOG",
-    help="Catalog URL or SQLite path; the transfer tables live in the same database.",
-)
+@click.option("--catalog", "catalog_url", envvar="JAAS_CATALOG", help=_CATALOG)
 @click.pass_context
 def transfer(ctx: click.Context, catalog_url: str | None) -> None:
     """Data management: sites, replication rules, transfers and their status.
