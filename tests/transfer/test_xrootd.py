@@ -94,6 +94,28 @@ def test_tpc_replication_to_three_tier1s_then_flipped_bytes_are_recopied(
     assert rep.audit() == []
 
 
+def test_parallel_third_party_copies_between_real_servers(
+    xrootd_sites: dict[str, Server],
+    catalog: Catalog,
+    clock: FakeClock,
+    tmp_path: Path,
+) -> None:
+    rep, ids = _setup(xrootd_sites, catalog, clock, tmp_path, n=4)
+    rep.parallel = 4
+    assert rep.apply_rules() == 12
+    rep.run(advance=clock.advance)
+    reqs = rep.ledger.requests()
+    assert {r.state for r in reqs} == {"done"} and all(r.attempts == 0 for r in reqs)
+    assert 2 <= rep.limits.peak["*"] <= 4  # copies ran at once, never more than the pool
+    for fid in ids:
+        for site in ("CNAF", "JINR", "IN2P3"):
+            row = rep.ledger.replica(fid, site)
+            assert row is not None and row.status == "ok"
+            assert xrootd_sites[site].storage().checksum(lfn_for(catalog.get_file(fid))) == (
+                row.checksum
+            )
+
+
 def test_server_killed_mid_replication_retries_then_completes(
     xrootd_sites: dict[str, Server],
     catalog: Catalog,

@@ -14,11 +14,13 @@ from contextlib import contextmanager
 
 from jaas.transfer.config import Topology
 
-__all__ = ["Limits"]
+__all__ = ["ALL", "Limits"]
+
+ALL = "*"  # the key counting every copy under way
 
 
 class Limits:
-    """Places per site and per link; ``peak`` keeps the most seen at once (for tests)."""
+    """Places per site and per link; ``peak`` keeps the most seen at once (``ALL``: overall)."""
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
@@ -37,7 +39,7 @@ class Limits:
 
     @contextmanager
     def slot(self, topo: Topology, src: str, dst: str) -> Iterator[None]:
-        keys: tuple[str | tuple[str, str], ...] = (src, dst, (src, dst))
+        keys: tuple[str | tuple[str, str], ...] = (src, dst, (src, dst), ALL)
         with self._cond:
             self._cond.wait_for(lambda: self._free(topo, src, dst))
             for k in keys:

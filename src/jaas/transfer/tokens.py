@@ -11,6 +11,7 @@ like an XRootD server with the scitokens plugin: a refused token is a permanent
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -71,17 +72,19 @@ class TokenCache:
         self.clock = clock
         self.refresh_margin = refresh_margin
         self._cache: dict[tuple[str, str], tuple[str, float]] = {}
+        self._lock = threading.Lock()  # parallel transfers share one cache
         self.issued = 0
 
     def __call__(self, site: str, scope: str) -> str:
-        now = self.clock()
-        cached = self._cache.get((site, scope))
-        if cached is not None and cached[1] - now > self.refresh_margin:
-            return cached[0]
-        token = self.issuer.issue(site, [scope], now)
-        self.issued += 1
-        self._cache[(site, scope)] = (token, now + self.issuer.lifetime)
-        return token
+        with self._lock:
+            now = self.clock()
+            cached = self._cache.get((site, scope))
+            if cached is not None and cached[1] - now > self.refresh_margin:
+                return cached[0]
+            token = self.issuer.issue(site, [scope], now)
+            self.issued += 1
+            self._cache[(site, scope)] = (token, now + self.issuer.lifetime)
+            return token
 
 
 def check_token(
