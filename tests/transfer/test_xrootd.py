@@ -67,18 +67,24 @@ def test_storage_interface_against_a_real_server(
     assert info.value.error_class == "not_found" and info.value.permanent
 
 
-def test_tpc_replication_to_three_tier1s_then_flipped_bytes_are_recopied(
+def test_parallel_tpc_replication_to_three_tier1s_then_flipped_bytes_are_recopied(
     xrootd_sites: dict[str, Server],
     catalog: Catalog,
     clock: FakeClock,
     tmp_path: Path,
 ) -> None:
-    rep, ids = _setup(xrootd_sites, catalog, clock, tmp_path, n=2)
-    assert rep.apply_rules() == 6
+    rep, ids = _setup(xrootd_sites, catalog, clock, tmp_path, n=4)
+    rep.parallel = 4
+    assert rep.apply_rules() == 12
     rep.run(advance=clock.advance)
+    reqs = rep.ledger.requests()
+    assert {r.state for r in reqs} == {"done"} and all(r.attempts == 0 for r in reqs)
+    assert 2 <= rep.limits.peak["*"] <= 4  # copies ran at once, never more than the pool
     for fid in ids:
-        ok = {r.site for r in rep.ledger.replicas(fid) if r.status == "ok"}
-        assert ok == {"CENTRAL", "CNAF", "JINR", "IN2P3"}
+        ok = {r.site: r.checksum for r in rep.ledger.replicas(fid) if r.status == "ok"}
+        assert set(ok) == {"CENTRAL", "CNAF", "JINR", "IN2P3"}
+        lfn = lfn_for(catalog.get_file(fid))
+        assert all(xrootd_sites[s].storage().checksum(lfn) == ok[s] for s in ok)
         urls = {r.endpoint: r.url for r in catalog.replicas(fid)}
         assert urls["JINR"].startswith(f"root://127.0.0.1:{xrootd_sites['JINR'].port}/")
     # flip one byte of the JINR copy on the server's disk
@@ -122,7 +128,7 @@ def test_cut_direct_link_goes_through_cnaf_between_namespaces(
     tmp_path: Path,
 ) -> None:
     net, servers = xrootd_network
-    net.cut("CENTRAL", "JINR")  # JINR can no longer pull from CENTRAL
+    net.cut("CENTRAL", "JINR")  # a firewall rule: JINR's packets to CENTRAL:1094 are dropped
     rep, ids = _setup(servers, catalog, clock, tmp_path, n=1)  # type: ignore[arg-type]
     rep.topo = parse_topology(
         "sites:\n"
@@ -141,6 +147,7 @@ def test_cut_direct_link_goes_through_cnaf_between_namespaces(
     assert rep.ledger.replica(ids[0], "JINR").route == "CENTRAL -> CNAF -> JINR"
     assert rep.ledger.replica(ids[0], "CNAF") is None  # hop copy removed
     assert rep.ledger.replica(ids[0], "CENTRAL").status == "ok"
+    assert net.dropped("JINR") > 0  # the direct attempt really hit the firewall
 
 
 def test_intake_to_a_killed_central_server_keeps_the_source_until_safe(

@@ -7,20 +7,22 @@ reach them through ``ip netns exec NAME`` (XRootDStorage's ``prefix``). Servers 
 
 from __future__ import annotations
 
+import ctypes
 import os
 import random
+import re
 import shutil
 import signal
 import string
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
 
-from jaas.transfer.storage import XRootDStorage
+from jaas.transfer.storage import TokenSource, XRootDStorage
 
 FAST = {"XRD_CONNECTIONWINDOW": "1", "XRD_CONNECTIONRETRY": "1", "XRD_REQUESTTIMEOUT": "2"}
 TEMPLATE = Path(__file__).resolve().parents[2] / "deploy" / "xrootd" / "site.cfg.in"
@@ -30,6 +32,21 @@ def _need(reason: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(reason)
     pytest.skip(reason)
+
+
+def _need_servers() -> None:
+    if shutil.which("xrootd") is None or shutil.which("xrdcp") is None:
+        _need("xrootd/xrdcp not found (install them with: bash scripts/ensure-system-packages)")
+    if os.geteuid() != 0:
+        _need("real XRootD tests need root for network namespaces and the xrootd user switch")
+
+
+def _stop(servers: Iterable[Server], space: Namespace | SiteNetwork, base: Path) -> None:
+    """Kill the servers, remove their namespace(s) and files."""
+    for srv in servers:
+        srv.kill()
+    space.close()
+    shutil.rmtree(base, ignore_errors=True)
 
 
 class Namespace:
@@ -57,25 +74,28 @@ class Server:
             shutil.chown(p, "xrootd", "xrootd")
         self.port = random.randint(20000, 40000)
         self.proc: subprocess.Popen[bytes] | None = None
+        self.extra = ""  # more config lines (e.g. the SciTokens authorisation)
+        self.env: dict[str, str] = {}
 
     @property
     def root(self) -> str:
         return f"root://127.0.0.1:{self.port}//data"
 
-    def storage(self) -> XRootDStorage:
-        return XRootDStorage(self.site, self.root, prefix=self.ns.prefix, timeout=8)
+    def storage(self, tokens: TokenSource | None = None) -> XRootDStorage:
+        return XRootDStorage(self.site, self.root, prefix=self.ns.prefix, timeout=8, tokens=tokens)
 
     def start(self) -> None:
         cfg = self.dir / "site.cfg"
         text = string.Template(TEMPLATE.read_text()).substitute(
             port=self.port, localroot=self.dir, adminpath=self.dir / "adm"
         )
-        cfg.write_text(text)
+        cfg.write_text(text + self.extra)
         log = self.dir / "xrootd.log"
         self.proc = subprocess.Popen(
             [*self.ns.prefix, "xrootd", "-R", "xrootd", "-c", str(cfg), "-l", str(log)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            env={**os.environ, **FAST, **self.env},  # its third-party-copy clients give up soon
         )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -85,7 +105,7 @@ class Server:
                 check=False,
                 env={**os.environ, **FAST},
             )
-            if done.returncode == 0:
+            if done.returncode == 0 or b"permission denied" in done.stderr:  # up (tokens)
                 return
             if self.proc.poll() is not None:
                 raise RuntimeError(f"xrootd for {self.site} exited; see {log}")
@@ -105,10 +125,7 @@ class Server:
 @pytest.fixture
 def xrootd_sites() -> Iterator[dict[str, Server]]:
     """Servers CENTRAL, CNAF, JINR, IN2P3, started; stopped and removed after the test."""
-    if shutil.which("xrootd") is None or shutil.which("xrdcp") is None:
-        _need("xrootd/xrdcp not found (install them with: bash scripts/ensure-system-packages)")
-    if os.geteuid() != 0:
-        _need("real XRootD tests need root for network namespaces and the xrootd user switch")
+    _need_servers()
     ns = Namespace()
     base = Path(tempfile.mkdtemp(prefix="jaas-xrd-"))
     base.chmod(0o755)
@@ -119,10 +136,7 @@ def xrootd_sites() -> Iterator[dict[str, Server]]:
             servers[site].start()
         yield servers
     finally:
-        for s in servers.values():
-            s.kill()
-        ns.close()
-        shutil.rmtree(base, ignore_errors=True)
+        _stop(servers.values(), ns, base)
 
 
 class SiteNetwork:
@@ -155,11 +169,31 @@ class SiteNetwork:
             run(*ns.prefix, "ip", "addr", "add", f"{self.addr[site]}/24", "dev", "eth0")
             run(*ns.prefix, "ip", "link", "set", "eth0", "up")
 
-    def cut(self, src: str, dst: str) -> None:
-        subprocess.run(
-            [*self.spaces[dst].prefix, "ip", "route", "add", "unreachable", f"{self.addr[src]}/32"],
-            check=True,
+    def cut(self, src: str, dst: str, port: int = 1094) -> None:
+        """A firewall rule in ``dst``'s namespace drops its packets to ``src``'s port."""
+        if shutil.which("nft") is None:
+            _need("nft not found (install nftables with: bash scripts/ensure-system-packages)")
+        rules = (
+            "table inet jaascut {\n"
+            "  chain output {\n"
+            "    type filter hook output priority 0; policy accept;\n"
+            f"    ip daddr {self.addr[src]} tcp dport {port} counter drop\n"
+            "  }\n"
+            "}\n"
         )
+        subprocess.run(
+            [*self.spaces[dst].prefix, "nft", "-f", "-"], input=rules.encode(), check=True
+        )
+
+    def dropped(self, dst: str) -> int:
+        """Packets the cut rule in ``dst``'s namespace has dropped."""
+        out = subprocess.run(
+            [*self.spaces[dst].prefix, "nft", "list", "table", "inet", "jaascut"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        return sum(int(w) for w in re.findall(r"counter packets (\d+)", out))
 
     def close(self) -> None:
         for ns in self.spaces.values():
@@ -193,10 +227,7 @@ class SiteServer(Server):
 @pytest.fixture
 def xrootd_network() -> Iterator[tuple[SiteNetwork, dict[str, SiteServer]]]:
     """CENTRAL, CNAF, JINR, IN2P3 each in its own namespace behind one bridge."""
-    if shutil.which("xrootd") is None or shutil.which("xrdcp") is None:
-        _need("xrootd/xrdcp not found (install them with: bash scripts/ensure-system-packages)")
-    if os.geteuid() != 0:
-        _need("real XRootD tests need root for network namespaces and the xrootd user switch")
+    _need_servers()
     sites = ["CENTRAL", "CNAF", "JINR", "IN2P3"]
     net = SiteNetwork(sites)
     base = Path(tempfile.mkdtemp(prefix="jaas-xrdnet-"))
@@ -208,7 +239,74 @@ def xrootd_network() -> Iterator[tuple[SiteNetwork, dict[str, SiteServer]]]:
             servers[site].start()
         yield net, servers
     finally:
-        for s in servers.values():
-            s.kill()
-        net.close()
-        shutil.rmtree(base, ignore_errors=True)
+        _stop(servers.values(), net, base)
+
+
+ISSUER = "https://iam.jaas.test"  # never fetched: its key is put in the plugin's key cache
+
+
+def trust_issuer(cache_home: Path, issuer: str, key_id: str, public_pem: bytes) -> None:
+    """Put an EC public key in the SciTokens key cache under ``cache_home`` (XDG_CACHE_HOME).
+
+    The servers' plugin then verifies tokens of ``issuer`` without fetching its JWKS over
+    HTTPS (``scitoken_store_public_ec_key`` of libSciTokens, as its tools do).
+    """
+    lib = ctypes.CDLL("libSciTokens.so.0")
+    err = ctypes.c_char_p()
+    old = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(cache_home)
+    try:
+        rc = lib.scitoken_store_public_ec_key(
+            issuer.encode(), key_id.encode(), public_pem, ctypes.byref(err)
+        )
+    finally:
+        if old is None:
+            del os.environ["XDG_CACHE_HOME"]
+        else:
+            os.environ["XDG_CACHE_HOME"] = old
+    if rc != 0:
+        raise RuntimeError(f"scitokens key cache: {err.value!r}")
+    subprocess.run(["chown", "-R", "xrootd:xrootd", str(cache_home)], check=True)
+
+
+@pytest.fixture
+def token_sites() -> Iterator[tuple[dict[str, Server], bytes]]:
+    """CENTRAL and CNAF servers that authorise with SciTokens (audience = the site name).
+
+    Yields the servers and the issuer's EC private key (PEM) trusted by both.
+    """
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    _need_servers()
+    if not Path("/usr/lib/x86_64-linux-gnu/libXrdAccSciTokens-5.so").exists():
+        _need("the SciTokens plugin is missing (Debian xrootd-scitokens-plugins)")
+    key = ec.generate_private_key(ec.SECP256R1())
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    ns = Namespace()
+    base = Path(tempfile.mkdtemp(prefix="jaas-xrdtok-"))
+    base.chmod(0o755)
+    cache = base / "cache"
+    cache.mkdir()
+    trust_issuer(cache, ISSUER, "k1", public)
+    servers: dict[str, Server] = {}
+    try:
+        for site in ("CENTRAL", "CNAF"):
+            srv = Server(ns, site, base)
+            conf = srv.dir / "scitokens.cfg"
+            conf.write_text(
+                f"[Global]\naudience = {site}\n\n"
+                f"[Issuer jaas]\nissuer = {ISSUER}\nbase_path = /data\n"
+            )
+            srv.extra = f"ofs.authorize 1\nofs.authlib libXrdAccSciTokens.so config={conf}\n"
+            srv.env = {"XDG_CACHE_HOME": str(cache)}
+            servers[site] = srv
+            srv.start()
+        yield servers, private
+    finally:
+        _stop(servers.values(), ns, base)

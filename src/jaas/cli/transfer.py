@@ -36,13 +36,11 @@ def _replicator(ctx: click.Context, topo: Topology) -> Replicator:
     return Replicator(_catalog(ctx), topo)
 
 
+_CATALOG = "Catalog URL or SQLite path; the transfer tables live in the same database."
+
+
 @click.group()
-@click.option(
-    "--catalog",
-    "catalog_url",
-    envvar="JAAS_CATALOG",
-    help="Catalog URL or SQLite path; the transfer tables live in the same database.",
-)
+@click.option("--catalog", "catalog_url", envvar="JAAS_CATALOG", help=_CATALOG)
 @click.pass_context
 def transfer(ctx: click.Context, catalog_url: str | None) -> None:
     """Data management: sites, replication rules, transfers and their status.
@@ -105,12 +103,29 @@ def run_cmd(ctx: click.Context, sites_yaml: Path, rounds: int) -> None:
 @_SITES
 @click.argument("dropbox", type=click.Path(file_okay=False, exists=True, path_type=Path))
 @click.option("--central", required=True, help="Site that receives the raw files.")
+@click.option(
+    "--keepup-dropdir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Hand each registered file to keep-up: the directory `jaas kup watch` polls.",
+)
 @click.pass_context
-def intake_cmd(ctx: click.Context, sites_yaml: Path, dropbox: Path, central: str) -> None:
+def intake_cmd(
+    ctx: click.Context, sites_yaml: Path, dropbox: Path, central: str, keepup_dropdir: Path | None
+) -> None:
     """Move completed files (NAME + NAME.done) from DROPBOX to the central site."""
+    from jaas.transfer.keepup import KeepUpDropDir
+    from jaas.transfer.storage import XRootDStorage
+
     topo = load_topology(sites_yaml)
     topo.site(central)
-    for r in intake_dropbox(dropbox, _replicator(ctx, topo), central=central):
+    rep = _replicator(ctx, topo)
+    hook = None
+    if keepup_dropdir is not None:
+        store = rep.storages[central]
+        hook = KeepUpDropDir(
+            keepup_dropdir, central=store if isinstance(store, XRootDStorage) else None
+        )
+    for r in intake_dropbox(dropbox, rep, central=central, ingest=hook):
         click.echo(f"{'ok' if r.ok else 'KEPT'} {r.name}: {r.message}")
 
 

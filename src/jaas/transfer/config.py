@@ -12,6 +12,8 @@ Example::
       - {from: CENTRAL, to: JINR, disabled: true}        # a cut link
       - {from: CENTRAL, to: IN2P3, via: [CNAF]}          # forced route
       - {from: CENTRAL, to: CNAF, success: 0.99}         # static quality, overrides measurements
+      - {from: CENTRAL, to: CNAF, max_active: 2}         # at most 2 copies at once on the link
+    parallel: 4               # copies at once (a bounded thread pool); sites take max_active too
     rules:
       - {name: raw-t1, kind: raw, copies: 3, sites: [CNAF, JINR, IN2P3], deadline_hours: 6}
 """
@@ -42,6 +44,7 @@ class Site:
     protocols: tuple[str, ...]
     checksums: tuple[str, ...] = ("adler32",)
     intermediate: bool = False
+    max_active: int | None = None  # copies at once from or to the site (None: no limit)
 
     @property
     def scheme(self) -> str:
@@ -61,6 +64,7 @@ class Link:
     disabled: bool = False
     via: tuple[str, ...] | None = None
     success: float | None = None
+    max_active: int | None = None  # copies at once on the link (None: no limit)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,6 +87,7 @@ class Topology:
     hop_penalty: float = 0.3
     max_hops: int = 3
     source: str = "<memory>"
+    parallel: int = 1
 
     def link(self, src: str, dst: str) -> Link:
         return self.links.get((src, dst), Link(src, dst))
@@ -132,6 +137,14 @@ class _Checker:
                 raise self.fail((*loc, i), f"unknown site {item!r}; known: {', '.join(known)}")
         return tuple(value)
 
+    def positive(self, value: Any, loc: tuple[Any, ...]) -> int | None:
+        """An optional integer >= 1."""
+        if value is None:
+            return None
+        if self.typed(value, loc, int) < 1:
+            raise self.fail(loc, f"expected an integer >= 1, got {value}")
+        return int(value)
+
 
 def _tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
     return kind if isinstance(kind, tuple) else (kind,)
@@ -150,13 +163,15 @@ def parse_topology(text: str, source: str | os.PathLike[str] = "<text>") -> Topo
     data, lines = load_yaml_lines(text, source)
     c = _Checker(os.fspath(source), lines)
     top = c.mapping(
-        data if data is not None else {}, (), {"sites", "links", "rules", "hop_penalty", "max_hops"}
+        data if data is not None else {},
+        (),
+        {"sites", "links", "rules", "hop_penalty", "max_hops", "parallel"},
     )
     raw_sites = c.mapping(top.get("sites", {}), ("sites",), set(top.get("sites", {}) or {}))
     if not raw_sites:
         raise c.fail(("sites",), "at least one site is needed")
     sites: dict[str, Site] = {}
-    keys = {"tier", "root", "protocols", "checksums", "intermediate"}
+    keys = {"tier", "root", "protocols", "checksums", "intermediate", "max_active"}
     for name, spec in raw_sites.items():
         loc: tuple[Any, ...] = ("sites", name)
         spec = c.mapping(spec, loc, keys)
@@ -177,7 +192,10 @@ def parse_topology(text: str, source: str | os.PathLike[str] = "<text>") -> Topo
                 (*loc, "checksums"), f"unknown checksum {bad[0]!r}; known {list(CHECKSUMS)}"
             )
         inter = c.typed(spec.get("intermediate", False), (*loc, "intermediate"), bool)
-        sites[str(name)] = Site(str(name), tier, root, tuple(protocols), tuple(checksums), inter)
+        active = c.positive(spec.get("max_active"), (*loc, "max_active"))
+        sites[str(name)] = Site(
+            str(name), tier, root, tuple(protocols), tuple(checksums), inter, active
+        )
 
     links: dict[tuple[str, str], Link] = {}
     raw_links = top.get("links", []) or []
@@ -185,7 +203,7 @@ def parse_topology(text: str, source: str | os.PathLike[str] = "<text>") -> Topo
         raise c.fail(("links",), "expected a list of {from, to, ...} mappings")
     for i, spec in enumerate(raw_links):
         loc = ("links", i)
-        spec = c.mapping(spec, loc, {"from", "to", "disabled", "via", "success"})
+        spec = c.mapping(spec, loc, {"from", "to", "disabled", "via", "success", "max_active"})
         for key in ("from", "to"):
             if key not in spec:
                 raise c.fail(loc, f"missing key {key!r}")
@@ -205,7 +223,8 @@ def parse_topology(text: str, source: str | os.PathLike[str] = "<text>") -> Topo
         disabled = c.typed(spec.get("disabled", False), (*loc, "disabled"), bool)
         if (src, dst) in links:
             raise c.fail(loc, f"link {src} -> {dst} is given twice")
-        links[(src, dst)] = Link(src, dst, disabled, via, success)
+        active = c.positive(spec.get("max_active"), (*loc, "max_active"))
+        links[(src, dst)] = Link(src, dst, disabled, via, success, active)
 
     rules: list[Rule] = []
     raw_rules = top.get("rules", []) or []
@@ -242,7 +261,10 @@ def parse_topology(text: str, source: str | os.PathLike[str] = "<text>") -> Topo
     max_hops = c.typed(top.get("max_hops", 3), ("max_hops",), int)
     if max_hops < 1:
         raise c.fail(("max_hops",), "expected an integer >= 1")
-    return Topology(sites, links, tuple(rules), float(penalty), max_hops, os.fspath(source))
+    parallel = c.positive(top.get("parallel", 1), ("parallel",)) or 1
+    return Topology(
+        sites, links, tuple(rules), float(penalty), max_hops, os.fspath(source), parallel
+    )
 
 
 def load_topology(path: str | os.PathLike[str]) -> Topology:

@@ -66,6 +66,7 @@ def backoff(error_class: str, attempt: int) -> float:
 
 
 _PATTERNS: tuple[tuple[str, str], ...] = (
+    ("permission denied", "permission"),  # XRootD: "Unable to locate X; permission denied"
     ("no such file", "not_found"),
     ("not found", "not_found"),
     ("unable to locate", "not_found"),
@@ -75,7 +76,6 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
     ("token expired", "token_expired"),
     ("expired", "token_expired"),
     ("auth", "token_refused"),
-    ("permission denied", "permission"),
     ("not authorized", "token_refused"),
     ("timed out", "timeout"),
     ("timeout", "timeout"),

@@ -11,10 +11,14 @@ from sqlalchemy import Engine, and_, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from jaas.transfer import tables as t
+from jaas.transfer.errors import TransferFailure
 from jaas.transfer.routing import LinkQuality
 from jaas.transfer.states import TERMINAL, RequestState
 
 __all__ = ["AttemptRow", "Ledger", "ReplicaRow", "RequestRow"]
+
+Span = tuple[float, float]  # started, ended (seconds since the epoch)
+Failure = TransferFailure | None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -181,26 +185,20 @@ class Ledger:
 
     # ------------------------------------------------------------------ attempts
     def add_attempt(
-        self,
-        request_id: int,
-        route: str,
-        hop: str,
-        started: float,
-        ended: float,
-        error_class: str | None = None,
-        message: str | None = None,
+        self, request_id: int, route: str, hop: str, span: Span, failure: Failure = None
     ) -> None:
+        """Record one attempt of ``hop`` on ``route`` over ``span``; ok unless ``failure``."""
         with self.engine.begin() as c:
             c.execute(
                 insert(t.attempts).values(
                     request_id=request_id,
                     route=route,
                     hop=hop,
-                    started=started,
-                    ended=ended,
-                    ok=error_class is None,
-                    error_class=error_class,
-                    message=message,
+                    started=span[0],
+                    ended=span[1],
+                    ok=failure is None,
+                    error_class=None if failure is None else failure.error_class,
+                    message=None if failure is None else failure.reason,
                 )
             )
 
@@ -218,11 +216,15 @@ class Ledger:
         key = and_(t.link_stats.c.src == src, t.link_stats.c.dst == dst)
         with self.engine.begin() as c:
             if c.execute(select(t.link_stats.c.src).where(key)).first() is None:
-                c.execute(
-                    insert(t.link_stats).values(
-                        src=src, dst=dst, successes=0, failures=0, bytes=0.0, seconds=0.0
-                    )
-                )
+                try:
+                    with c.begin_nested():  # another thread may insert the same link first
+                        c.execute(
+                            insert(t.link_stats).values(
+                                src=src, dst=dst, successes=0, failures=0, bytes=0.0, seconds=0.0
+                            )
+                        )
+                except IntegrityError:
+                    pass
             col = t.link_stats.c
             if ok:
                 values = {

@@ -12,11 +12,13 @@ import datetime as dt
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import PurePosixPath
 
 from jaas.errors import TransferError
 from jaas.store.catalog import Catalog
 from jaas.store.records import FileRecord
+from jaas.transfer.concurrency import Limits
 from jaas.transfer.config import Rule, Topology
 from jaas.transfer.errors import TransferFailure
 from jaas.transfer.ledger import Ledger, RequestRow
@@ -49,6 +51,8 @@ class Replicator:
         max_attempts: attempts before a request is ``stuck``.
         relay: copy from any verified replica and through intermediate sites (multi-hop);
             False copies only from the origin, directly.
+        parallel: copies at once (default: the topology's ``parallel``), held to the
+            ``max_active`` of each site and link.
     """
 
     def __init__(
@@ -62,6 +66,7 @@ class Replicator:
         max_attempts: int = 5,
         tokens: TokenSource | None = None,
         relay: bool = True,
+        parallel: int | None = None,
     ) -> None:
         self.catalog = catalog
         self.topo = topo
@@ -71,6 +76,8 @@ class Replicator:
         self.faults = faults
         self.max_attempts = max_attempts
         self.relay = relay
+        self.parallel = parallel if parallel is not None else topo.parallel
+        self.limits = Limits()
 
     # ------------------------------------------------------------------ sources
     def add_source(self, rec: FileRecord, site: str) -> None:
@@ -122,11 +129,28 @@ class Replicator:
 
     # ------------------------------------------------------------------ running
     def run_once(self) -> int:
-        """One step of every due request; the number of requests stepped."""
+        """One step of every due request; the number of requests stepped.
+
+        With ``parallel`` > 1 the files are stepped on that many threads at once (the
+        requests of one file stay in order on one thread, so its hop copies and their
+        cleanup never race); ``Limits`` holds each copy to the site and link limits.
+        """
         due = self.ledger.due(self.clock())
+        by_file: dict[int, list[RequestRow]] = {}
         for req in due:
-            self.process(req)
+            by_file.setdefault(req.file_id, []).append(req)
+        if self.parallel <= 1 or len(by_file) <= 1:
+            for req in due:
+                self.process(req)
+            return len(due)
+        with ThreadPoolExecutor(self.parallel, thread_name_prefix="jaas-transfer") as pool:
+            for done in [pool.submit(self._process_all, reqs) for reqs in by_file.values()]:
+                done.result()
         return len(due)
+
+    def _process_all(self, reqs: list[RequestRow]) -> None:
+        for req in reqs:
+            self.process(req)
 
     def run(self, *, max_rounds: int = 1000, advance: Callable[[float], None] | None = None) -> int:
         """Step until nothing is due; with ``advance`` (a fake clock) jump to the next retry."""
@@ -196,9 +220,7 @@ class Replicator:
             if not getattr(exc, "recorded", False):  # failed before a copy: still an attempt
                 route_text = " -> ".join(st.route)
                 where = f"check at {req.dest}"
-                self.ledger.add_attempt(
-                    req.id, route_text, where, now, self.clock(), exc.error_class, exc.reason
-                )
+                self.ledger.add_attempt(req.id, route_text, where, (now, self.clock()), exc)
             ev = Event("error", exc.reason, error_class=exc.error_class)
             st = step(st, ev, now=self.clock(), max_attempts=self.max_attempts)
             self._save(req, st if st.state != "retrying" else _reroute(st))
@@ -245,17 +267,16 @@ class Replicator:
         started = self.clock()
         t0 = time.monotonic()
         try:
-            self._copy_verified(req, src, dst)
+            with self.limits.slot(self.topo, src, dst):
+                self._copy_verified(req, src, dst)
         except TransferFailure as exc:
             self.ledger.record_link(src, dst, False, 0, 0)
-            self.ledger.add_attempt(
-                req.id, " -> ".join(route), hop, started, self.clock(), exc.error_class, exc.reason
-            )
+            self.ledger.add_attempt(req.id, " -> ".join(route), hop, (started, self.clock()), exc)
             exc.recorded = True  # type: ignore[attr-defined]
             raise
         seconds = time.monotonic() - t0
         self.ledger.record_link(src, dst, True, float(req.size or 0), seconds)
-        self.ledger.add_attempt(req.id, " -> ".join(route), hop, started, self.clock())
+        self.ledger.add_attempt(req.id, " -> ".join(route), hop, (started, self.clock()))
         provenance = f"{self._provenance(req.file_id, src)} -> {dst}"
         if dst != req.dest:
             url = self.storages[dst].url(req.lfn)

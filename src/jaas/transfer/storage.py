@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Protocol
+from urllib.parse import quote, urlencode
 
 from jaas.transfer.checksum import adler32_file, canonical_adler32
 from jaas.transfer.config import Site
@@ -22,7 +23,11 @@ from jaas.transfer.errors import TransferFailure, classify_message
 
 __all__ = ["LocalStorage", "Storage", "XRootDStorage", "copy_file", "open_storage"]
 
-TokenSource = Callable[[str, str], str]  # (site, scope) -> bearer token
+TokenSource = Callable[[str, str], str]  # (site, scopes separated by spaces) -> bearer token
+
+READ = "storage.read"
+WRITE = "storage.read storage.create"  # xrdcp stats the target before it creates it
+MODIFY = "storage.modify"
 
 
 class Storage(Protocol):
@@ -123,26 +128,47 @@ class XRootDStorage:
     def url(self, lfn: str) -> str:
         return f"root://{self.host}/{self._path(lfn)}"
 
-    def _env(self, scope: str) -> dict[str, str]:
-        env = {
+    def _authz(self, scope: str) -> str:
+        """The ``?authz=`` opaque part carrying a token for ``scope`` ('' without tokens).
+
+        The SciTokens plugin of the server reads the token from this CGI on root://.
+        """
+        if self.tokens is None:
+            return ""
+        return "?" + urlencode(
+            {"authz": f"Bearer {self.tokens(self.site, scope)}"}, quote_via=quote
+        )
+
+    def _tpath(self, lfn: str, scope: str) -> str:
+        return self._path(lfn) + self._authz(scope)
+
+    def _turl(self, lfn: str, scope: str) -> str:
+        return self.url(lfn) + self._authz(scope)
+
+    def _env(self) -> dict[str, str]:
+        return {
             **os.environ,
             "XRD_REQUESTTIMEOUT": str(int(self.timeout)),
             "XRD_CONNECTIONWINDOW": str(max(1, int(self.timeout) // 4)),
             "XRD_CONNECTIONRETRY": "1",
             **self.env,
         }
-        if self.tokens is not None:
-            env["BEARER_TOKEN"] = self.tokens(self.site, scope)
-        return env
 
-    def _run(self, args: list[str], scope: str, what: str) -> str:
+    def _refusal(self, msg: str, src: XRootDStorage | None = None) -> str:
+        """The site that refused a token in ``msg`` (the source of a third-party copy or us)."""
+        low = msg.lower()
+        if src is not None and "(destination)" not in low and "unable to create" not in low:
+            return src.site
+        return self.site
+
+    def _run(self, args: list[str], what: str, src: XRootDStorage | None = None) -> str:
         try:
             done = subprocess.run(
                 [*self.prefix, *args],
                 capture_output=True,
                 text=True,
                 timeout=self.timeout + 5,
-                env=self._env(scope),
+                env=self._env(),
                 check=False,
             )
         except FileNotFoundError:
@@ -154,12 +180,17 @@ class XRootDStorage:
         if done.returncode != 0:
             text = (done.stderr or done.stdout).strip().splitlines()
             msg = text[-1] if text else f"exit status {done.returncode}"
-            raise TransferFailure(f"{self.site}: {what}: {msg}", classify_message(msg))
+            cls = classify_message(msg)
+            tokens = self.tokens is not None or (src is not None and src.tokens is not None)
+            if tokens and cls == "permission":  # the server's authorisation said no
+                who = self._refusal(msg, src)
+                raise TransferFailure(f"token refused by {who}: {what}: {msg}", "token_refused")
+            raise TransferFailure(f"{self.site}: {what}: {msg}", cls)
         return done.stdout
 
     def stat(self, lfn: str) -> int | None:
         try:
-            out = self._run(["xrdfs", self.host, "stat", self._path(lfn)], "storage.read", "stat")
+            out = self._run(["xrdfs", self.host, "stat", self._tpath(lfn, READ)], "stat")
         except TransferFailure as exc:
             if exc.error_class == "not_found":
                 return None
@@ -172,7 +203,7 @@ class XRootDStorage:
 
     def checksum(self, lfn: str) -> str:
         out = self._run(
-            ["xrdfs", self.host, "query", "checksum", self._path(lfn)], "storage.read", "checksum"
+            ["xrdfs", self.host, "query", "checksum", self._tpath(lfn, READ)], "checksum"
         )
         parts = out.split()
         if len(parts) < 2 or parts[0].lower() != "adler32":
@@ -180,16 +211,13 @@ class XRootDStorage:
         return canonical_adler32(parts[1])
 
     def upload(self, local: Path, lfn: str) -> None:
+        target = self._turl(lfn, WRITE)
         self._run(
-            ["xrdcp", "--nopbar", "--force", "--posc", "--path", str(local), self.url(lfn)],
-            "storage.create",
-            "upload",
+            ["xrdcp", "--nopbar", "--force", "--posc", "--path", str(local), target], "upload"
         )
 
     def download(self, lfn: str, local: Path) -> None:
-        self._run(
-            ["xrdcp", "--nopbar", "--force", self.url(lfn), str(local)], "storage.read", "download"
-        )
+        self._run(["xrdcp", "--nopbar", "--force", self._turl(lfn, READ), str(local)], "download")
 
     def third_party_copy(self, src: XRootDStorage, lfn: str) -> None:
         """Server-to-server copy from ``src`` (``xrdcp --tpc only``)."""
@@ -201,16 +229,16 @@ class XRootDStorage:
                 "--tpc",
                 "only",
                 "--path",
-                src.url(lfn),
-                self.url(lfn),
+                src._turl(lfn, READ),
+                self._turl(lfn, WRITE),
             ],
-            "storage.create",
             "third-party copy",
+            src,
         )
 
     def delete(self, lfn: str) -> None:
         try:
-            self._run(["xrdfs", self.host, "rm", self._path(lfn)], "storage.modify", "delete")
+            self._run(["xrdfs", self.host, "rm", self._tpath(lfn, MODIFY)], "delete")
         except TransferFailure as exc:
             if exc.error_class != "not_found":
                 raise

@@ -5,85 +5,82 @@ Created with ``metadata.create_all`` for now; a migration can take ``metadata`` 
 
 from __future__ import annotations
 
-from sqlalchemy import (
-    Boolean,
-    Column,
-    DateTime,
-    Float,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
-)
+from typing import Any
+
+import sqlalchemy as sa
 
 __all__ = ["attempts", "link_stats", "metadata", "requests", "site_replicas"]
 
-metadata = MetaData()
+metadata = sa.MetaData()
+
+
+def _per_file_and_site(name: str, site: str, *columns: sa.Column[Any]) -> sa.Table:
+    """A table with one row per (file, site): ``id``, ``file_id``, ``site``, ``columns``."""
+    return sa.Table(
+        name,
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("file_id", sa.Integer, nullable=False, index=True),
+        sa.Column(site, sa.String(64), nullable=False),
+        *columns,
+        sa.UniqueConstraint("file_id", site, name=f"uq_{name}_file_{site}"),
+    )
+
 
 # one row per (file, destination site): the ledger of the state machine in states.py
-requests = Table(
+requests = _per_file_and_site(
     "transfer_requests",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("file_id", Integer, nullable=False, index=True),
-    Column("dest", String(64), nullable=False),
-    Column("lfn", Text, nullable=False),
-    Column("checksum", String(8), nullable=False),
-    Column("size", Integer, nullable=True),
-    Column("run", Integer, nullable=True, index=True),
-    Column("rule", String(200), nullable=False, default=""),
-    Column("state", String(16), nullable=False, index=True),
-    Column("wait_reason", Text, nullable=True),
-    Column("attempts", Integer, nullable=False, default=0),
-    Column("next_try", Float, nullable=False, default=0.0),
-    Column("route", Text, nullable=False, default=""),
-    Column("created", Float, nullable=False),
-    Column("deadline", Float, nullable=True),
-    Column("updated", Float, nullable=False),
-    UniqueConstraint("file_id", "dest", name="uq_transfer_requests_file_dest"),
+    "dest",
+    sa.Column("lfn", sa.Text, nullable=False),
+    sa.Column("checksum", sa.String(8), nullable=False),
+    sa.Column("size", sa.Integer, nullable=True),
+    sa.Column("run", sa.Integer, nullable=True, index=True),
+    sa.Column("rule", sa.String(200), nullable=False, default=""),
+    sa.Column("state", sa.String(16), nullable=False, index=True),
+    sa.Column("wait_reason", sa.Text, nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("next_try", sa.Float, nullable=False, default=0.0),
+    sa.Column("route", sa.Text, nullable=False, default=""),
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Column("deadline", sa.Float, nullable=True),
+    sa.Column("updated", sa.Float, nullable=False),
 )
 
 # every attempt (one per route try), with its error class and message
-attempts = Table(
+attempts = sa.Table(
     "transfer_attempts",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("request_id", Integer, nullable=False, index=True),
-    Column("route", Text, nullable=False),
-    Column("hop", String(140), nullable=False, default=""),
-    Column("started", Float, nullable=False),
-    Column("ended", Float, nullable=False),
-    Column("ok", Boolean, nullable=False),
-    Column("error_class", String(32), nullable=True),
-    Column("message", Text, nullable=True),
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("request_id", sa.Integer, nullable=False, index=True),
+    sa.Column("route", sa.Text, nullable=False),
+    sa.Column("hop", sa.String(140), nullable=False, default=""),
+    sa.Column("started", sa.Float, nullable=False),
+    sa.Column("ended", sa.Float, nullable=False),
+    sa.Column("ok", sa.Boolean, nullable=False),
+    sa.Column("error_class", sa.String(32), nullable=True),
+    sa.Column("message", sa.Text, nullable=True),
 )
 
 # measured link quality: successes, failures, bytes and seconds of successful copies
-link_stats = Table(
+link_stats = sa.Table(
     "transfer_links",
     metadata,
-    Column("src", String(64), primary_key=True),
-    Column("dst", String(64), primary_key=True),
-    Column("successes", Integer, nullable=False, default=0),
-    Column("failures", Integer, nullable=False, default=0),
-    Column("bytes", Float, nullable=False, default=0.0),
-    Column("seconds", Float, nullable=False, default=0.0),
+    sa.Column("src", sa.String(64), primary_key=True),
+    sa.Column("dst", sa.String(64), primary_key=True),
+    sa.Column("successes", sa.Integer, nullable=False, default=0),
+    sa.Column("failures", sa.Integer, nullable=False, default=0),
+    sa.Column("bytes", sa.Float, nullable=False, default=0.0),
+    sa.Column("seconds", sa.Float, nullable=False, default=0.0),
 )
 
 # what the transfer layer knows about each copy: checksum, verification, route, status
-site_replicas = Table(
+site_replicas = _per_file_and_site(
     "transfer_replicas",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("file_id", Integer, nullable=False, index=True),
-    Column("site", String(64), nullable=False),
-    Column("url", Text, nullable=False),
-    Column("checksum", String(8), nullable=True),
-    Column("verified", DateTime(timezone=True), nullable=True),
+    "site",
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("checksum", sa.String(8), nullable=True),
+    sa.Column("verified", sa.DateTime(timezone=True), nullable=True),
     # ok | temporary (an intermediate hop copy) | quarantined (bytes do not match)
-    Column("status", String(16), nullable=False),
-    Column("route", Text, nullable=False, default=""),
-    UniqueConstraint("file_id", "site", name="uq_transfer_replicas_file_site"),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("route", sa.Text, nullable=False, default=""),
 )

@@ -11,6 +11,7 @@ like an XRootD server with the scitokens plugin: a refused token is a permanent
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -26,27 +27,35 @@ __all__ = ["GuardedStorage", "TokenCache", "TokenIssuer", "check_token"]
 
 @dataclasses.dataclass(frozen=True)
 class TokenIssuer:
-    """Signs tokens: ``key`` is a shared secret (HS256) or a PEM private key (RS256/ES256)."""
+    """Signs tokens: ``key`` is a shared secret (HS256) or a PEM private key (RS256/ES256).
+
+    A server checking tokens with the SciTokens plugin needs ES256/RS256 and the ``key_id``
+    its issuer publishes the public key under.
+    """
 
     issuer: str
     key: str | bytes
     algorithm: str = "HS256"
     lifetime: float = 1200.0
     subject: str = "jaas-transfer"
+    key_id: str | None = None
 
     def issue(self, audience: str, scopes: Sequence[str], now: float) -> str:
+        """A token for ``audience``; a scope (or space-separated scopes) without a path: ``:/``."""
+        names = [name for s in scopes for name in s.split()]
         claims = {
             "iss": self.issuer,
             "sub": self.subject,
             "aud": audience,
-            "scope": " ".join(f"{s}:/" if ":" not in s else s for s in scopes),
+            "scope": " ".join(f"{s}:/" if ":" not in s else s for s in names),
             "wlcg.ver": "1.0",
             "iat": int(now),
             "nbf": int(now),
             "exp": int(now + self.lifetime),
             "jti": str(uuid.uuid4()),
         }
-        return jwt.encode(claims, self.key, algorithm=self.algorithm)
+        headers = {"kid": self.key_id} if self.key_id else None
+        return jwt.encode(claims, self.key, algorithm=self.algorithm, headers=headers)
 
 
 class TokenCache:
@@ -63,17 +72,19 @@ class TokenCache:
         self.clock = clock
         self.refresh_margin = refresh_margin
         self._cache: dict[tuple[str, str], tuple[str, float]] = {}
+        self._lock = threading.Lock()  # parallel transfers share one cache
         self.issued = 0
 
     def __call__(self, site: str, scope: str) -> str:
-        now = self.clock()
-        cached = self._cache.get((site, scope))
-        if cached is not None and cached[1] - now > self.refresh_margin:
-            return cached[0]
-        token = self.issuer.issue(site, [scope], now)
-        self.issued += 1
-        self._cache[(site, scope)] = (token, now + self.issuer.lifetime)
-        return token
+        with self._lock:
+            now = self.clock()
+            cached = self._cache.get((site, scope))
+            if cached is not None and cached[1] - now > self.refresh_margin:
+                return cached[0]
+            token = self.issuer.issue(site, [scope], now)
+            self.issued += 1
+            self._cache[(site, scope)] = (token, now + self.issuer.lifetime)
+            return token
 
 
 def check_token(
