@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.portal.test_browser import browser  # noqa: F401  (real Chromium, as the portal's)
+
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "deploy" / "jupyterhub" / "jupyterhub_config.py"
 PROXY = REPO / "deploy" / "jupyterhub" / "node_modules" / ".bin" / "configurable-http-proxy"

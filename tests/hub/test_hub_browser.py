@@ -13,35 +13,14 @@ import nbformat
 import pytest
 
 from jaas.sim import SimConfig, simulate
-from tests.hub.conftest import PASSWORD, Hub, need
+from tests.hub.conftest import PASSWORD, Hub
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]  # fmt: skip
 SHOTS = Path(os.environ["JAAS_HUB_SHOTS"]) if os.environ.get("JAAS_HUB_SHOTS") else None
 CELLS = [
     "from jaas.notebook import SelectionPanel\n"
     "panel = SelectionPanel(ds, store='selections.json')\npanel",
     "print('ran on', panel.result.backend_info.describe())",
 ]
-
-
-@pytest.fixture
-def browser():
-    need(Path(CHROMIUM).is_file(), "chromium not installed (Debian package chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        need(False, "playwright not installed (pip extra portal)")
-        raise
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def _shot(page, name: str) -> None:
@@ -61,6 +40,8 @@ def _cache(hub: Hub) -> tuple[int, int]:
 
 def _open_panel(browser, hub: Hub, user: str):  # type: ignore[no-untyped-def]
     """Log in, open the notebook in JupyterLab, run all cells; the page and pair count."""
+    from playwright.sync_api import TimeoutError
+
     home = hub.home(user)
     home.mkdir(parents=True, exist_ok=True)
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in CELLS])
@@ -76,9 +57,16 @@ def _open_panel(browser, hub: Hub, user: str):  # type: ignore[no-untyped-def]
     page.wait_for_url(re.compile(rf"/user/{user}/lab"))
     page.goto(f"{hub.url}/user/{user}/lab/tree/panel.ipynb?reset")
     page.locator(".jp-Notebook .jp-Cell").first.wait_for()
-    page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").first.wait_for()
-    page.get_by_role("menuitem", name="Run", exact=True).click()
-    page.get_by_role("menuitem", name=re.compile(r"^Run All Cells")).click()
+    page.get_by_text(re.compile(r"Python 3 \(ipykernel\) \| Idle")).wait_for()
+    started = page.locator(".jp-InputPrompt", has_text=re.compile(r"\[[*\d]")).first
+    for _attempt in range(3):  # a click while the kernel still connects can be lost
+        page.get_by_role("menuitem", name="Run", exact=True).click()
+        page.get_by_role("menuitem", name=re.compile(r"^Run All Cells")).click()
+        try:
+            started.wait_for(timeout=30_000)
+            break
+        except TimeoutError:
+            continue
     count = page.locator(".widget-html", has_text=re.compile(r"\d pairs")).first
     try:
         count.wait_for()
