@@ -3,7 +3,7 @@ VENV   ?= .venv
 PYTHON ?= python3
 BIN    := $(VENV)/bin
 
-.PHONY: demo test check env env-test clean system system-runtime
+.PHONY: demo test check env env-test clean system system-runtime hub-proxy
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,8 +37,15 @@ frontend/dist/index.html: $(UI_SOURCES) frontend/node_modules/.installed $(VENV)
 	$(BIN)/python -m jaas.portal.openapi > frontend/openapi.json
 	cd frontend && npm run build
 
-env: system-runtime $(VENV)/.installed frontend/dist/index.html
-env-test: system $(VENV)/.installed-test frontend/dist/index.html
+# the multi-user hub's configurable-http-proxy (npm, local install; `make hub-proxy`)
+HUB_PROXY := deploy/jupyterhub/node_modules/.installed
+$(HUB_PROXY): deploy/jupyterhub/package-lock.json
+	cd deploy/jupyterhub && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+hub-proxy: $(HUB_PROXY)
+
+env: system-runtime $(VENV)/.installed frontend/dist/index.html $(HUB_PROXY)
+env-test: system $(VENV)/.installed-test frontend/dist/index.html $(HUB_PROXY)
 
 ## make demo: create the environment, simulate a run and analyse it (no services needed)
 demo: env

@@ -54,6 +54,7 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
         "JAAS_TESTDATA": "~/td",
         "JAAS_DEBUG": "yes",
         "JAAS_DATA": "runs/sim1",
+        "JAAS_SCHEDULER": "tcp://head:8786",
     }
     assert set(env) == set(VARIABLES)
     s = settings(env)
@@ -67,6 +68,7 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
     assert s.testdata == Path.home() / "td"
     assert s.debug is True
     assert s.data == "runs/sim1"
+    assert s.scheduler == "tcp://head:8786"
 
 
 def test_bad_progress_value() -> None:

@@ -13,6 +13,7 @@ variable                      meaning
 ``JAAS_TESTDATA``             directory of external test files (tests only)
 ``JAAS_DEBUG``                ``1``: CLI errors show their traceback (as ``jaas --debug``)
 ``JAAS_DATA``                 the dataset ``jaas lab`` opens as ``ds`` in every kernel
+``JAAS_SCHEDULER``            default backend of queries given none (``tcp://HOST:8786``)
 ============================  ==========================================================
 
 The environment is read when :func:`settings` is called (not at import), so a change
@@ -47,6 +48,7 @@ VARIABLES = (
     "JAAS_TESTDATA",
     "JAAS_DEBUG",
     "JAAS_DATA",
+    "JAAS_SCHEDULER",
 )
 
 _BYTE_UNITS = {
@@ -111,6 +113,7 @@ class Settings:
     testdata: Path | None = None
     debug: bool = False
     data: str | None = None
+    scheduler: str | None = None
 
 
 def settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -143,4 +146,5 @@ def settings(environ: Mapping[str, str] | None = None) -> Settings:
         testdata=path("JAAS_TESTDATA"),
         debug=False if debug is None else parse_bool(debug, "JAAS_DEBUG"),
         data=text("JAAS_DATA"),
+        scheduler=text("JAAS_SCHEDULER"),
     )

@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "demo": ("jaas.cli.demo", "demo", "Simulate a run and analyse it end to end."),
     "portal": ("jaas.cli.portal", "portal", "Operator web portal (API, live dashboard), tokens."),
     "lab": ("jaas.cli.lab", "lab", "Start JupyterLab with a dataset open in every kernel."),
+    "hub": ("jaas.cli.hub", "hub", "Multi-user JupyterHub sharing one jaas Dask cluster."),
 }
 
 

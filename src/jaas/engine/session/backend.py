@@ -198,6 +198,26 @@ def _factory(scheme: str) -> Factory:
     return got
 
 
+_DEFAULT: dict[str, Backend] = {}  # JAAS_SCHEDULER -> its backend, one per process
+
+
+def _default_backend() -> Backend:
+    """``JAAS_SCHEDULER`` (set by the hub's spawner, or by a user) when given: one
+    backend per process, kept open so a kernel connects once; else the local one."""
+    from jaas.settings import settings
+
+    address = settings().scheduler
+    if address is None or address == "local":
+        return LocalBackend()
+    with _LOCK:
+        got = _DEFAULT.get(address)
+    if got is None:
+        got = resolve_backend(address)
+        with _LOCK:
+            got = _DEFAULT.setdefault(address, got)
+    return got
+
+
 def resolve_backend(backend: Backend | str | None = None, client: Any = None) -> Backend:
     """The backend for ``backend`` (a name, an address or a ``Backend``) or for a client
     object (a ``Backend`` itself, or a ``distributed.Client``: the ``dask`` factory).
@@ -211,7 +231,9 @@ def resolve_backend(backend: Backend | str | None = None, client: Any = None) ->
         if isinstance(client, Backend):
             return client
         return _factory("dask")(client)
-    if backend is None or backend == "local":
+    if backend is None:
+        return _default_backend()
+    if backend == "local":
         return LocalBackend()
     if isinstance(backend, Backend):
         return backend
