@@ -24,6 +24,7 @@ from sqlalchemy import (
     DateTime,
     Engine,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -138,6 +139,12 @@ audit = Table(
     Column("to_state", String(16), nullable=False),
     Column("note", Text),
 )
+
+# read-model indexes (migration 0005): jobs by stage/state in id order, recent attempts,
+# a file's messages
+Index("ix_kup_jobs_stage_state_id", jobs.c.stage, jobs.c.state, jobs.c.id)
+Index("ix_kup_attempts_ended", attempts.c.ended)
+Index("ix_kup_outbox_key", outbox.c.key)
 
 
 def _now() -> dt.datetime:
