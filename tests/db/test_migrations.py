@@ -244,14 +244,22 @@ def test_read_model_queries_use_the_0005_indexes(db_url):
         db.upgrade(engine)
         since = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
         queries = {
-            "ix_kup_jobs_stage_state_id": select(jobs.c.id)
+            "ix_kup_jobs_stage_state_id ix_kup_jobs_state_id": select(jobs.c.id)
             .where(jobs.c.stage == "a", jobs.c.state == "dead", jobs.c.id > 5)
             .order_by(jobs.c.id)
+            .limit(10),
+            "ix_kup_jobs_state_id": select(jobs.c.id)
+            .where(jobs.c.state == "dead")
+            .order_by(jobs.c.id)
+            .limit(10),
+            "ix_kup_jobs_updated_id": select(jobs.c.id)
+            .order_by(jobs.c.updated.desc(), jobs.c.id.desc())
             .limit(10),
             "ix_kup_attempts_ended": select(attempts.c.id).where(attempts.c.ended >= since),
             "ix_kup_outbox_key": select(outbox.c.id).where(outbox.c.key == "run1.raw"),
         }
-        for index, query in queries.items():
-            assert index in _plan(engine, query), index
+        for indexes, query in queries.items():  # (on empty tables either may win)
+            plan = _plan(engine, query)
+            assert any(ix in plan for ix in indexes.split()), (indexes, plan)
     finally:
         engine.dispose()

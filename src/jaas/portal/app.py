@@ -11,7 +11,9 @@ token with the ``operate`` scope, reads need ``read`` when ``settings.auth`` is 
 import contextlib
 import csv
 import io
+import itertools
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Query, Request
@@ -135,6 +137,19 @@ def _filter(
 FilterDep = Annotated[JobFilter, Depends(_filter)]
 
 
+@dataclass(frozen=True)
+class JobOrder:
+    sort: JobSort
+    order: SortOrder
+
+
+def _order(sort: JobSort = JobSort.FILE, order: SortOrder = SortOrder.ASC) -> JobOrder:
+    return JobOrder(sort, order)
+
+
+OrderDep = Annotated[JobOrder, Depends(_order)]
+
+
 def _add_routes(app: FastAPI, settings: PortalSettings) -> None:
     page_max = settings.page_max
 
@@ -153,13 +168,12 @@ def _add_routes(app: FastAPI, settings: PortalSettings) -> None:
         source: LedgerDep,
         _: ReaderDep,
         flt: FilterDep,
-        sort: JobSort = JobSort.FILE,
-        order: SortOrder = SortOrder.ASC,
+        order: OrderDep,
         limit: Annotated[int, Query(ge=1, le=page_max, description="page size")] = 50,
         after: Annotated[str | None, Query(max_length=2048, description="cursor")] = None,
     ) -> JobPage:
         """Jobs filtered by stage/state/file, sorted, keyset-paged (``after`` = ``next``)."""
-        return source.jobs(flt, sort=sort, order=order, limit=limit, after=after)
+        return source.jobs(flt, sort=order.sort, order=order.order, limit=limit, after=after)
 
     @app.get(
         "/api/jobs.csv",
@@ -167,31 +181,22 @@ def _add_routes(app: FastAPI, settings: PortalSettings) -> None:
         tags=["jobs"],
     )
     def jobs_csv(
-        source: LedgerDep,
-        _: ReaderDep,
-        flt: FilterDep,
-        sort: JobSort = JobSort.FILE,
-        order: SortOrder = SortOrder.ASC,
+        source: LedgerDep, _: ReaderDep, flt: FilterDep, order: OrderDep
     ) -> StreamingResponse:
         """Every job matching the filter, as CSV (same filters and sort as ``/api/jobs``)."""
-        first = source.jobs(flt, sort=sort, order=order, limit=page_max)
+        chunks = source.iter_jobs(flt, sort=order.sort, order=order.order)
+        first = next(chunks)  # a bad filter fails here, before the 200 is sent
 
         def rows() -> Iterator[str]:
             buf = io.StringIO()
             w = csv.DictWriter(buf, fieldnames=_CSV_FIELDS)
             w.writeheader()
-            page: JobPage | None = first
-            while page is not None:
-                for j in page.items:
+            for chunk in itertools.chain([first], chunks):
+                for j in chunk:
                     w.writerow(j.model_dump(mode="json"))
                 yield buf.getvalue()
                 buf.seek(0)
                 buf.truncate()
-                nxt = page.next
-                page = None
-                if nxt is not None:
-                    page = source.jobs(flt, sort=sort, order=order, limit=page_max, after=nxt)
-            yield buf.getvalue()
 
         headers = {"Content-Disposition": 'attachment; filename="jobs.csv"'}
         return StreamingResponse(rows(), media_type="text/csv", headers=headers)
@@ -228,15 +233,17 @@ def _add_routes(app: FastAPI, settings: PortalSettings) -> None:
         """Without ``plan``: preview exactly which jobs would be re-queued. With the
         preview's ``plan``: re-queue them (audited with the caller's name), unless the
         selection changed meanwhile (409: preview again)."""
-        preview = source.retry_preview(file=body.file, stage=body.stage, states=body.states)
         if body.plan is None:
-            return preview
-        if body.plan != preview.plan:
-            raise PipelineError("the selection changed since the preview: preview again")
-        n = source.retry(
-            file=body.file, stage=body.stage, states=body.states, who=who.name, note=body.note
+            return source.retry_preview(file=body.file, stage=body.stage, states=body.states)
+        n = source.retry(  # the plan is checked in the retry's own transaction
+            file=body.file,
+            stage=body.stage,
+            states=body.states,
+            who=who.name,
+            note=body.note,
+            plan=body.plan,
         )
-        return RetryResult(plan=preview.plan, retried=n, who=who.name)
+        return RetryResult(plan=body.plan, retried=n, who=who.name)
 
     @app.get("/api/frames", response_model=list[Frame], responses=_ERRORS, tags=["live"])
     def frames(

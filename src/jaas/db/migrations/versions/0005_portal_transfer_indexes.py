@@ -4,8 +4,9 @@ Until now ``portal_tokens`` (jaas.portal.auth) and the ``transfer_*`` tables
 (jaas.transfer.tables) were made by ``create_all`` on first use; from here on every
 table is under the one version table. Tables that such a ``create_all`` already made
 are kept as they are (same columns, same index names); missing ones are created.
-The indexes serve the read models: jobs by stage and state in id order, attempts
-ended since a time, a file's outbox messages.
+The indexes serve the read models: jobs by stage and/or state in id order, jobs by
+last change (the portal's "latest first"), attempts ended since a time, a file's
+outbox messages.
 
 Revision ID: 0005
 Revises: 0004
@@ -26,6 +27,8 @@ _TS = sa.DateTime(timezone=True)
 # (index, table, columns) on tables that exist since 0001
 _INDEXES = (
     ("ix_kup_jobs_stage_state_id", "kup_jobs", ["stage", "state", "id"]),
+    ("ix_kup_jobs_state_id", "kup_jobs", ["state", "id"]),
+    ("ix_kup_jobs_updated_id", "kup_jobs", ["updated", "id"]),
     ("ix_kup_attempts_ended", "kup_attempts", ["ended"]),
     ("ix_kup_outbox_key", "kup_outbox", ["key"]),
 )
