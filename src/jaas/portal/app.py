@@ -27,6 +27,7 @@ from jaas._version import __version__
 from jaas.errors import ConfigError, JaasError, NotInCatalogError, PipelineError
 from jaas.kup.config import load_stages
 from jaas.kup.ledger import Ledger
+from jaas.kup.states import State
 from jaas.portal.auth import Authenticator, AuthError, Principal, TokenStore
 from jaas.portal.schemas import (
     AlertOut,
@@ -118,6 +119,14 @@ def _install_handlers(app: FastAPI) -> None:
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": _one_line(exc)}, status_code=422)
 
+    @app.exception_handler(HTTPException)
+    async def _http(_: Request, exc: HTTPException) -> JSONResponse:
+        if exc.status_code == 400:  # a body FastAPI cannot even decode (e.g. not UTF-8)
+            return JSONResponse({"detail": f"body: {exc.detail}"}, status_code=422)
+        return JSONResponse(
+            {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
+        )
+
     @app.exception_handler(JaasError)
     async def _jaas(_: Request, exc: JaasError) -> JSONResponse:
         status = 404 if isinstance(exc, NotInCatalogError) else 422
@@ -128,10 +137,10 @@ def _install_handlers(app: FastAPI) -> None:
 
 def _filter(
     stage: Annotated[str | None, Query(max_length=64, description="exact stage name")] = None,
-    state: Annotated[str | None, Query(max_length=16, description="exact job state")] = None,
+    state: Annotated[State | None, Query(description="exact job state")] = None,
     file: Annotated[str | None, Query(max_length=512, description="substring of the file")] = None,
 ) -> JobFilter:
-    return JobFilter(stage, state, file)
+    return JobFilter(stage, None if state is None else state.value, file)
 
 
 FilterDep = Annotated[JobFilter, Depends(_filter)]
