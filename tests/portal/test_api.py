@@ -134,6 +134,7 @@ def test_retry_rejects_bad_body_with_422(client, tokens):
 def test_openapi_documents_every_route_and_error_model(client):
     doc = client.get("/api/openapi.json").json()
     assert {
+        "/api/healthz",
         "/api/summary",
         "/api/jobs",
         "/api/jobs.csv",
@@ -145,6 +146,7 @@ def test_openapi_documents_every_route_and_error_model(client):
     } <= set(doc["paths"])
     assert "422" in doc["paths"]["/api/jobs"]["get"]["responses"]
     assert "ErrorOut" in doc["components"]["schemas"]
+    assert client.get("/api/healthz").json() == {"status": "ok"}
 
 
 def test_openapi_module_prints_the_document_for_the_client_generator():

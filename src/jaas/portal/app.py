@@ -162,6 +162,11 @@ OrderDep = Annotated[JobOrder, Depends(_order)]
 def _add_routes(app: FastAPI, settings: PortalSettings) -> None:
     page_max = settings.page_max
 
+    @app.get("/api/healthz", response_model=dict[str, str], tags=["health"])
+    def healthz() -> dict[str, str]:
+        """Liveness (no auth, no database): ``{"status": "ok"}``."""
+        return {"status": "ok"}
+
     @app.get("/api/whoami", response_model=WhoAmI, responses=_ERRORS, tags=["auth"])
     def whoami(who: ReaderDep) -> WhoAmI:
         """Who the credential sent is, and its scope (``anonymous`` read without one)."""
