@@ -148,7 +148,7 @@ async def fanout(base: str, url: str, n_clients: int, changes: int) -> dict[str,
         tasks = [asyncio.create_task(client(k, http)) for k in range(n_clients)]
         await asyncio.wait_for(ready.wait(), 60)
         await asyncio.sleep(1.0)
-        for c in range(changes):  # each change: 10 queued jobs at b become done
+        for _ in range(changes):  # each change: 10 queued jobs become done
             with ledger.engine.begin() as conn:
                 ids = conn.execute(
                     select(jobs.c.id).where(jobs.c.state == "queued").limit(10)
