@@ -222,18 +222,11 @@ def bulk_jobs(ledger, n: int) -> None:
     """``n`` more jobs straight into the ledger's table (stages a/b, mixed states)."""
     now = dt.datetime.now(dt.UTC)
     states = ["done", "queued", "dead", "failed", "running"]
-    rows = [
-        {
-            "file": f"bulk{i:06d}.raw",
-            "stage": "ab"[i % 2],
-            "version": "1" if i % 2 == 0 else "7",
-            "state": states[i % len(states)],
-            "attempts": i % 4,
-            "created": now,
-            "updated": now + dt.timedelta(microseconds=i),
-        }
-        for i in range(n)
-    ]
+    keys = [(f"bulk{i:06d}.raw", "ab"[i % 2], "17"[i % 2], states[i % 5]) for i in range(n)]
+    cols = ("file", "stage", "version", "state")
+    rows = [{**dict(zip(cols, k, strict=True)), "attempts": i % 4} for i, k in enumerate(keys)]
+    for i, r in enumerate(rows):
+        r["created"], r["updated"] = now, now + dt.timedelta(microseconds=i)
     with ledger.engine.begin() as conn:
         conn.execute(insert(jobs_table), rows)
 

@@ -249,14 +249,8 @@ def _add_routes(app: FastAPI, settings: PortalSettings) -> None:
         selection changed meanwhile (409: preview again)."""
         if body.plan is None:
             return source.retry_preview(file=body.file, stage=body.stage, states=body.states)
-        n = source.retry(  # the plan is checked in the retry's own transaction
-            file=body.file,
-            stage=body.stage,
-            states=body.states,
-            who=who.name,
-            note=body.note,
-            plan=body.plan,
-        )
+        # the plan is checked in the retry's own transaction
+        n = source.retry(who=who.name, **body.model_dump())
         return RetryResult(plan=body.plan, retried=n, who=who.name)
 
     @app.get("/api/frames", response_model=list[Frame], responses=_ERRORS, tags=["live"])

@@ -15,6 +15,8 @@ Create Date: 2026-12-02
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -34,9 +36,69 @@ _INDEXES = (
 )
 
 
+def _by_file(name: str, md: sa.MetaData, *cols: sa.Column[Any] | sa.Constraint) -> None:
+    """A transfer table keyed by id, with the catalog file it is about (indexed)."""
+    pk = sa.Column("id", sa.Integer, primary_key=True, autoincrement=True)
+    sa.Table(name, md, pk, sa.Column("file_id", sa.Integer, nullable=False, index=True), *cols)
+
+
 def _tables() -> sa.MetaData:
     md = sa.MetaData()
     C = sa.Column
+    text, real = sa.Text, sa.Float
+    _by_file(
+        "transfer_requests",
+        md,
+        C("dest", sa.String(64), nullable=False),
+        C("lfn", text, nullable=False),
+        C("checksum", sa.String(8), nullable=False),
+        C("size", sa.Integer),
+        C("run", sa.Integer, index=True),
+        C("rule", sa.String(200), nullable=False),
+        C("state", sa.String(16), nullable=False, index=True),
+        C("wait_reason", text),
+        C("attempts", sa.Integer, nullable=False),
+        C("next_try", real, nullable=False),
+        C("route", text, nullable=False),
+        C("created", real, nullable=False),
+        C("deadline", real),
+        C("updated", real, nullable=False),
+        sa.UniqueConstraint("file_id", "dest", name="uq_transfer_requests_file_dest"),
+    )
+    _by_file(
+        "transfer_replicas",
+        md,
+        C("site", sa.String(64), nullable=False),
+        C("url", text, nullable=False),
+        C("checksum", sa.String(8)),
+        C("verified", _TS),
+        C("status", sa.String(16), nullable=False),
+        C("route", text, nullable=False),
+        sa.UniqueConstraint("file_id", "site", name="uq_transfer_replicas_file_site"),
+    )
+    sa.Table(
+        "transfer_attempts",
+        md,
+        C("id", sa.Integer, primary_key=True, autoincrement=True),
+        C("request_id", sa.Integer, nullable=False, index=True),
+        C("route", text, nullable=False),
+        C("hop", sa.String(140), nullable=False),
+        C("started", real, nullable=False),
+        C("ended", real, nullable=False),
+        C("ok", sa.Boolean, nullable=False),
+        C("error_class", sa.String(32)),
+        C("message", text),
+    )
+    sa.Table(
+        "transfer_links",
+        md,
+        C("src", sa.String(64), primary_key=True),
+        C("dst", sa.String(64), primary_key=True),
+        C("successes", sa.Integer, nullable=False),
+        C("failures", sa.Integer, nullable=False),
+        C("bytes", real, nullable=False),
+        C("seconds", real, nullable=False),
+    )
     sa.Table(
         "portal_tokens",
         md,
@@ -46,63 +108,6 @@ def _tables() -> sa.MetaData:
         C("scope", sa.String(16), nullable=False),
         C("created", _TS, nullable=False),
         C("revoked", _TS),
-    )
-    sa.Table(
-        "transfer_requests",
-        md,
-        C("id", sa.Integer, primary_key=True, autoincrement=True),
-        C("file_id", sa.Integer, nullable=False, index=True),
-        C("dest", sa.String(64), nullable=False),
-        C("lfn", sa.Text, nullable=False),
-        C("checksum", sa.String(8), nullable=False),
-        C("size", sa.Integer),
-        C("run", sa.Integer, index=True),
-        C("rule", sa.String(200), nullable=False),
-        C("state", sa.String(16), nullable=False, index=True),
-        C("wait_reason", sa.Text),
-        C("attempts", sa.Integer, nullable=False),
-        C("next_try", sa.Float, nullable=False),
-        C("route", sa.Text, nullable=False),
-        C("created", sa.Float, nullable=False),
-        C("deadline", sa.Float),
-        C("updated", sa.Float, nullable=False),
-        sa.UniqueConstraint("file_id", "dest", name="uq_transfer_requests_file_dest"),
-    )
-    sa.Table(
-        "transfer_attempts",
-        md,
-        C("id", sa.Integer, primary_key=True, autoincrement=True),
-        C("request_id", sa.Integer, nullable=False, index=True),
-        C("route", sa.Text, nullable=False),
-        C("hop", sa.String(140), nullable=False),
-        C("started", sa.Float, nullable=False),
-        C("ended", sa.Float, nullable=False),
-        C("ok", sa.Boolean, nullable=False),
-        C("error_class", sa.String(32)),
-        C("message", sa.Text),
-    )
-    sa.Table(
-        "transfer_links",
-        md,
-        C("src", sa.String(64), primary_key=True),
-        C("dst", sa.String(64), primary_key=True),
-        C("successes", sa.Integer, nullable=False),
-        C("failures", sa.Integer, nullable=False),
-        C("bytes", sa.Float, nullable=False),
-        C("seconds", sa.Float, nullable=False),
-    )
-    sa.Table(
-        "transfer_replicas",
-        md,
-        C("id", sa.Integer, primary_key=True, autoincrement=True),
-        C("file_id", sa.Integer, nullable=False, index=True),
-        C("site", sa.String(64), nullable=False),
-        C("url", sa.Text, nullable=False),
-        C("checksum", sa.String(8)),
-        C("verified", _TS),
-        C("status", sa.String(16), nullable=False),
-        C("route", sa.Text, nullable=False),
-        sa.UniqueConstraint("file_id", "site", name="uq_transfer_replicas_file_site"),
     )
     return md
 
