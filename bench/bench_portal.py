@@ -4,7 +4,8 @@
 The portal runs in its own process (real uvicorn on 127.0.0.1, SQLite ledger filled with
 ``--jobs`` jobs); the clients are httpx async clients in this process.
 
-1. Latency: ``--clients`` workers each send ``--requests`` requests round-robin over the
+1. Latency: first one client alone (the service time of each endpoint, no queueing),
+   then ``--clients`` workers each send ``--requests`` requests round-robin over the
    main read endpoints; p50/p95/max per endpoint, and the ratio of each p95 to the p95 of
    the static ``/api/healthz`` measured under the same load (the bound: what uvicorn +
    FastAPI cost with no work at all).
@@ -12,7 +13,7 @@ The portal runs in its own process (real uvicorn on 127.0.0.1, SQLite ledger fil
    every frame, the delay from the frame's ``at`` (made by the server) to each client's
    receipt: max and p95 (aim: every client within 1 s).
 
-    .venv/bin/python bench/bench_portal.py [--jobs 100000] [--clients 50] [--sse 100]
+    .venv/bin/python bench/bench_portal.py [--jobs 100000] [--clients 50] [--sse 100] [--quick]
 """
 
 from __future__ import annotations
@@ -79,13 +80,13 @@ def fill(url: str, n: int) -> None:
 
 
 def serve(url: str, port: int, config: str) -> None:
-    """The server process: the portal app on 127.0.0.1:port (stream polled every 0.2 s)."""
+    """The server process: the portal app on 127.0.0.1:port (default settings)."""
     import uvicorn
 
     from jaas.portal.app import create_app
     from jaas.portal.settings import PortalSettings
 
-    settings = PortalSettings(db_url=url, stages=Path(config), stream_interval=0.2)
+    settings = PortalSettings(db_url=url, stages=Path(config))
     uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
 
 
@@ -180,7 +181,10 @@ def main() -> None:
     ap.add_argument("--sse", type=int, default=100)
     ap.add_argument("--changes", type=int, default=5, help="ledger changes during fan-out")
     ap.add_argument("--serve", nargs=3, metavar=("URL", "PORT", "CONFIG"), help=argparse.SUPPRESS)
+    ap.add_argument("--quick", action="store_true", help="5000 jobs, 10 + 10 clients")
     args = ap.parse_args()
+    if args.quick:
+        args.jobs, args.clients, args.requests, args.sse, args.changes = 5000, 10, 5, 10, 2
     if args.serve:
         serve(args.serve[0], int(args.serve[1]), args.serve[2])
         return
@@ -208,7 +212,9 @@ def main() -> None:
                 if time.monotonic() > deadline or server.poll() is not None:
                     raise SystemExit("the portal did not start")
                 time.sleep(0.2)
-            report(asyncio.run(latency(base, args.clients, args.requests, args.jobs)), args)
+            serial = asyncio.run(latency(base, 1, 5 * len(ENDPOINTS), args.jobs))
+            report(serial, 1)  # service time: one client, no queueing
+            report(asyncio.run(latency(base, args.clients, args.requests, args.jobs)), args.clients)
             fan = asyncio.run(fanout(base, url, args.sse, args.changes))
             print(f"\nSSE fan-out to {fan['clients']} clients, {args.changes} ledger changes:")
             for k, v in fan.items():
@@ -219,10 +225,10 @@ def main() -> None:
     print(f"load average (1 min) at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
 
-def report(out: dict[str, list[float]], args: argparse.Namespace) -> None:
+def report(out: dict[str, list[float]], clients: int) -> None:
     bound = pct(out["healthz (bound)"], 95)
     every = [x for xs in out.values() for x in xs]
-    print(f"\nAPI latency, {args.clients} concurrent clients, {len(every)} requests, ms:")
+    print(f"\nAPI latency, {clients} concurrent client(s), {len(every)} requests, ms:")
     print(f"  {'endpoint':18} {'n':>5} {'p50':>7} {'p95':>7} {'max':>7} {'p95/bound':>9}")
     for name, xs in out.items():
         p50, p95 = pct(xs, 50) * 1e3, pct(xs, 95) * 1e3
