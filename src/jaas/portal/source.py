@@ -181,12 +181,13 @@ class LedgerSource:
     def retry_preview(
         self, *, file: str | None, stage: str | None, states: Sequence[str]
     ) -> RetryPreview:
-        chosen = set(states)
-        jobs = [
-            JobOut.model_validate(j)
-            for j in self.ledger.jobs_of(None if file is None else [file])
-            if j["state"] in chosen and (stage is None or j["stage"] == stage)
-        ]
+        """Exactly the jobs a retry of this selection would change (SQL, by stage/state)."""
+        jobs: list[JobOut] = []
+        for state in sorted(set(states)):
+            chunks = self.iter_jobs(
+                JobFilter(stage, state, file), sort=JobSort.FILE, order=SortOrder.ASC
+            )
+            jobs += [j for chunk in chunks for j in chunk if file is None or j.file == file]
         jobs.sort(key=lambda j: (j.file, j.stage, j.version))
         return RetryPreview(plan=plan_id(jobs), jobs=jobs)
 
