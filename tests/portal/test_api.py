@@ -255,3 +255,32 @@ def test_jobs_list_stays_fast_on_100k_jobs(client, ledger, tokens):
     assert [(j["file"], j["state"]) for j in r.json()["jobs"]] == [("bulk000002.raw", "dead")]
     assert slowest < 1.0, f"slowest page {slowest:.3f} s on 10^5 jobs"
     print(f"slowest page of 100 on 10^5 jobs: {slowest * 1000:.0f} ms")
+
+
+@pytest.mark.postgres
+def test_keyset_paging_on_postgresql(pg_database_url, tmp_path):
+    """The same SQL (row-value keyset, LIKE with escaping, datetime cursor) on PostgreSQL."""
+    from jaas.kup.ledger import Ledger
+    from jaas.portal.schemas import JobSort, SortOrder
+    from jaas.portal.source import JobFilter, LedgerSource
+    from tests.portal.conftest import CONFIG, fill
+
+    led = Ledger(pg_database_url, CONFIG)
+    try:
+        fill(led, tmp_path)
+        src = LedgerSource(led)
+        for sort in JobSort:
+            for order in SortOrder:
+                seen, after = [], None
+                while True:
+                    page = src.jobs(JobFilter(), sort=sort, order=order, limit=3, after=after)
+                    seen += page.items
+                    if (after := page.next) is None:
+                        break
+                assert len({(j.file, j.stage) for j in seen}) == len(seen) == 2 * N_DONE + 2
+                keys = [getattr(j, sort.value) for j in seen]
+                assert keys == sorted(keys, reverse=order is SortOrder.DESC), (sort, order)
+        assert src.jobs(JobFilter(file="%")).total == 0
+        assert src.jobs(JobFilter(stage="a", state="dead")).total == 1
+    finally:
+        led.close()

@@ -61,6 +61,7 @@ def _schema(portal: Portal) -> Any:
     return schema.exclude(path="/api/stream")
 
 
+@pytest.mark.slow  # ~10-30 s per mode on the loaded project machine
 @pytest.mark.parametrize(
     "mode", [schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE]
 )
