@@ -6,11 +6,7 @@ table is under the one version table. Tables that such a ``create_all`` already 
 are kept as they are (same columns, same index names); missing ones are created.
 The indexes serve the read models: jobs by stage and/or state in id order, jobs by
 last change (the portal's "latest first"), attempts ended since a time, a file's
-outbox messages.
-
-Revision ID: 0005
-Revises: 0004
-Create Date: 2026-12-02
+outbox messages. (Revision 0005 after 0004, 2026-12-02.)
 """
 
 from __future__ import annotations
@@ -22,8 +18,6 @@ from alembic import op
 
 revision = "0005"
 down_revision = "0004"
-branch_labels = None
-depends_on = None
 
 _TS = sa.DateTime(timezone=True)
 # (index, table, columns) on tables that exist since 0001
@@ -36,10 +30,13 @@ _INDEXES = (
 )
 
 
+def _with_id(name: str, md: sa.MetaData, *cols: sa.Column[Any] | sa.Constraint) -> None:
+    sa.Table(name, md, sa.Column("id", sa.Integer, primary_key=True, autoincrement=True), *cols)
+
+
 def _by_file(name: str, md: sa.MetaData, *cols: sa.Column[Any] | sa.Constraint) -> None:
     """A transfer table keyed by id, with the catalog file it is about (indexed)."""
-    pk = sa.Column("id", sa.Integer, primary_key=True, autoincrement=True)
-    sa.Table(name, md, pk, sa.Column("file_id", sa.Integer, nullable=False, index=True), *cols)
+    _with_id(name, md, sa.Column("file_id", sa.Integer, nullable=False, index=True), *cols)
 
 
 def _tables() -> sa.MetaData:
@@ -76,10 +73,9 @@ def _tables() -> sa.MetaData:
         C("route", text, nullable=False),
         sa.UniqueConstraint("file_id", "site", name="uq_transfer_replicas_file_site"),
     )
-    sa.Table(
+    _with_id(
         "transfer_attempts",
         md,
-        C("id", sa.Integer, primary_key=True, autoincrement=True),
         C("request_id", sa.Integer, nullable=False, index=True),
         C("route", text, nullable=False),
         C("hop", sa.String(140), nullable=False),
@@ -99,10 +95,9 @@ def _tables() -> sa.MetaData:
         C("bytes", real, nullable=False),
         C("seconds", real, nullable=False),
     )
-    sa.Table(
+    _with_id(
         "portal_tokens",
         md,
-        C("id", sa.Integer, primary_key=True),
         C("name", sa.String(128), nullable=False),
         C("hash", sa.String(64), nullable=False, unique=True),
         C("scope", sa.String(16), nullable=False),
