@@ -63,6 +63,24 @@ def test_reads_need_a_token_when_auth_is_on(make_app, tokens):
         assert c.get("/api/summary", headers=bearer(tokens["read"])).status_code == 200
 
 
+def test_liveness_needs_no_token_even_with_auth_on(make_app):
+    with TestClient(make_app(auth=True)) as c:
+        assert c.get("/api/healthz").json() == {"status": "ok"}
+        assert c.get("/api/summary").status_code == 401
+
+
+def test_token_store_on_a_fresh_database_migrates_it_to_head(tmp_path):
+    from jaas import db
+
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'fresh.db'}")
+    try:
+        secret, row = TokenStore(engine).create("ops", "operate")
+        assert db.current_revision(engine) == db.head_revision()
+        assert TokenStore(engine).lookup(secret) is not None and row.scope.value == "operate"
+    finally:
+        engine.dispose()
+
+
 def test_non_loopback_bind_refused_without_auth():
     with pytest.raises(ConfigError, match="without auth"):
         check_bind(PortalSettings(db_url="sqlite://", host="0.0.0.0"))

@@ -24,6 +24,7 @@ from sqlalchemy import (
     DateTime,
     Engine,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -138,6 +139,14 @@ audit = Table(
     Column("to_state", String(16), nullable=False),
     Column("note", Text),
 )
+
+# read-model indexes (migration 0005): jobs by stage/state in id order, by last change,
+# recent attempts, a file's messages
+Index("ix_kup_jobs_stage_state_id", jobs.c.stage, jobs.c.state, jobs.c.id)
+Index("ix_kup_jobs_state_id", jobs.c.state, jobs.c.id)
+Index("ix_kup_jobs_updated_id", jobs.c.updated, jobs.c.id)
+Index("ix_kup_attempts_ended", attempts.c.ended)
+Index("ix_kup_outbox_key", outbox.c.key)
 
 
 def _now() -> dt.datetime:
@@ -602,11 +611,14 @@ class Ledger:
         states: Iterable[State] | None = None,
         files: Iterable[str] | None = None,
         note: str | None = None,
+        expect: Callable[[Sequence[Row[Any]]], None] | None = None,
     ) -> int:
         """Manually re-queue failed or dead jobs (attempts start again at 0), audited.
 
         ``states`` narrows the replay to failed or dead jobs only, ``files`` to a set of
-        files (e.g. those of one run); ``note`` (why) goes to the audit row.
+        files (e.g. those of one run); ``note`` (why) goes to the audit row. ``expect`` sees
+        the selected (locked) job rows first, in the same transaction; if it raises,
+        nothing changes (e.g. the selection is not the one an operator confirmed).
         """
         allowed = {State.FAILED, State.DEAD}
         chosen = allowed if states is None else set(states)
@@ -623,6 +635,8 @@ class Ledger:
         with self._tx() as conn:
             now = _now()
             rows = conn.execute(select(jobs).where(*where).with_for_update()).all()
+            if expect is not None:
+                expect(rows)
             for row in rows:
                 new, _ = self._apply(conn, row, Retry(manual=True), now)
                 self._audit(conn, now, who, "retry", row, new.state, note)

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, Integer, and_, func, select
+from sqlalchemy import Engine, Integer, and_, func, literal, select, tuple_
 from sqlalchemy.engine import Row
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -36,10 +36,13 @@ __all__ = [
     "JobRow",
     "MessageRow",
     "ReadModels",
+    "SortedJobPage",
     "StageActivity",
 ]
 
 MAX_PAGE = 1000
+# columns the sorted jobs list can be ordered by (ties broken by id: creation order)
+JOB_SORTS = ("id", "file", "stage", "state", "attempts", "updated")
 
 
 def _aware(t: dt.datetime | None) -> dt.datetime | None:
@@ -71,6 +74,16 @@ class JobPage:
 
     items: list[JobRow]
     next_after: int | None
+
+
+@dataclass(frozen=True)
+class SortedJobPage:
+    """A page of jobs in ``(sort column, id)`` order; ``next_key`` (the last row's sort value
+    and id) is None on the last page; ``total`` counts every job matching the filter."""
+
+    items: list[JobRow]
+    next_key: tuple[Any, int] | None
+    total: int | None
 
 
 @dataclass(frozen=True)
@@ -321,6 +334,50 @@ class ReadModels:
         more = len(rows) > limit
         rows = rows[:limit]
         return JobPage(rows, rows[-1].id if more else None)
+
+    def jobs_sorted(
+        self,
+        *,
+        stage: str | None = None,
+        state: str | State | None = None,
+        file_contains: str | None = None,
+        sort: str = "id",
+        descending: bool = False,
+        after: tuple[Any, int] | None = None,
+        limit: int = 100,
+        count: bool = True,
+    ) -> SortedJobPage:
+        """Jobs filtered by stage, state and a substring of the file, ordered by ``sort``
+        then id, keyset-paged: ``after`` is the ``next_key`` of the previous page.
+
+        ``count=False`` skips the total (e.g. for every page after the first).
+        """
+        if not 1 <= limit <= MAX_PAGE:
+            raise ConfigError(f"page size {limit}: expected 1..{MAX_PAGE}")
+        if sort not in JOB_SORTS:
+            raise ConfigError(f"cannot sort jobs by {sort!r}; one of {', '.join(JOB_SORTS)}")
+        where: list[ColumnElement[bool]] = []
+        if stage is not None:
+            where.append(jobs.c.stage == stage)
+        if state is not None:
+            where.append(jobs.c.state == State(state).value)
+        if file_contains is not None:
+            where.append(jobs.c.file.contains(file_contains, autoescape=True))
+        col = jobs.c[sort]
+        key = tuple_(col, jobs.c.id)
+        q = select(jobs).where(*where).limit(limit + 1)
+        q = q.order_by(col.desc(), jobs.c.id.desc()) if descending else q.order_by(col, jobs.c.id)
+        if after is not None:
+            start = tuple_(literal(after[0], col.type), literal(after[1], Integer))
+            q = q.where(key < start if descending else key > start)
+        with self.engine.connect() as conn:
+            rows = [_job(r) for r in conn.execute(q)]
+            n = select(func.count()).select_from(jobs).where(*where)
+            total = int(conn.execute(n).scalar_one()) if count else None
+        more = len(rows) > limit
+        rows = rows[:limit]
+        last = rows[-1] if more else None
+        return SortedJobPage(rows, None if last is None else (getattr(last, sort), last.id), total)
 
     def file_history(self, file: str) -> FileHistory | None:
         """Jobs, attempts, messages and operator actions of ``file`` (None: unknown file)."""

@@ -11,7 +11,9 @@ token with the ``operate`` scope, reads need ``read`` when ``settings.auth`` is 
 import contextlib
 import csv
 import io
+import itertools
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Query, Request
@@ -25,6 +27,7 @@ from jaas._version import __version__
 from jaas.errors import ConfigError, JaasError, NotInCatalogError, PipelineError
 from jaas.kup.config import load_stages
 from jaas.kup.ledger import Ledger
+from jaas.kup.states import State
 from jaas.portal.auth import Authenticator, AuthError, Principal, TokenStore
 from jaas.portal.schemas import (
     AlertOut,
@@ -116,6 +119,14 @@ def _install_handlers(app: FastAPI) -> None:
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": _one_line(exc)}, status_code=422)
 
+    @app.exception_handler(HTTPException)
+    async def _http(_: Request, exc: HTTPException) -> JSONResponse:
+        if exc.status_code == 400:  # a body FastAPI cannot even decode (e.g. not UTF-8)
+            return JSONResponse({"detail": f"body: {exc.detail}"}, status_code=422)
+        return JSONResponse(
+            {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
+        )
+
     @app.exception_handler(JaasError)
     async def _jaas(_: Request, exc: JaasError) -> JSONResponse:
         status = 404 if isinstance(exc, NotInCatalogError) else 422
@@ -126,17 +137,35 @@ def _install_handlers(app: FastAPI) -> None:
 
 def _filter(
     stage: Annotated[str | None, Query(max_length=64, description="exact stage name")] = None,
-    state: Annotated[str | None, Query(max_length=16, description="exact job state")] = None,
+    state: Annotated[State | None, Query(description="exact job state")] = None,
     file: Annotated[str | None, Query(max_length=512, description="substring of the file")] = None,
 ) -> JobFilter:
-    return JobFilter(stage, state, file)
+    return JobFilter(stage, None if state is None else state.value, file)
 
 
 FilterDep = Annotated[JobFilter, Depends(_filter)]
 
 
+@dataclass(frozen=True)
+class JobOrder:
+    sort: JobSort
+    order: SortOrder
+
+
+def _order(sort: JobSort = JobSort.FILE, order: SortOrder = SortOrder.ASC) -> JobOrder:
+    return JobOrder(sort, order)
+
+
+OrderDep = Annotated[JobOrder, Depends(_order)]
+
+
 def _add_routes(app: FastAPI, settings: PortalSettings) -> None:
     page_max = settings.page_max
+
+    @app.get("/api/healthz", response_model=dict[str, str], tags=["health"])
+    def healthz() -> dict[str, str]:
+        """Liveness (no auth, no database): ``{"status": "ok"}``."""
+        return {"status": "ok"}
 
     @app.get("/api/whoami", response_model=WhoAmI, responses=_ERRORS, tags=["auth"])
     def whoami(who: ReaderDep) -> WhoAmI:
@@ -153,13 +182,12 @@ def _add_routes(app: FastAPI, settings: PortalSettings) -> None:
         source: LedgerDep,
         _: ReaderDep,
         flt: FilterDep,
-        sort: JobSort = JobSort.FILE,
-        order: SortOrder = SortOrder.ASC,
+        order: OrderDep,
         limit: Annotated[int, Query(ge=1, le=page_max, description="page size")] = 50,
         after: Annotated[str | None, Query(max_length=2048, description="cursor")] = None,
     ) -> JobPage:
         """Jobs filtered by stage/state/file, sorted, keyset-paged (``after`` = ``next``)."""
-        return source.jobs(flt, sort=sort, order=order, limit=limit, after=after)
+        return source.jobs(flt, sort=order.sort, order=order.order, limit=limit, after=after)
 
     @app.get(
         "/api/jobs.csv",
@@ -167,31 +195,22 @@ def _add_routes(app: FastAPI, settings: PortalSettings) -> None:
         tags=["jobs"],
     )
     def jobs_csv(
-        source: LedgerDep,
-        _: ReaderDep,
-        flt: FilterDep,
-        sort: JobSort = JobSort.FILE,
-        order: SortOrder = SortOrder.ASC,
+        source: LedgerDep, _: ReaderDep, flt: FilterDep, order: OrderDep
     ) -> StreamingResponse:
         """Every job matching the filter, as CSV (same filters and sort as ``/api/jobs``)."""
-        first = source.jobs(flt, sort=sort, order=order, limit=page_max)
+        chunks = source.iter_jobs(flt, sort=order.sort, order=order.order)
+        first = next(chunks)  # a bad filter fails here, before the 200 is sent
 
         def rows() -> Iterator[str]:
             buf = io.StringIO()
             w = csv.DictWriter(buf, fieldnames=_CSV_FIELDS)
             w.writeheader()
-            page: JobPage | None = first
-            while page is not None:
-                for j in page.items:
+            for chunk in itertools.chain([first], chunks):
+                for j in chunk:
                     w.writerow(j.model_dump(mode="json"))
                 yield buf.getvalue()
                 buf.seek(0)
                 buf.truncate()
-                nxt = page.next
-                page = None
-                if nxt is not None:
-                    page = source.jobs(flt, sort=sort, order=order, limit=page_max, after=nxt)
-            yield buf.getvalue()
 
         headers = {"Content-Disposition": 'attachment; filename="jobs.csv"'}
         return StreamingResponse(rows(), media_type="text/csv", headers=headers)
@@ -228,15 +247,11 @@ def _add_routes(app: FastAPI, settings: PortalSettings) -> None:
         """Without ``plan``: preview exactly which jobs would be re-queued. With the
         preview's ``plan``: re-queue them (audited with the caller's name), unless the
         selection changed meanwhile (409: preview again)."""
-        preview = source.retry_preview(file=body.file, stage=body.stage, states=body.states)
         if body.plan is None:
-            return preview
-        if body.plan != preview.plan:
-            raise PipelineError("the selection changed since the preview: preview again")
-        n = source.retry(
-            file=body.file, stage=body.stage, states=body.states, who=who.name, note=body.note
-        )
-        return RetryResult(plan=preview.plan, retried=n, who=who.name)
+            return source.retry_preview(file=body.file, stage=body.stage, states=body.states)
+        # the plan is checked in the retry's own transaction
+        n = source.retry(who=who.name, **body.model_dump())
+        return RetryResult(plan=body.plan, retried=n, who=who.name)
 
     @app.get("/api/frames", response_model=list[Frame], responses=_ERRORS, tags=["live"])
     def frames(

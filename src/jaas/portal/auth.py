@@ -1,10 +1,10 @@
 """Who is calling: hashed API tokens in the pipeline DB, and bearer JWTs from an OIDC issuer.
 
 API tokens are ``jaas_`` + ``secrets.token_urlsafe(32)``; only their SHA-256 is stored,
-in the table ``portal_tokens`` (created with ``create_all`` on first use for now, no
-migration yet). A bearer value with two dots is taken as a JWT: it is checked against
-the issuer's JWKS (signature, ``aud``, ``exp``, ``iss`` if configured) and its ``scope``
-/ ``scp`` / ``groups`` claims are mapped to a portal scope.
+in the table ``portal_tokens`` (made by the jaas.db migrations, like every table). A
+bearer value with two dots is taken as a JWT: it is checked against the issuer's JWKS
+(signature, ``aud``, ``exp``, ``iss`` if configured) and its ``scope`` / ``scp`` /
+``groups`` claims are mapped to a portal scope.
 """
 
 from __future__ import annotations
@@ -17,36 +17,28 @@ from dataclasses import dataclass
 from typing import Any
 
 import jwt
-from sqlalchemy import (
-    Column,
-    DateTime,
-    Engine,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    insert,
-    select,
-    update,
-)
+import sqlalchemy as sa
+from sqlalchemy import Engine, insert, select, update
 
+from jaas.db import ensure_schema
 from jaas.errors import ConfigError
 from jaas.portal.schemas import Scope, TokenOut
 from jaas.portal.settings import PortalSettings
 
 __all__ = ["AuthError", "Authenticator", "Principal", "TokenStore", "metadata"]
 
-metadata = MetaData()
+metadata = sa.MetaData()
 
-tokens_table = Table(
+# created by migration 0005 of jaas.db, like every other table of the pipeline DB
+tokens_table = sa.Table(
     "portal_tokens",
     metadata,
-    Column("id", Integer, primary_key=True),
-    Column("name", String(128), nullable=False),
-    Column("hash", String(64), nullable=False, unique=True),
-    Column("scope", String(16), nullable=False),
-    Column("created", DateTime(timezone=True), nullable=False),
-    Column("revoked", DateTime(timezone=True)),
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("scope", sa.String(16), nullable=False),
+    sa.Column("created", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("revoked", sa.DateTime(timezone=True)),
 )
 
 
@@ -82,7 +74,7 @@ class TokenStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        metadata.create_all(engine)
+        ensure_schema(engine)  # the one upgrade path of jaas.db (migration 0005)
 
     def create(self, name: str, scope: Scope | str) -> tuple[str, TokenOut]:
         """A new token: its secret (shown once) and its row."""

@@ -50,7 +50,7 @@ class Scope(enum.StrEnum):
 
 
 class JobSort(enum.StrEnum):
-    """Sort keys of the jobs list (ties broken by file, stage, version)."""
+    """Sort keys of the jobs list (ties broken by job id, i.e. creation order)."""
 
     FILE = "file"
     STAGE = "stage"

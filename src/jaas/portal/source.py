@@ -2,23 +2,25 @@
 
 Everything the API shows comes from :class:`LedgerSource`; nothing else in the portal
 reads ledger tables. It uses ``Ledger.counts()``, ``jobs_of()``, ``attempts_of()``,
-``audit_log()``, ``retry()`` and ``AlertStore``; filtering, sorting and keyset paging of
-the jobs list are done here in memory for now. Swap in the typed ledger read models
-(``jaas.kup.readmodels``, keyset-paged SQL) here once they land: the API does not change.
+``audit_log()``, ``retry()``, ``AlertStore`` and the typed read models
+(:mod:`jaas.kup.readmodels`): the jobs list is filtered, sorted and keyset-paged in SQL
+(cursor = the last row's sort value and job id), so page N of 10^5 jobs costs as page 1.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from jaas.errors import ConfigError, NotInCatalogError
+from jaas.errors import ConfigError, NotInCatalogError, PipelineError
 from jaas.kup.alerts import AlertStore
 from jaas.kup.ledger import Ledger
+from jaas.kup.readmodels import MAX_PAGE, ReadModels, SortedJobPage
 from jaas.kup.states import JobKey, State
 from jaas.portal.schemas import (
     AlertOut,
@@ -49,42 +51,46 @@ class JobFilter:
             raise ConfigError(f"unknown state {state!r}; one of {', '.join(sorted(_STATES))}")
         self.stage, self.state, self.file = stage, state, file
 
-    def __call__(self, job: dict[str, Any]) -> bool:
-        return (
-            (self.stage is None or job["stage"] == self.stage)
-            and (self.state is None or job["state"] == self.state)
-            and (self.file is None or self.file in job["file"])
-        )
+
+_BAD_CURSOR = "invalid cursor 'after': pass back the 'next' of a page"
 
 
-def _sort_key(sort: JobSort) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
-    def key(j: dict[str, Any]) -> tuple[Any, ...]:
-        v = j[sort.value]
-        if sort is JobSort.UPDATED:
-            v = v.isoformat() if v is not None else ""
-        return (v, j["file"], j["stage"], j["version"])
-
-    return key
+def _encode(key: tuple[Any, int]) -> str:
+    value, job_id = key
+    if isinstance(value, dt.datetime):
+        value = value.isoformat()
+    return base64.urlsafe_b64encode(json.dumps([value, job_id]).encode()).decode().rstrip("=")
 
 
-def _encode(key: tuple[Any, ...]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(list(key)).encode()).decode().rstrip("=")
-
-
-def _decode(cursor: str) -> tuple[Any, ...]:
+def _decode(cursor: str, sort: JobSort) -> tuple[Any, int]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         value = json.loads(raw)
     except (binascii.Error, ValueError):
-        raise ConfigError("invalid cursor 'after': pass back the 'next' of a page") from None
-    if not isinstance(value, list) or len(value) != 4:
-        raise ConfigError("invalid cursor 'after': pass back the 'next' of a page")
-    return tuple(value)
+        raise ConfigError(_BAD_CURSOR) from None
+    if not isinstance(value, list) or len(value) != 2 or type(value[1]) is not int:
+        raise ConfigError(_BAD_CURSOR)
+    v, job_id = value
+    try:
+        if sort is JobSort.ATTEMPTS:
+            if type(v) is not int:
+                raise ValueError(v)
+        elif not isinstance(v, str):
+            raise ValueError(v)
+        elif sort is JobSort.UPDATED:
+            v = dt.datetime.fromisoformat(v)
+    except ValueError:
+        raise ConfigError(f"cursor 'after' does not fit sort={sort.value}") from None
+    return v, job_id
 
 
-def plan_id(jobs: list[JobOut]) -> str:
-    """A short digest of exactly which jobs (and their states) an action would change."""
-    text = "\n".join(f"{j.file}\t{j.stage}\t{j.version}\t{j.state}" for j in jobs)
+def plan_id(jobs: Iterable[Any]) -> str:
+    """A short digest of exactly which jobs (and their states) an action would change.
+
+    ``jobs``: anything with ``file``, ``stage``, ``version`` and ``state`` (JobOut, rows).
+    """
+    keys = sorted((j.file, j.stage, j.version, j.state) for j in jobs)
+    text = "\n".join("\t".join(k) for k in keys)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -94,6 +100,7 @@ class LedgerSource:
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
         self.alert_store = AlertStore(ledger.engine)
+        self.read = ReadModels(ledger.engine, [s.name for s in ledger.config.stages])
 
     def summary(self) -> Summary:
         return Summary(jobs=self.ledger.counts(), alerts=self.alert_store.counts())
@@ -101,6 +108,26 @@ class LedgerSource:
     def alerts(self, active: bool = True, limit: int = 100) -> list[AlertOut]:
         rows = self.alert_store.active() if active else self.alert_store.recent(limit=limit)
         return [AlertOut.model_validate(r) for r in rows[:limit]]
+
+    def _page(
+        self,
+        flt: JobFilter,
+        sort: JobSort,
+        order: SortOrder,
+        limit: int,
+        after: tuple[Any, int] | None,
+        count: bool,
+    ) -> SortedJobPage:
+        return self.read.jobs_sorted(
+            stage=flt.stage,
+            state=flt.state,
+            file_contains=flt.file,
+            sort=sort.value,
+            descending=order is SortOrder.DESC,
+            after=after,
+            limit=limit,
+            count=count,
+        )
 
     def jobs(
         self,
@@ -111,20 +138,26 @@ class LedgerSource:
         limit: int = 50,
         after: str | None = None,
     ) -> JobPage:
-        rows = [j for j in self.ledger.jobs_of() if flt(j)]
-        key = _sort_key(sort)
-        desc = order is SortOrder.DESC
-        rows.sort(key=key, reverse=desc)
-        total = len(rows)
-        if after is not None:
-            cursor = _decode(after)
-            try:
-                rows = [j for j in rows if (key(j) < cursor if desc else key(j) > cursor)]
-            except TypeError:
-                raise ConfigError(f"cursor 'after' does not fit sort={sort.value}") from None
-        page = rows[:limit]
-        nxt = _encode(key(page[-1])) if len(rows) > limit else None
-        return JobPage(items=[JobOut.model_validate(j) for j in page], next=nxt, total=total)
+        """One page of the jobs list (keyset SQL of the ledger read models) and the total."""
+        start = None if after is None else _decode(after, sort)
+        page = self._page(flt, sort, order, limit, start, count=True)
+        return JobPage(
+            items=[JobOut.model_validate(j, from_attributes=True) for j in page.items],
+            next=None if page.next_key is None else _encode(page.next_key),
+            total=page.total or 0,
+        )
+
+    def iter_jobs(
+        self, flt: JobFilter, *, sort: JobSort, order: SortOrder, chunk: int = MAX_PAGE
+    ) -> Iterator[list[JobOut]]:
+        """Every job matching ``flt`` in order, ``chunk`` per list (for the CSV export)."""
+        after: tuple[Any, int] | None = None
+        while True:
+            page = self._page(flt, sort, order, chunk, after, count=False)
+            yield [JobOut.model_validate(j, from_attributes=True) for j in page.items]
+            if page.next_key is None:
+                return
+            after = page.next_key
 
     def history(self, file: str) -> FileHistory:
         jobs = self.ledger.jobs_of([file])
@@ -148,12 +181,13 @@ class LedgerSource:
     def retry_preview(
         self, *, file: str | None, stage: str | None, states: Sequence[str]
     ) -> RetryPreview:
-        chosen = set(states)
-        jobs = [
-            JobOut.model_validate(j)
-            for j in self.ledger.jobs_of(None if file is None else [file])
-            if j["state"] in chosen and (stage is None or j["stage"] == stage)
-        ]
+        """Exactly the jobs a retry of this selection would change (SQL, by stage/state)."""
+        jobs: list[JobOut] = []
+        for state in sorted(set(states)):
+            chunks = self.iter_jobs(
+                JobFilter(stage, state, file), sort=JobSort.FILE, order=SortOrder.ASC
+            )
+            jobs += [j for chunk in chunks for j in chunk if file is None or j.file == file]
         jobs.sort(key=lambda j: (j.file, j.stage, j.version))
         return RetryPreview(plan=plan_id(jobs), jobs=jobs)
 
@@ -165,7 +199,20 @@ class LedgerSource:
         states: Sequence[str],
         who: str,
         note: str | None,
+        plan: str | None = None,
     ) -> int:
+        """Re-queue the selection; with ``plan``, only if the selection (checked in the same
+        transaction as the change) is exactly the previewed one, else PipelineError."""
+
+        def check(rows: Sequence[Any]) -> None:
+            if plan is not None and plan_id(rows) != plan:
+                raise PipelineError("the selection changed since the preview: preview again")
+
         return self.ledger.retry(
-            file=file, stage=stage, states=[State(s) for s in states], who=who, note=note
+            file=file,
+            stage=stage,
+            states=[State(s) for s in states],
+            who=who,
+            note=note,
+            expect=check,
         )

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from jaas.db import ensure_schema
 from jaas.transfer import tables as t
 from jaas.transfer.errors import TransferFailure
 from jaas.transfer.routing import LinkQuality
@@ -81,7 +82,7 @@ class Ledger:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        t.metadata.create_all(engine)
+        ensure_schema(engine)  # tables by migration 0005 of jaas.db
 
     # ------------------------------------------------------------------ requests
     def ensure_request(

@@ -1,6 +1,6 @@
 """The transfer layer's tables (SQLAlchemy Core, one MetaData) in the catalog's database.
 
-Created with ``metadata.create_all`` for now; a migration can take ``metadata`` as is.
+Created by migration 0005 of :mod:`jaas.db` (keep the two in step).
 """
 
 from __future__ import annotations
