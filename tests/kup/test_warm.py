@@ -21,6 +21,7 @@ from jaas.kup.executors import ExecutorStatus, JobSpec, get_executor
 from jaas.kup.executors.local import LocalExecutor
 from jaas.kup.pipeline import pid_alive
 from jaas.kup.warm import marker_held, warm_args
+from tests.kup.test_executor_local import wait
 
 PY = sys.executable
 
@@ -83,16 +84,6 @@ def spec(tmp_path: Path, entry: str, tag: str, params: dict | None = None, **kw)
             "--result", str(tmp_path / f"{tag}.result.json")]  # fmt: skip
     kw.setdefault("marker", tmp_path / f"{tag}.running")
     return JobSpec(tag, argv, tmp_path / f"{tag}.log", **kw)
-
-
-def wait(ex, handle, limit=30.0):
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        st = ex.poll(handle)
-        if st.finished:
-            return st
-        ex.wait(0.2)
-    raise AssertionError("attempt did not finish")
 
 
 def wait_file(path: Path, limit=30.0) -> str:

@@ -12,17 +12,6 @@ from typing import Any
 
 from jaas.errors import ConfigError
 
-__all__ = [
-    "Executor",
-    "ExecutorStatus",
-    "Handle",
-    "JobSpec",
-    "JobStatus",
-    "available_executors",
-    "get_executor",
-    "register_executor",
-]
-
 
 @dataclass(frozen=True)
 class JobSpec:
