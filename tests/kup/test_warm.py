@@ -282,3 +282,18 @@ def test_kup_package_names_load_lazily():
     assert kup.JobKey.__module__ == "jaas.kup.states"
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         _ = kup.nope
+
+
+@pytest.mark.parametrize(("flag", "warm"), [([], True), (["--cold"], False)])
+def test_up_turns_warm_workers_on_by_default_and_off_with_cold(tmp_path, monkeypatch, flag, warm):
+    from click.testing import CliRunner
+
+    import jaas.cli.kup as cli_kup
+    from jaas.cli.main import cli
+
+    seen = []
+    fake = {"bootstrap": "x", "relay": 1, "workers": {}}
+    monkeypatch.setattr(cli_kup, "up", lambda settings: seen.append(settings) or fake)
+    res = CliRunner().invoke(cli, ["kup", "up", str(tmp_path / "kup"), *flag])
+    assert res.exit_code == 0, res.output
+    assert [s.warm for s in seen] == [warm]
