@@ -9,6 +9,7 @@ interleaved in the same run. Peers measured in the same run: the per-attempt flo
 bare ``python -c pass``) and a bare Kafka produce -> consume round trip on the same broker.
 
 Usage: .venv/bin/python bench/bench_kup.py [--quick] [--files N] [--slots S] [--reps R]
+       [--poll SECONDS]
 """
 
 from __future__ import annotations
@@ -57,7 +58,13 @@ def _ts(t: dt.datetime) -> float:
 
 
 def run_chain(
-    n_stages: int, n_files: int, n_trickle: int, slots: int, work: Path, warm: bool = True
+    n_stages: int,
+    n_files: int,
+    n_trickle: int,
+    slots: int,
+    work: Path,
+    warm: bool = True,
+    poll: float = 0.2,
 ) -> dict:
     """One pipeline: warm up, a burst of ``n_files`` (throughput), then ``n_trickle`` files
     one at a time on an idle pipeline (message-to-start latency without queueing)."""
@@ -76,7 +83,12 @@ def run_chain(
     first, burst, trickle = files[:1], files[1 : 1 + n_files], files[1 + n_files :]
     last = f"s{n_stages - 1}"
     settings = KupSettings(
-        state_dir=sd, stages=str(stages), slots=slots, session_timeout_ms=3000, warm=warm
+        state_dir=sd,
+        stages=str(stages),
+        slots=slots,
+        session_timeout_ms=3000,
+        warm=warm,
+        poll_interval=poll,
     )
     up(settings, monitor_interval=None)
     ledger = Ledger(settings.database, settings.pipeline())
@@ -239,6 +251,7 @@ def main() -> None:
     ap.add_argument("--files", type=int, help="burst files per chain (default 12 quick, 60 full)")
     ap.add_argument("--trickle", type=int, help="files sent one at a time (default 5 / 20)")
     ap.add_argument("--slots", type=int, default=2, help="executor slots per stage worker")
+    ap.add_argument("--poll", type=float, default=0.2, help="poll_interval of relay and workers")
     ap.add_argument("--reps", type=int, help="repetitions of each (chain, mode) (1 / 2)")
     a = ap.parse_args()
     n = a.files or (12 if a.quick else 60)
@@ -254,7 +267,7 @@ def main() -> None:
         for rep in range(reps):  # interleaved: cold, warm, then warm, cold...
             for s in (1, 3):
                 for warm in (False, True) if rep % 2 == 0 else (True, False):
-                    r = run_chain(s, n, nt, a.slots, work, warm)
+                    r = run_chain(s, n, nt, a.slots, work, warm, a.poll)
                     runs.setdefault((s, warm), []).append(r)
         bare2, runner2 = spawn_floor(5 if a.quick else 20, work)  # load changes: keep the best
         forked2 = warm_floor(10 if a.quick else 40, work)
@@ -264,7 +277,10 @@ def main() -> None:
     cores = os.cpu_count() or 1
     load = os.getloadavg()[0]
     print(f"\nkeep-up orchestration: burst of {n} files, then {nt} one at a time, per chain;")
-    print(f"{a.slots} slots per stage, {cores} cores, {reps} interleaved repetition(s) per mode,")
+    print(
+        f"poll_interval {a.poll:g} s, {a.slots} slots per stage, {cores} cores, "
+        f"{reps} interleaved repetition(s) per mode,"
+    )
     print(f"load average {load0:.1f} at the start, {load:.1f} at the end")
     print(f"  peer: python -c pass           {bare * 1e3:8.1f} ms/process")
     print(f"  peer: stage runner (noop)      {runner * 1e3:8.1f} ms/attempt (cold, best of 2)")
