@@ -297,3 +297,38 @@ def test_up_turns_warm_workers_on_by_default_and_off_with_cold(tmp_path, monkeyp
     res = CliRunner().invoke(cli, ["kup", "up", str(tmp_path / "kup"), *flag])
     assert res.exit_code == 0, res.output
     assert [s.warm for s in seen] == [warm]
+
+
+def test_a_warm_orphan_is_seen_running_by_its_marker_then_lost_uncharged(tmp_path):
+    import fcntl
+    import socket
+
+    from jaas.kup.ledger import LOST, Ledger
+    from jaas.kup.states import JobKey, State
+    from tests.kup.test_reclaim import CONFIG, worker
+
+    raw = tmp_path / "run1_0001.raw"
+    raw.write_bytes(b"x")
+    ledger = Ledger(f"sqlite:///{tmp_path / 'kup.db'}", CONFIG)
+    try:
+        key = JobKey(raw.name, "a", "1")
+        ledger.submit_files([raw])
+        gone = subprocess.Popen([PY, "-c", "pass"])
+        gone.wait()  # a worker of this host that died
+        ticket = ledger.start(key, worker=f"{socket.gethostname()}:{gone.pid}:a")
+        w = worker(ledger, tmp_path)
+        marker = w.marker_path(ticket)
+        marker.parent.mkdir(parents=True)
+        fd = os.open(marker, os.O_WRONLY | os.O_CREAT)
+        fcntl.flock(fd, fcntl.LOCK_EX)  # what the forked attempt holds while it runs
+        try:
+            assert w.reclaim() == 0
+            assert ledger.job(key).state is State.RUNNING
+        finally:
+            os.close(fd)
+        assert w.reclaim() == 1  # ended without a result: lost, retried uncharged
+        assert ledger.job(key).state is State.RETRYING
+        (row,) = ledger.attempts_of(key)
+        assert row["classification"] == LOST
+    finally:
+        ledger.close()

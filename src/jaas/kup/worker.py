@@ -358,9 +358,9 @@ def _serve(settings: KupSettings, config: PipelineConfig, stage: StageConfig) ->
     ledger = Ledger(settings.database, config)
     options: dict[str, Any] = {"slots": settings.slots}
     if settings.executor == "local":
-        options.update(warm=settings.warm, prestart=True)
-        if stage.entry is not None:
-            options["preload"] = (stage.entry.partition(":")[0],)
+        options["warm"] = settings.warm
+        if stage.entry is not None:  # only runner attempts are forked: start it now
+            options.update(preload=(stage.entry.partition(":")[0],), prestart=True)
     executor = get_executor(settings.executor, **options)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
