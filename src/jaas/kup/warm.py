@@ -38,6 +38,7 @@ import subprocess
 import sys
 import time
 import traceback
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,8 @@ class WarmParent:
         self.preload = tuple(preload)
         self.start_timeout = start_timeout
         self._proc: subprocess.Popen[bytes] | None = None
+        self._live: list[subprocess.Popen[bytes]] = []  # stopped when this object goes
+        weakref.finalize(self, _stop, self._live)
         self._buf = b""
         self._seq = 0
         self._exits: dict[int, int] = {}
@@ -110,6 +113,7 @@ class WarmParent:
             stdout=subprocess.PIPE,
             env={**os.environ, "JAAS_PROGRESS": "0"},
         )
+        self._live[:] = [self._proc]
         self._buf = b""
         return self._proc
 
@@ -117,10 +121,7 @@ class WarmParent:
         if self._proc is not None:
             with contextlib.suppress(OSError):
                 self._proc.kill()
-            self._proc.wait()
-            for stream in (self._proc.stdin, self._proc.stdout):
-                if stream is not None:
-                    stream.close()
+            _stop(self._live)  # the current parent
             self._proc = None
         self._orphans |= self._mine - set(self._exits)
         self._mine = set()
@@ -209,18 +210,23 @@ class WarmParent:
 
     def close(self) -> None:
         """Stop the parent (children still running go on; the executor cancels them first)."""
-        proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        assert proc.stdin is not None and proc.stdout is not None
-        with contextlib.suppress(OSError):
-            proc.stdin.close()  # EOF: the parent exits
+        self._proc = None
+        _stop(self._live)
+
+
+def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    """Close the pipes of warm parents (EOF: each exits) and reap them."""
+    for proc in procs:
+        for stream in (proc.stdin, proc.stdout):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
         try:
             proc.wait(5)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        proc.stdout.close()
+    procs.clear()
 
 
 # ---- the parent side -----------------------------------------------------------------------
