@@ -132,7 +132,10 @@ def test_attempts_are_forked_isolated_and_reported_like_fresh_processes(ex, tmp_
     assert (wait(ex, tra).status, ex.poll(tra).exit_code) == (ExecutorStatus.FAILED, 75)
     assert "ConfigError" in (tmp_path / "det.log").read_text()
     assert "RuntimeError: disk on fire" in (tmp_path / "tra.log").read_text()
-    usage = ex.submit(JobSpec("usage", [PY, "-m", "jaas.kup.stages"], tmp_path / "usage.log"))
+    marker = tmp_path / "not-yet" / "usage.running"  # its folder is made
+    usage = ex.submit(
+        JobSpec("usage", [PY, "-m", "jaas.kup.stages"], tmp_path / "usage.log", marker=marker)
+    )
     assert wait(ex, usage).exit_code == 2  # argparse's exit, as in a fresh process
     assert "the following arguments are required" in (tmp_path / "usage.log").read_text()
 

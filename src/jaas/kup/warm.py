@@ -249,6 +249,7 @@ def _child(req: dict[str, Any], close: list[int], learn: int) -> None:
             os.close(fd)
         os.setsid()
         if marker:
+            os.makedirs(os.path.dirname(marker) or ".", exist_ok=True)
             lock = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
             fcntl.flock(lock, fcntl.LOCK_EX)  # held until the process ends
         out = os.open(req["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
