@@ -2,11 +2,14 @@
 
 Measures, with chains of 1 and 3 no-op stages: files/s end to end and the latency from a
 job's outbox message (creation and broker acknowledgement) to its attempt's start in the
-ledger. Peers measured in the same run: the per-attempt floor (spawning the stage runner
-process, ``python -m jaas.kup.stages noop``, and a bare ``python -c pass``) and a bare
-Kafka produce -> consume round trip on the same broker (the transport's latency floor).
+ledger, with warm workers (attempts forked from a pre-imported runner, the default) and
+cold ones (a new ``python -m jaas.kup.stages`` per attempt, ``warm: false``), the two
+interleaved in the same run. Peers measured in the same run: the per-attempt floor
+(spawning the stage runner process, a warm fork of it through the local executor, and a
+bare ``python -c pass``) and a bare Kafka produce -> consume round trip on the same broker.
 
-Usage: .venv/bin/python bench/bench_kup.py [--quick] [--files N] [--slots S]
+Usage: .venv/bin/python bench/bench_kup.py [--quick] [--files N] [--slots S] [--reps R]
+       [--poll SECONDS]
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from sqlalchemy import select
 from jaas.kup.broker import EmbeddedBroker, ensure_topics
 from jaas.kup.bus import BusConfig, Message
 from jaas.kup.config import KupSettings
+from jaas.kup.executors.base import JobSpec
+from jaas.kup.executors.local import LocalExecutor
 from jaas.kup.kafka import Publisher, make_consumer
 from jaas.kup.ledger import Ledger, attempts, jobs, outbox
 from jaas.kup.pipeline import down, ingest, up
@@ -52,23 +57,39 @@ def _ts(t: dt.datetime) -> float:
     return (t if t.tzinfo else t.replace(tzinfo=dt.UTC)).timestamp()
 
 
-def run_chain(n_stages: int, n_files: int, n_trickle: int, slots: int, work: Path) -> dict:
+def run_chain(
+    n_stages: int,
+    n_files: int,
+    n_trickle: int,
+    slots: int,
+    work: Path,
+    warm: bool = True,
+    poll: float = 0.2,
+) -> dict:
     """One pipeline: warm up, a burst of ``n_files`` (throughput), then ``n_trickle`` files
     one at a time on an idle pipeline (message-to-start latency without queueing)."""
-    sd = work / f"chain{n_stages}"
+    tag = f"chain{n_stages}.{'warm' if warm else 'cold'}.{len(list(work.glob('chain*')))}"
+    sd = work / tag
     (work / "stages").mkdir(exist_ok=True)
     stages = work / "stages" / f"chain{n_stages}.yaml"
     stages.write_text(stages_yaml(n_stages))
-    drop = work / f"drop{n_stages}"
+    drop = work / f"drop.{tag}"
     drop.mkdir()
     files = []
     for i in range(1 + n_files + n_trickle):
         p = drop / f"f{i:05d}.raw"
         p.write_bytes(os.urandom(64))
         files.append(p)
-    warm, burst, trickle = files[:1], files[1 : 1 + n_files], files[1 + n_files :]
+    first, burst, trickle = files[:1], files[1 : 1 + n_files], files[1 + n_files :]
     last = f"s{n_stages - 1}"
-    settings = KupSettings(state_dir=sd, stages=str(stages), slots=slots, session_timeout_ms=3000)
+    settings = KupSettings(
+        state_dir=sd,
+        stages=str(stages),
+        slots=slots,
+        session_timeout_ms=3000,
+        warm=warm,
+        poll_interval=poll,
+    )
     up(settings, monitor_interval=None)
     ledger = Ledger(settings.database, settings.pipeline())
     try:
@@ -80,13 +101,15 @@ def run_chain(n_stages: int, n_files: int, n_trickle: int, slots: int, work: Pat
                     raise RuntimeError(f"chain of {n_stages}: stuck at {ledger.counts()}")
                 time.sleep(0.02)
 
-        ingest(sd, warm)  # warm-up: every consumer group joined
+        ingest(sd, first)  # warm-up: every consumer group joined
         wait_done(1)
         t0 = time.perf_counter()
         ingest(sd, burst)
         wait_done(1 + n_files)
         elapsed = time.perf_counter() - t0
+        rng = random.Random(2)
         for i, f in enumerate(trickle):
+            time.sleep(rng.uniform(0.0, 0.3))  # files arrive at random moments
             ingest(sd, [f])
             wait_done(2 + n_files + i)
         burst_lat = latencies(ledger, {f.name for f in burst})
@@ -155,6 +178,31 @@ def spawn_floor(reps: int, work: Path) -> tuple[float, float]:
     return bare, (time.perf_counter() - t0) / reps
 
 
+def warm_floor(reps: int, work: Path) -> float:
+    """Seconds per no-op attempt forked by the local executor's warm runner (parent up)."""
+    inp = work / "x.raw"
+    inp.write_bytes(b"x")
+    ex = LocalExecutor(slots=1, prestart=True)
+
+    def one(i: int) -> None:
+        argv = [sys.executable, "-m", "jaas.kup.stages", "jaas.kup.stages:noop", "--file", "x",
+                "--stage", "s", "--input", str(inp), "--output-dir", str(work), "--result",
+                str(work / f"w{i}.json")]  # fmt: skip
+        h = ex.submit(JobSpec(f"w{i}", argv, work / "w.log", marker=work / f"w{i}.running"))
+        while not ex.poll(h).finished:
+            ex.wait(1.0)
+        ex.forget(h)
+
+    try:
+        one(-1)  # waits for the parent's imports
+        t0 = time.perf_counter()
+        for i in range(reps):
+            one(i)
+        return (time.perf_counter() - t0) / reps
+    finally:
+        ex.shutdown()
+
+
 def kafka_floor(n: int, extra: dict[str, object] | None = None) -> tuple[float, float]:
     """p50 and p95 seconds from produce to a joined consumer's poll, one message at a time.
 
@@ -190,62 +238,89 @@ def kafka_floor(n: int, extra: dict[str, object] | None = None) -> tuple[float, 
     return pct(lat, 0.5), pct(lat, 0.95)
 
 
+def summarize(runs: list[dict]) -> dict:
+    """Best files/s and median latencies over the repetitions of one chain and mode."""
+    out = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+    out["files_per_s"] = max(r["files_per_s"] for r in runs)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="few files (CI smoke run)")
     ap.add_argument("--files", type=int, help="burst files per chain (default 12 quick, 60 full)")
     ap.add_argument("--trickle", type=int, help="files sent one at a time (default 5 / 20)")
     ap.add_argument("--slots", type=int, default=2, help="executor slots per stage worker")
+    ap.add_argument("--poll", type=float, default=0.2, help="poll_interval of relay and workers")
+    ap.add_argument("--reps", type=int, help="repetitions of each (chain, mode) (1 / 2)")
     a = ap.parse_args()
     n = a.files or (12 if a.quick else 60)
     nt = a.trickle or (5 if a.quick else 20)
+    reps = a.reps or (1 if a.quick else 2)
+    load0 = os.getloadavg()[0]
+    runs: dict[tuple[int, bool], list[dict]] = {}
     with tempfile.TemporaryDirectory(prefix="bench_kup_") as tmp:
         work = Path(tmp)
         bare, runner = spawn_floor(5 if a.quick else 20, work)
+        forked = warm_floor(10 if a.quick else 40, work)
         k50, k95 = kafka_floor(10 if a.quick else 40)
-        f50, f95 = kafka_floor(10 if a.quick else 40, {"fetch.wait.max.ms": 10})
-        res = {s: run_chain(s, n, nt, a.slots, work) for s in (1, 3)}
+        for rep in range(reps):  # interleaved: cold, warm, then warm, cold...
+            for s in (1, 3):
+                for warm in (False, True) if rep % 2 == 0 else (True, False):
+                    r = run_chain(s, n, nt, a.slots, work, warm, a.poll)
+                    runs.setdefault((s, warm), []).append(r)
         bare2, runner2 = spawn_floor(5 if a.quick else 20, work)  # load changes: keep the best
-        bare, runner = min(bare, bare2), min(runner, runner2)
+        forked2 = warm_floor(10 if a.quick else 40, work)
+        bare, runner, forked = min(bare, bare2), min(runner, runner2), min(forked, forked2)
+    res = {key: summarize(v) for key, v in runs.items()}
 
     cores = os.cpu_count() or 1
     load = os.getloadavg()[0]
     print(f"\nkeep-up orchestration: burst of {n} files, then {nt} one at a time, per chain;")
-    print(f"{a.slots} slots per stage, {cores} cores, load average {load:.1f} at the end")
-    print(f"  peer: python -c pass           {bare * 1e3:8.1f} ms/process")
-    print(f"  peer: stage runner (noop)      {runner * 1e3:8.1f} ms/attempt (best of 2 runs)")
-    print(f"  peer: Kafka produce->consume   p50 {k50 * 1e3:6.1f} ms  p95 {k95 * 1e3:6.1f} ms")
     print(
-        f"        (fetch.wait.max.ms=10)   p50 {f50 * 1e3:6.1f} ms  p95 {f95 * 1e3:6.1f} ms"
-        "  (the bus uses librdkafka's default, 500)"
+        f"poll_interval {a.poll:g} s, {a.slots} slots per stage, {cores} cores, "
+        f"{reps} interleaved repetition(s) per mode,"
     )
+    print(f"load average {load0:.1f} at the start, {load:.1f} at the end")
+    print(f"  peer: python -c pass           {bare * 1e3:8.1f} ms/process")
+    print(f"  peer: stage runner (noop)      {runner * 1e3:8.1f} ms/attempt (cold, best of 2)")
+    print(f"  peer: warm forked runner       {forked * 1e3:8.1f} ms/attempt (best of 2)")
+    print(f"  peer: Kafka produce->consume   p50 {k50 * 1e3:6.1f} ms  p95 {k95 * 1e3:6.1f} ms")
     print()
     head = (
-        f"{'chain':<10}{'files/s':>8}{'bound':>7}{'ratio':>6}{'attempt s':>10}{'busy':>6}"
-        f"{'idle: created->start':>22}{'published->start':>19}{'/kafka':>7}"
+        f"{'chain':<9}{'mode':<6}{'files/s':>8}{'bound':>7}{'ratio':>6}{'attempt s':>10}"
+        f"{'busy':>6}{'idle: created->start':>22}{'published->start':>19}"
         f"{'burst: created->start':>23}"
     )
     print(head)
-    print(
-        f"{'':<31}{'p50':>10}{'':>6}{'p50 / p95 ms':>22}{'p50 / p95 ms':>19}{'p50':>7}"
-        f"{'p50 / p95 ms':>23}"
-    )
+    print(f"{'':<36}{'p50':>10}{'':>6}{'p50 / p95 ms':>22}{'p50 / p95 ms':>19}{'p50 / p95 ms':>23}")
     print("-" * len(head))
-    for s, r in res.items():
-        # bound: every attempt is one runner process; at most min(cores, slots * s) at once
-        bound = min(cores, a.slots * s) / (s * runner)
+    for (s, warm), r in sorted(res.items()):
+        # bound: every attempt costs one runner (a process, or a fork when warm); at most
+        # min(cores, slots * s) at once
+        bound = min(cores, a.slots * s) / (s * (forked if warm else runner))
         print(
-            f"{s} stage{'s' if s > 1 else ' ':<4}{r['files_per_s']:>8.2f}{bound:>7.2f}"
-            f"{r['files_per_s'] / bound:>6.2f}{r['attempt_wall']:>10.2f}{r['busy']:>6.0%}"
+            f"{s} stage{'s' if s > 1 else ' ':<2}{'warm' if warm else 'cold':<5}"
+            f"{r['files_per_s']:>8.2f}{bound:>7.1f}"
+            f"{r['files_per_s'] / bound:>6.2f}{r['attempt_wall']:>10.3f}{r['busy']:>6.0%}"
             f"{r['created_p50'] * 1e3:>14.0f} / {r['created_p95'] * 1e3:<5.0f}"
             f"{r['published_p50'] * 1e3:>11.0f} / {r['published_p95'] * 1e3:<5.0f}"
-            f"{r['published_p50'] / k50:>6.1f}x"
             f"{r['burst_p50'] * 1e3:>15.0f} / {r['burst_p95'] * 1e3:<6.0f}"
         )
+    print()
+    for s in (1, 3):
+        w, c = res[(s, True)], res[(s, False)]
+        gain = w["files_per_s"] / c["files_per_s"]
+        print(
+            f"{s} stage{'s' if s > 1 else ' '}: warm / cold files/s {gain:.1f}x;"
+            f" idle published->start p95 {w['published_p95'] * 1e3:.0f} ms warm vs "
+            f"{c['published_p95'] * 1e3:.0f} ms cold (aim < 100 ms); "
+            f"warm files/s {w['files_per_s']:.1f} (aim >= 15 for 1 stage)"
+        )
     print(
-        "\nbound = min(cores, slots x stages) / (stages x runner process time); "
+        "\nbound = min(cores, slots x stages) / (stages x per-attempt runner time); "
         "ratio = measured / bound;\nattempt s = start -> end of an attempt in the ledger "
-        "(runner process + executor polling + DB writes);\nbusy = share of the executor "
+        "(runner + executor polling + DB writes);\nbusy = share of the executor "
         "slots (slots x stages) that attempts occupied during the burst;\n"
         "latency: from a job's outbox row (created, or acknowledged "
         "by the broker) to its attempt row;\nidle = files sent one at a time, burst = the "

@@ -14,13 +14,14 @@ from jaas.kup.pipeline import pid_alive
 PY = sys.executable
 
 
-def wait(ex, handle, limit=10.0):
+def wait(ex, handle, limit=30.0):
+    """Poll until the attempt ends (ex.wait returns early when one does)."""
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
         st = ex.poll(handle)
         if st.finished:
             return st
-        time.sleep(0.02)
+        ex.wait(0.1)
     raise AssertionError("attempt did not finish")
 
 

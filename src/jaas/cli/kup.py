@@ -42,6 +42,10 @@ def kup() -> None:
     show_default=True,
     help="Consumer-group session timeout (a new group takes about this long to join).",
 )
+@click.option(
+    "--warm/--cold", default=True, show_default=True,
+    help="Local executor: fork attempts from a pre-imported runner, or start a new Python each.",
+)  # fmt: skip
 def up_cmd(
     state_dir: Path,
     stages: str | None,
@@ -50,6 +54,7 @@ def up_cmd(
     executor: str,
     slots: int,
     session_timeout_ms: int,
+    warm: bool,
 ) -> None:
     """Start the broker, the outbox relay and one worker per stage."""
     if stages is not None:
@@ -63,6 +68,7 @@ def up_cmd(
         executor=executor,
         slots=slots,
         session_timeout_ms=session_timeout_ms,
+        warm=warm,
     )
     state = up(settings)
     workers = ", ".join(f"{k} ({v})" for k, v in state["workers"].items())

@@ -238,6 +238,7 @@ class KupSettings(BaseModel):
     stages: str | None = None
     executor: str = "local"
     slots: int = Field(default=2, ge=1)
+    warm: bool = True  # local executor: fork attempts from a pre-imported runner
     session_timeout_ms: int = Field(default=6000, ge=1000)
     poll_interval: float = Field(default=0.2, gt=0)
     reconcile_interval: float = Field(default=2.0, gt=0)

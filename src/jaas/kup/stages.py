@@ -1,8 +1,9 @@
 """Stage entry points (thin adapters over the processing steps) and the attempt runner.
 
 A stage function takes a :class:`StageContext` and returns the path of its product (or
-None to pass its input on). The worker runs each attempt in a fresh process as
-``python -m jaas.kup.stages ENTRY --file F --input IN --output-dir D --result R.json``;
+None to pass its input on). The worker runs each attempt as
+``python -m jaas.kup.stages ENTRY --file F --input IN --output-dir D --result R.json``
+(by default forked from a pre-imported parent with these arguments, :mod:`jaas.kup.warm`);
 the runner writes the outcome to ``R.json`` and exits 0 (done), 65 (deterministic
 failure: bad input or configuration, not worth retrying) or 75 (transient failure).
 """

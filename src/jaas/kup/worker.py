@@ -23,13 +23,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jaas.errors import PipelineError
+from jaas.errors import JaasError, PipelineError
 from jaas.kup.bus import Bus, BusConfig, Subscription, decode
-from jaas.kup.config import KupSettings, StageConfig
+from jaas.kup.config import KupSettings, PipelineConfig, StageConfig
 from jaas.kup.executors.base import Executor, ExecutorStatus, Handle, JobSpec, get_executor
 from jaas.kup.ledger import Ledger, Orphan, OrphanVerdict, Ticket
 from jaas.kup.stages import EXIT_DETERMINISTIC, EXIT_TRANSIENT
 from jaas.kup.states import Classification, JobKey
+from jaas.kup.warm import marker_held
 
 __all__ = ["StageWorker", "main", "owner_alive"]
 
@@ -120,6 +121,10 @@ class StageWorker:
         """Where the attempt writes its outcome (JSON)."""
         return self.log_dir / f"{ticket.key.file}.{ticket.attempt}.result.json"
 
+    def marker_path(self, ticket: Ticket) -> Path:
+        """The file a warm attempt holds locked while it runs (see :func:`marker_held`)."""
+        return self.log_dir / f"{ticket.key.file}.{ticket.attempt}.running"
+
     def inspect(self, orphan: Orphan) -> OrphanVerdict:
         """What became of an attempt of a dead worker: its result, else its process."""
         result = self.result_path(orphan.ticket)
@@ -140,7 +145,7 @@ class StageWorker:
                         Classification.DETERMINISTIC if deterministic else Classification.TRANSIENT
                     ),
                 )
-        if process_running(str(result)):
+        if marker_held(self.marker_path(orphan.ticket)) or process_running(str(result)):
             return OrphanVerdict("running")  # still at work: settled at a later reclaim
         return OrphanVerdict("lost")
 
@@ -206,6 +211,7 @@ class StageWorker:
             cpus=self.stage.resources.cpus,
             memory_mb=self.stage.resources.memory_mb,
             env={**self.env, "JAAS_PROGRESS": "0"},
+            marker=self.marker_path(ticket),
         )
         try:
             self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -256,11 +262,12 @@ class StageWorker:
         """Reap finished attempts, then take at most one message if a slot is free."""
         self.reap()
         if self.executor.free_slots() < min(self.stage.resources.cpus, 1):
-            threading.Event().wait(timeout)
+            self.executor.wait(timeout)  # returns early when an attempt ends
             return
         if self.consumer is None:
             self.consumer = self.bus.subscribe(self.group, [self.stage.input])
-        msg = self.consumer.poll(timeout)
+        # while attempts run, come back soon to record their end (the next stage waits on it)
+        msg = self.consumer.poll(min(timeout, 0.02) if self.running else timeout)
         if msg is None:
             return
         try:
@@ -325,11 +332,22 @@ class StageWorker:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m jaas.kup.worker STATE_DIR STAGE``."""
+    """``python -m jaas.kup.worker STATE_DIR STAGE``; bad arguments: a one-line error, 2."""
     args = sys.argv[1:] if argv is None else argv
-    settings = KupSettings.load(args[0])
-    config = settings.pipeline()
-    stage = config.stage(args[1])
+    if len(args) != 2:
+        print("usage: python -m jaas.kup.worker STATE_DIR STAGE", file=sys.stderr)
+        return 2
+    try:
+        settings = KupSettings.load(args[0])
+        config = settings.pipeline()
+        stage = config.stage(args[1])
+    except JaasError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return _serve(settings, config, stage)
+
+
+def _serve(settings: KupSettings, config: PipelineConfig, stage: StageConfig) -> int:
     logging.basicConfig(
         level=logging.INFO, format=f"%(asctime)s {stage.name} %(levelname)s %(message)s"
     )
@@ -338,7 +356,12 @@ def main(argv: list[str] | None = None) -> int:
 
     bus = KafkaBus(BusConfig(state["bootstrap"], settings.session_timeout_ms))
     ledger = Ledger(settings.database, config)
-    executor = get_executor(settings.executor, slots=settings.slots)
+    options: dict[str, Any] = {"slots": settings.slots}
+    if settings.executor == "local":
+        options["warm"] = settings.warm
+        if stage.entry is not None:  # only runner attempts are forked: start it now
+            options.update(preload=(stage.entry.partition(":")[0],), prestart=True)
+    executor = get_executor(settings.executor, **options)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

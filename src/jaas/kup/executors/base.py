@@ -4,23 +4,13 @@ from __future__ import annotations
 
 import abc
 import enum
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from jaas.errors import ConfigError
-
-__all__ = [
-    "Executor",
-    "ExecutorStatus",
-    "Handle",
-    "JobSpec",
-    "JobStatus",
-    "available_executors",
-    "get_executor",
-    "register_executor",
-]
 
 
 @dataclass(frozen=True)
@@ -34,6 +24,9 @@ class JobSpec:
         timeout: seconds before the attempt is killed (None: no limit).
         cpus, memory_mb: resources requested (the local executor uses cpus as slots).
         cwd, env: working directory and extra environment variables.
+        marker: a file the attempt holds an exclusive ``flock`` on while it runs, when the
+            executor cannot show it in the command line (the warm local runner), so that
+            the orphan reclaim of another process can tell it still runs.
     """
 
     name: str
@@ -44,6 +37,7 @@ class JobSpec:
     memory_mb: int = 1024
     cwd: Path | None = None
     env: dict[str, str] = field(default_factory=dict)
+    marker: Path | None = None
 
 
 class ExecutorStatus(enum.StrEnum):
@@ -105,6 +99,10 @@ class Executor(abc.ABC):
     @abc.abstractmethod
     def free_slots(self) -> int:
         """How many more attempts can be submitted now."""
+
+    def wait(self, timeout: float) -> None:
+        """Block until an attempt may have ended, at most ``timeout`` s (default: sleep)."""
+        time.sleep(max(0.0, timeout))
 
     def forget(self, handle: Handle) -> None:  # noqa: B027 - optional hook
         """Drop bookkeeping of a finished attempt."""

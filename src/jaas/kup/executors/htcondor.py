@@ -24,13 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from jaas.errors import PipelineError
-from jaas.kup.executors.base import (
-    ExecutorStatus,
-    Handle,
-    JobSpec,
-    JobStatus,
-    register_executor,
-)
+from jaas.kup.executors.base import ExecutorStatus, Handle, JobSpec, JobStatus, register_executor
 from jaas.kup.executors.batch import BatchExecutor, BatchJob
 
 __all__ = [

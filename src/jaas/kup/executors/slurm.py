@@ -26,13 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jaas.errors import PipelineError
-from jaas.kup.executors.base import (
-    ExecutorStatus,
-    Handle,
-    JobSpec,
-    JobStatus,
-    register_executor,
-)
+from jaas.kup.executors.base import ExecutorStatus, Handle, JobSpec, JobStatus, register_executor
 from jaas.kup.executors.batch import BatchExecutor, BatchJob, check_env_names
 
 __all__ = [
