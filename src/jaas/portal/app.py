@@ -268,6 +268,20 @@ def _add_routes(app: FastAPI, settings: PortalSettings) -> None:
         return EventSourceResponse(events(), ping=settings.heartbeat)
 
 
+def _include_views(app: FastAPI) -> None:
+    # the view routers import this module's dependencies, so they are imported here
+    from jaas.portal import (
+        routes_actions,
+        routes_alerts,
+        routes_dashboard,
+        routes_runs,
+        routes_transfers,
+    )
+
+    for mod in (routes_dashboard, routes_runs, routes_alerts, routes_actions, routes_transfers):
+        app.include_router(mod.router)
+
+
 class SPAFiles(StaticFiles):
     """The built SPA; unknown paths outside ``/api`` get ``index.html`` (client routes)."""
 
@@ -309,6 +323,7 @@ def create_app(settings: PortalSettings, source: LedgerSource | None = None) -> 
     app.state.auth = Authenticator(settings, TokenStore(source.ledger.engine))
     _install_handlers(app)
     _add_routes(app, settings)
+    _include_views(app)
     if settings.static_dir is not None:
         if not settings.static_dir.is_dir():
             raise ConfigError(f"{settings.static_dir}: no built SPA here (run `make portal-ui`)")
