@@ -1,0 +1,162 @@
+"""Real Chromium on the new views: history charts and lag, runs, alert handling, reset, replicas."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+import pytest
+
+from jaas.kup.alerts import Alert, AlertStore, Severity
+from jaas.transfer.ledger import Ledger as TransferLedger
+from tests.portal import test_browser
+from tests.portal.conftest import Served
+from tests.portal.test_views_runs import _record
+
+browser = test_browser.browser  # the real-Chromium fixture
+shot = test_browser.shot
+
+pytestmark = pytest.mark.slow
+
+
+def _sign_in(page, token: str, who: str) -> None:
+    page.get_by_label("API token").fill(token)
+    page.get_by_role("button", name="Use token").click()
+    page.get_by_text(who).wait_for(timeout=10000)
+
+
+@pytest.mark.parametrize("width", [1280, 2560])
+def test_dashboard_charts_lag_and_broker_follow_the_history(
+    browser,
+    make_app,
+    spa,
+    ledger,
+    width,
+):
+    now = time.time()
+    for i, (lag, consumed) in enumerate([(2, 0), (4, 2), (6, 3)]):
+        _record(ledger, now - 120 + 60 * i, lag, consumed, fpm=1.5 * i)
+    with Served(make_app(stream_interval=0.2, static_dir=spa)) as srv:
+        page = browser.new_page(viewport={"width": width, "height": 1000})
+        page.goto(srv.url + "/")
+        row = page.locator('[data-lag="b"]')
+        row.wait_for(timeout=15000)
+        assert "⏸ STALL" in row.inner_text() and "↑ +4" in row.inner_text()
+        assert "4 min" in row.inner_text()  # 6 messages behind at 3 per 2 min
+        assert "✔ OK" in page.locator('[data-lag="a"]').inner_text()
+        assert "Broker UP" in page.locator('[data-test="broker"]').inner_text()
+        assert page.locator(".chart canvas").count() == 2
+        last = page.locator('[data-last="Consumer lag per stage:b"]')
+        assert last.inner_text().strip() == "b 6"
+        # no horizontal scrolling at laptop or wall-screen width
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        shot(page, f"dashboard-history-{width}")
+        _record(ledger, time.time(), 1, 9, fpm=4.0)  # the monitor writes a new row
+        page.wait_for_function(
+            "document.querySelector('[data-lag=\"b\"]').innerText.includes('OK')",
+            timeout=15000,
+        )
+        assert last.inner_text().strip() == "b 1"
+
+
+def test_runs_view_shows_completeness_and_manifest(browser, make_app, spa):
+    with Served(make_app(static_dir=spa)) as srv:
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.goto(srv.url + "/runs")
+        line = page.locator('[data-run="1"]')
+        line.wait_for(timeout=15000)
+        assert line.inner_text().startswith("run 1: a 75 %, b 0 %")
+        assert "75 % (6/8)" in page.locator('[data-cell="1:a"]').inner_text()
+        assert "– none" in page.inner_text("table")
+        shot(page, "runs")
+
+
+def test_alerts_ack_and_silence_with_operate_only(browser, make_app, spa, ledger, tokens):
+    AlertStore(ledger.engine).sync(
+        [Alert("lag", "jaas-kup.b", Severity.CRITICAL, "consumer group jaas-kup.b: STALL")]
+    )
+    with Served(make_app(static_dir=spa)) as srv:
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.goto(srv.url + "/alerts")
+        alert = page.locator('[data-alert="lag:jaas-kup.b"]')
+        alert.wait_for(timeout=15000)
+        assert "failure_warn = 0.2" in page.locator('[data-test="rules"]').inner_text()
+        _sign_in(page, tokens["read"], "token:read-user (read)")
+        assert page.locator('[data-test="ack"]').count() == 0
+        status = page.evaluate(
+            """async (t) => (await fetch('/api/alerts/silence', {method: 'POST',
+                 headers: {'Authorization': 'Bearer ' + t, 'Content-Type': 'application/json'},
+                 body: '{"subject": "a", "minutes": 5}'})).status""",
+            tokens["read"],
+        )
+        assert status == 403
+        _sign_in(page, tokens["operate"], "token:operate-user (operate)")
+        page.get_by_label("note", exact=True).fill("on it")
+        page.locator('[data-test="ack"]').click()
+        alert.get_by_text("acknowledged by token:operate-user (on it)").wait_for(timeout=10000)
+        page.get_by_label("silence minutes").fill("45")
+        page.locator('[data-test="silence"]').click()
+        alert.get_by_text("silenced until").wait_for(timeout=10000)
+        audit = page.locator('[data-test="alert-audit"]').inner_text()
+        assert "token:operate-user silence lag on jaas-kup.b until" in audit
+        assert "token:operate-user ack lag on jaas-kup.b: on it" in audit
+        shot(page, "alerts-handled")
+
+
+def test_reset_from_the_file_page_previews_then_confirms(browser, make_app, spa, tokens):
+    with Served(make_app(static_dir=spa)) as srv:
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.goto(f"{srv.url}/files/run1_0001.raw")
+        page.get_by_text("a (v1): done").wait_for(timeout=15000)
+        assert page.locator('[data-test="reset-a"]').count() == 0  # anonymous read
+        _sign_in(page, tokens["operate"], "token:operate-user (operate)")
+        page.locator('[data-test="reset-a"]').click()
+        page.get_by_label("note", exact=True).fill("recalibrated")
+        page.locator('[data-test="preview"]').click()
+        plan = page.locator('[data-test="plan"]')
+        plan.get_by_text("This reset changes 2 job(s) and remakes 1 product(s)").wait_for(
+            timeout=10000
+        )
+        assert "run1_0001.raw b (v7): queued" in plan.inner_text()
+        shot(page, "reset-preview")
+        page.locator('[data-test="confirm"]').click()
+        page.get_by_text("✔ 2 job(s) changed by token:operate-user (reset)").wait_for(timeout=10000)
+        page.get_by_role("link", name="run1_0001.raw").first.click()
+        page.get_by_text("a (v1): queued").wait_for(timeout=10000)
+        assert "reset a: done → pending recalibrated" in page.inner_text("main")
+        shot(page, "reset-done")
+
+
+def test_replicas_on_the_file_page_and_transfers_view(browser, make_app, spa, ledger):
+    tl = TransferLedger(ledger.engine)
+    tl.ensure_request(
+        file_id=1,
+        dest="CNAF",
+        lfn="/juno/raw/run1_0001.raw",
+        checksum="0000abcd",
+        size=1,
+        run=1,
+        rule="raw",
+        now=time.time(),
+        deadline=None,
+    )
+    tl.set_replica(
+        1,
+        "CNAF",
+        "root://cnaf//juno/raw/run1_0001.raw",
+        checksum="0000abcd",
+        status="ok",
+        route="IHEP -> CNAF",
+        verified=dt.datetime.now(dt.UTC),
+    )
+    with Served(make_app(static_dir=spa)) as srv:
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.goto(f"{srv.url}/files/run1_0001.raw")
+        reps = page.locator('[data-test="replicas"]')
+        reps.get_by_text("✔ CNAF: ok").wait_for(timeout=15000)
+        assert "via IHEP -> CNAF" in reps.inner_text()
+        page.get_by_role("link", name="Transfers").click()
+        page.get_by_text("run 1: 0/1 files at CNAF verified").wait_for(timeout=10000)
+        page.get_by_role("link", name="/juno/raw/run1_0001.raw").click()
+        page.get_by_text("a (v1): done").wait_for(timeout=10000)
+        shot(page, "transfers")
