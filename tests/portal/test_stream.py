@@ -47,8 +47,10 @@ def test_stream_sends_snapshot_diffs_and_resumes(make_app, ledger, tmp_path):
         ledger.finish(t, exit_code=0)
         time.sleep(0.5)
         with c.stream("GET", "/api/stream", headers={"Last-Event-ID": last}) as r:
-            events = read_events(r, 1)
+            events = read_events(r, 2)
         assert events[0]["event"] == "summary.diff" and int(events[0]["id"]) > int(last)
+        # b is the last stage: one more file published
+        assert json.loads(events[1]["data"])["data"] == {"stage": "b", "published": 1}
         diff = json.loads(events[0]["data"])["data"]["jobs"]
         assert diff == {"b": {"queued": 5, "done": 1}}
         # polling fallback gives the same frames; an unknown id gets a snapshot

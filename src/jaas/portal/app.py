@@ -270,16 +270,10 @@ def _add_routes(app: FastAPI, settings: PortalSettings) -> None:
 
 def _include_views(app: FastAPI) -> None:
     # the view routers import this module's dependencies, so they are imported here
-    from jaas.portal import (
-        routes_actions,
-        routes_alerts,
-        routes_dashboard,
-        routes_runs,
-        routes_transfers,
-    )
+    import importlib
 
-    for mod in (routes_dashboard, routes_runs, routes_alerts, routes_actions, routes_transfers):
-        app.include_router(mod.router)
+    for name in ("dashboard", "runs", "alerts", "actions", "transfers", "quality"):
+        app.include_router(importlib.import_module(f"jaas.portal.routes_{name}").router)
 
 
 class SPAFiles(StaticFiles):

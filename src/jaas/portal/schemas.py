@@ -178,12 +178,13 @@ class Frame(BaseModel):
     """One live-stream frame (SSE ``data:``); ``id`` is also the SSE event id.
 
     Types: ``snapshot`` (full summary and active alerts), ``summary.diff`` (changed job
-    counts, 0 for vanished states), ``alerts`` (the active alerts after a change).
+    counts, 0 for vanished states), ``alerts`` (the active alerts after a change),
+    ``quality`` (the last stage published more files: ask ``/api/quality`` again).
     """
 
     v: Literal[1] = FRAME_VERSION
     id: int
-    type: Literal["snapshot", "summary.diff", "alerts"]
+    type: Literal["snapshot", "summary.diff", "alerts", "quality"]
     at: dt.datetime
     data: dict[str, Any]
 
@@ -403,3 +404,19 @@ __all__ += [
     "TransferRunOut",
     "TransfersOut",
 ]
+
+
+class QualityOut(BaseModel):
+    """Live data quality of the published keep-up dataset: rates per hour (UTC hours)."""
+
+    dataset: str
+    available: bool = Field(description="false: the dataset is not in the catalog yet")
+    detail: str | None = None
+    files: int = 0
+    hours: list[float] = Field(default_factory=list, description="UNIX s of each hour's start")
+    triggers: list[int] = Field(default_factory=list, description="events per hour")
+    muons: list[int] = Field(default_factory=list, description="CD muons (cls == 1) per hour")
+    ibd: list[int] = Field(default_factory=list, description="IBD candidates (prompt) per hour")
+
+
+__all__ += ["QualityOut"]
