@@ -8,6 +8,7 @@ import AlertsView from "./views/AlertsView.vue";
 import RunsView from "./views/RunsView.vue";
 import ActionsView from "./views/ActionsView.vue";
 import TransfersView from "./views/TransfersView.vue";
+import QualityView from "./views/QualityView.vue";
 
 const router = createRouter({
   history: createWebHistory(),
@@ -19,6 +20,7 @@ const router = createRouter({
     { path: "/runs", component: RunsView },
     { path: "/actions", component: ActionsView },
     { path: "/transfers", component: TransfersView },
+    { path: "/quality", component: QualityView },
   ],
 });
 

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from jaas.kup.alerts import Alert, AlertStore, Severity
+from jaas.kup.states import JobKey
 from jaas.transfer.ledger import Ledger as TransferLedger
 from tests.portal import test_browser
 from tests.portal.conftest import Served
@@ -160,3 +161,26 @@ def test_replicas_on_the_file_page_and_transfers_view(browser, make_app, spa, le
         page.get_by_role("link", name="/juno/raw/run1_0001.raw").click()
         page.get_by_text("a (v1): done").wait_for(timeout=10000)
         shot(page, "transfers")
+
+
+def test_quality_rates_update_when_files_publish(browser, make_app, spa, ledger, tmp_path):
+    from tests.portal.test_views_quality import _ibd, _index, _publish
+
+    first = [(1.0, 500.0, 1), (2.0, 500.0, 1), *_ibd(100.0)]
+    _publish(ledger.url, _index(tmp_path / "a.index.parquet", 0, first), 0)
+    with Served(make_app(stream_interval=0.2, static_dir=spa)) as srv:
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.goto(srv.url + "/quality")
+        row = page.locator('[data-hour="0"]')
+        row.wait_for(timeout=120000)  # the first ibd() compiles its kernels
+        assert row.inner_text().split("\t")[1:] == ["4", "2", "1"]
+        assert "1 file(s) published" in page.inner_text("h2")
+        page.wait_for_timeout(1000)  # the stream is open before the next file publishes
+        later = [(3600.0 + 10, 500.0, 1), *_ibd(3600.0 + 100), *_ibd(3600.0 + 200)]
+        _publish(ledger.url, _index(tmp_path / "b.index.parquet", 1, later), 1)
+        t = ledger.start(JobKey("run1_0000.raw", "b", "7"), worker="w", log_dir=str(tmp_path))
+        assert t is not None
+        ledger.finish(t, exit_code=0)  # the last stage published a file: a quality frame
+        page.locator('[data-hour="1"]').wait_for(timeout=60000)
+        assert page.locator('[data-hour="1"]').inner_text().split("\t")[1:] == ["5", "1", "2"]
+        shot(page, "quality")
