@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 
 import pytest
 
 from jaas.kup.alerts import Alert, AlertStore, Severity
 from jaas.kup.states import JobKey
-from jaas.transfer.ledger import Ledger as TransferLedger
 from tests.portal import test_browser
 from tests.portal.conftest import Served
 from tests.portal.test_views_runs import _record
+from tests.portal.test_views_transfers import replicate
 
 browser = test_browser.browser  # the real-Chromium fixture
 shot = test_browser.shot
@@ -129,27 +128,7 @@ def test_reset_from_the_file_page_previews_then_confirms(browser, make_app, spa,
 
 
 def test_replicas_on_the_file_page_and_transfers_view(browser, make_app, spa, ledger):
-    tl = TransferLedger(ledger.engine)
-    tl.ensure_request(
-        file_id=1,
-        dest="CNAF",
-        lfn="/juno/raw/run1_0001.raw",
-        checksum="0000abcd",
-        size=1,
-        run=1,
-        rule="raw",
-        now=time.time(),
-        deadline=None,
-    )
-    tl.set_replica(
-        1,
-        "CNAF",
-        "root://cnaf//juno/raw/run1_0001.raw",
-        checksum="0000abcd",
-        status="ok",
-        route="IHEP -> CNAF",
-        verified=dt.datetime.now(dt.UTC),
-    )
+    replicate(ledger, ("CNAF",))
     with Served(make_app(static_dir=spa)) as srv:
         page = browser.new_page(viewport={"width": 1280, "height": 800})
         page.goto(f"{srv.url}/files/run1_0001.raw")
@@ -157,7 +136,7 @@ def test_replicas_on_the_file_page_and_transfers_view(browser, make_app, spa, le
         reps.get_by_text("✔ CNAF: ok").wait_for(timeout=15000)
         assert "via IHEP -> CNAF" in reps.inner_text()
         page.get_by_role("link", name="Transfers").click()
-        page.get_by_text("run 1: 0/1 files at CNAF verified").wait_for(timeout=10000)
+        page.get_by_text("run 1: 0/2 files at CNAF verified").wait_for(timeout=10000)
         page.get_by_role("link", name="/juno/raw/run1_0001.raw").click()
         page.get_by_text("a (v1): done").wait_for(timeout=10000)
         shot(page, "transfers")
@@ -184,3 +163,23 @@ def test_quality_rates_update_when_files_publish(browser, make_app, spa, ledger,
         page.locator('[data-hour="1"]').wait_for(timeout=60000)
         assert page.locator('[data-hour="1"]').inner_text().split("\t")[1:] == ["5", "1", "2"]
         shot(page, "quality")
+
+
+def test_replay_a_run_from_the_actions_page(browser, make_app, spa, tokens):
+    with Served(make_app(static_dir=spa)) as srv:
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.goto(f"{srv.url}/actions?action=replay&run=1")
+        page.get_by_text("Actions need a token with the operate scope").wait_for(timeout=15000)
+        assert page.locator('[data-test="preview"]').count() == 0
+        _sign_in(page, tokens["operate"], "token:operate-user (operate)")
+        page.get_by_label("stage", exact=True).fill("a")
+        page.locator('[data-test="preview"]').click()
+        plan = page.locator('[data-test="plan"]')
+        plan.get_by_text("This replay changes 1 job(s)").wait_for(timeout=10000)
+        assert "run1_0006.raw a (v1): dead" in plan.inner_text()
+        page.locator('[data-test="confirm"]').click()
+        page.get_by_text("✔ 1 job(s) changed by token:operate-user (replay)").wait_for(
+            timeout=10000
+        )
+        assert "dead\tqueued" in page.inner_text("table")
+        shot(page, "replay-done")

@@ -20,11 +20,12 @@ def test_without_a_transfer_layer_the_view_says_so_and_creates_nothing(client, l
     assert "transfer_requests" not in inspect(ledger.engine).get_table_names()
 
 
-def test_runs_and_replicas_of_the_transfer_layer(client, ledger):
+def replicate(ledger, dests: tuple[str, ...] = ("CNAF", "JINR")) -> None:
+    """Requests of run1_0001/0002 to ``dests``; one verified copy of run1_0001 at CNAF."""
     tl = TransferLedger(ledger.engine)
     now = time.time()
     for fid, name in ((1, "run1_0001.raw"), (2, "run1_0002.raw")):
-        for dest in ("CNAF", "JINR"):
+        for dest in dests:
             tl.ensure_request(
                 file_id=fid,
                 dest=dest,
@@ -32,11 +33,10 @@ def test_runs_and_replicas_of_the_transfer_layer(client, ledger):
                 checksum="0000abcd",
                 size=1,
                 run=1,
-                rule="raw-to-2-sites",
+                rule="raw-to-sites",
                 now=now,
                 deadline=None,
             )
-    verified = dt.datetime.now(dt.UTC)
     tl.set_replica(
         1,
         "CNAF",
@@ -44,8 +44,12 @@ def test_runs_and_replicas_of_the_transfer_layer(client, ledger):
         checksum="0000abcd",
         status="ok",
         route="IHEP -> CNAF",
-        verified=verified,
+        verified=dt.datetime.now(dt.UTC),
     )
+
+
+def test_runs_and_replicas_of_the_transfer_layer(client, ledger):
+    replicate(ledger)
     body = client.get("/api/transfers").json()
     assert body["configured"] is True
     assert [(r["run"], r["safe"], r["late"]) for r in body["runs"]] == [(1, False, False)]

@@ -85,6 +85,7 @@ def _replay_rows(source: LedgerSource, body: ReplayRequest) -> list[dict[str, An
         for r in source.ledger.jobs_of()
         if r["state"] in chosen
         and (body.stage is None or r["stage"] == body.stage)
+        and (body.file is None or r["file"] == body.file)
         and (body.run is None or run_of_file(r["file"]) == body.run)
     ]
 

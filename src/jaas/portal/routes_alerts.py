@@ -29,6 +29,7 @@ from sqlalchemy import (
 from jaas.errors import NotInCatalogError
 from jaas.kup.alerts import AlertRules
 from jaas.portal.app import _ERRORS, LedgerDep, OperatorDep, ReaderDep
+from jaas.portal.auth import _aware
 from jaas.portal.schemas import (
     AckRequest,
     AlertActionOut,
@@ -68,10 +69,6 @@ _THRESHOLDS = {
     "stuck_running": ("stuck_factor",),
     "stuck_queued": ("queued_stall",),
 }
-
-
-def _aware(t: dt.datetime | None) -> dt.datetime | None:
-    return t.replace(tzinfo=dt.UTC) if t is not None and t.tzinfo is None else t
 
 
 class AlertActions:

@@ -321,16 +321,10 @@ class ResetRequest(BaseModel):
     plan: str | None = None
 
 
-class ReplayRequest(BaseModel):
-    """Re-queue failed/dead jobs of a run and/or stage (bulk); no ``plan``: preview."""
-
-    model_config = ConfigDict(extra="forbid")
+class ReplayRequest(RetryRequest):
+    """Re-queue failed/dead jobs by query: a run and/or stage (and file); no ``plan``: preview."""
 
     run: int | None = Field(None, ge=0)
-    stage: str | None = Field(None, max_length=64)
-    states: list[RetryState] = Field(default_factory=_both)
-    note: str | None = Field(None, max_length=500)
-    plan: str | None = None
 
 
 class ActionPreview(BaseModel):
