@@ -12,19 +12,8 @@ import dataclasses
 import datetime as dt
 from typing import Annotated, Any
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query, Request
-from sqlalchemy import (
-    Column,
-    DateTime,
-    Engine,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    insert,
-    select,
-)
 
 from jaas.errors import NotInCatalogError
 from jaas.kup.alerts import AlertRules
@@ -42,19 +31,19 @@ from jaas.portal.schemas import (
 __all__ = ["AlertActions", "router"]
 
 router = APIRouter(tags=["alerts"])
-metadata = MetaData()
-actions_table = Table(
+metadata = sa.MetaData()
+actions_table = sa.Table(
     "portal_alert_actions",
     metadata,
-    Column("id", Integer, primary_key=True),
-    Column("at", DateTime(timezone=True), nullable=False),
-    Column("who", String(128), nullable=False),
-    Column("action", String(16), nullable=False),
-    Column("alert_id", Integer),
-    Column("rule", String(64)),
-    Column("subject", String(255), nullable=False),
-    Column("until", DateTime(timezone=True)),
-    Column("note", Text),
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("who", sa.String(128), nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),
+    sa.Column("alert_id", sa.Integer),
+    sa.Column("rule", sa.String(64)),
+    sa.Column("subject", sa.String(255), nullable=False),
+    sa.Column("until", sa.DateTime(timezone=True)),
+    sa.Column("note", sa.Text),
 )
 
 RULES = {
@@ -74,20 +63,22 @@ _THRESHOLDS = {
 class AlertActions:
     """Audited acks and silences of alerts."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
         metadata.create_all(engine)
 
     def add(self, **values: Any) -> AlertActionOut:
         now = dt.datetime.now(dt.UTC)
         with self.engine.begin() as conn:
-            pk = conn.execute(insert(actions_table).values(at=now, **values)).inserted_primary_key
+            pk = conn.execute(
+                sa.insert(actions_table).values(at=now, **values)
+            ).inserted_primary_key
         return AlertActionOut(id=int(pk[0]) if pk else 0, at=now, **values)
 
     def log(self, limit: int = 200) -> list[AlertActionOut]:
         t = actions_table
         with self.engine.connect() as conn:
-            rows = conn.execute(select(t).order_by(t.c.id.desc()).limit(limit)).all()
+            rows = conn.execute(sa.select(t).order_by(t.c.id.desc()).limit(limit)).all()
         return [
             AlertActionOut.model_validate(
                 {**r._mapping, "at": _aware(r.at), "until": _aware(r.until)}
