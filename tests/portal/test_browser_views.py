@@ -80,7 +80,9 @@ def test_alerts_ack_and_silence_with_operate_only(browser, make_app, spa, ledger
         page.goto(srv.url + "/alerts")
         alert = page.locator('[data-alert="lag:jaas-kup.b"]')
         alert.wait_for(timeout=15000)
-        assert "failure_warn = 0.2" in page.locator('[data-test="rules"]').inner_text()
+        page.locator('[data-test="rules"]').get_by_text("failure_warn = 0.2").wait_for(
+            timeout=10000
+        )
         _sign_in(page, tokens["read"], "token:read-user (read)")
         assert page.locator('[data-test="ack"]').count() == 0
         status = page.evaluate(
@@ -97,8 +99,11 @@ def test_alerts_ack_and_silence_with_operate_only(browser, make_app, spa, ledger
         page.get_by_label("silence minutes").fill("45")
         page.locator('[data-test="silence"]').click()
         alert.get_by_text("silenced until").wait_for(timeout=10000)
-        audit = page.locator('[data-test="alert-audit"]').inner_text()
-        assert "token:operate-user silence lag on jaas-kup.b until" in audit
+        audit_list = page.locator('[data-test="alert-audit"]')
+        audit_list.get_by_text("token:operate-user silence lag on jaas-kup.b until").wait_for(
+            timeout=10000
+        )
+        audit = audit_list.inner_text()
         assert "token:operate-user ack lag on jaas-kup.b: on it" in audit
         shot(page, "alerts-handled")
 
@@ -183,3 +188,26 @@ def test_replay_a_run_from_the_actions_page(browser, make_app, spa, tokens):
         )
         assert "dead\tqueued" in page.inner_text("table")
         shot(page, "replay-done")
+
+
+def test_dashboard_lists_each_partition_and_the_brokers_topics(
+    browser, make_app, spa, ledger, tmp_path
+):
+    from jaas.kup.broker import EmbeddedBroker, ensure_topics
+    from tests.portal.test_views_live import produce, state_dir
+
+    with EmbeddedBroker() as b:
+        ensure_topics(b.bootstrap, ["t.a", "t.b"], partitions=2)
+        produce(b.bootstrap, {0: 3, 1: 1})
+        app = make_app(static_dir=spa, state_dir=state_dir(tmp_path, ledger, b.bootstrap))
+        with Served(app) as srv:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(srv.url + "/")
+            row = page.locator('[data-partition="a:0"]')
+            row.wait_for(timeout=20000)
+            cells = row.inner_text().split("\t")
+            assert cells[:3] == ["jaas-kup.a", "t.a", "0"] and cells[5:7] == ["3", "3"]
+            assert cells[3].strip().split(" ", 1)[1] in {"OK", "WARN", "ERR", "STALL", "STOP"}
+            broker = page.locator('[data-test="broker"]').inner_text()
+            assert "Broker UP" in broker and "t.a (2 partitions)" in broker
+            shot(page, "dashboard-partitions")

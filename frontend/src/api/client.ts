@@ -28,6 +28,7 @@ export type ActionResult = components["schemas"]["ActionResult"];
 export type Transfers = components["schemas"]["TransfersOut"];
 export type Replica = components["schemas"]["ReplicaOut"];
 export type Quality = components["schemas"]["QualityOut"];
+export type Live = components["schemas"]["LiveOut"];
 
 /** The one-line reason of a refused request (the API's ``detail``). */
 export function reason(err: unknown): string {

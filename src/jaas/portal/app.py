@@ -301,6 +301,9 @@ def create_app(settings: PortalSettings, source: LedgerSource | None = None) -> 
             yield
         finally:
             await hub.stop()
+            from jaas.portal.routes_dashboard import close_live
+
+            close_live(app.state)
 
     app = FastAPI(
         title="jaas portal",

@@ -1,23 +1,33 @@
 """Dashboard history: throughput and consumer lag per stage over time, broker state.
 
 Read from the monitor's history table (``jaas.kup.monitor.read_history``: one row per
-stage per collection) and the active alerts (``broker_down``). Lag is per stage's consumer
-group (the monitor's history keeps the group total, not each partition).
+stage per collection) and the active alerts (``broker_down``): lag per stage's consumer
+group over time. ``/api/dashboard/live`` adds each partition's lag and Burrow status and
+the broker's topics now, from a monitor on the pipeline's broker (``settings.state_dir``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
-from jaas.kup.monitor import read_history
+from jaas.kup.monitor import open_monitor, read_history
 from jaas.portal.app import _ERRORS, LedgerDep, ReaderDep
-from jaas.portal.schemas import BrokerOut, DashboardHistory, LagOut, StageSeries
+from jaas.portal.schemas import (
+    BrokerOut,
+    DashboardHistory,
+    LagOut,
+    LiveOut,
+    PartitionOut,
+    StageSeries,
+)
 from jaas.portal.source import LedgerSource
 
-__all__ = ["dashboard_history", "router"]
+__all__ = ["LiveLag", "close_live", "dashboard_history", "router"]
 
 router = APIRouter(tags=["dashboard"])
 MAX_POINTS = 600
@@ -93,3 +103,56 @@ def history(
 ) -> DashboardHistory:
     """Files/min and lag per stage over the last ``minutes`` (charts), lag now, broker."""
     return dashboard_history(source, minutes)
+
+
+class LiveLag:
+    """A monitor on the pipeline's broker (``settings.state_dir``), collected on demand:
+    its Burrow windows fill with each call, so statuses evolve as the page polls."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.monitor = open_monitor(state_dir)
+        self._lock = threading.Lock()
+
+    def live(self) -> LiveOut:
+        with self._lock:
+            snap = self.monitor.collect()
+        b = snap.broker
+        if b.bootstrap is None:
+            broker = BrokerOut(state="unknown", detail="no broker configured")
+        elif b.up:
+            broker = BrokerOut(
+                state="up", detail=f"{b.bootstrap}: {b.brokers} broker(s), cluster {b.cluster_id}"
+            )
+        else:
+            broker = BrokerOut(state="down", detail=f"{b.bootstrap}: {b.error}")
+        parts = [
+            PartitionOut(stage=s.stage, **{**vars(p), "status": p.status.value})
+            for s in snap.stages
+            for p in s.partitions
+        ]
+        return LiveOut(broker=broker, topics=dict(b.topics), partitions=parts)
+
+    def close(self) -> None:
+        self.monitor.close()
+        self.monitor.ledger.close()
+
+
+def close_live(state: Any) -> None:
+    """Close the live monitor of an app's state, if one was opened."""
+    live: LiveLag | None = getattr(state, "live_lag", None)
+    if live is not None:
+        live.close()
+        state.live_lag = None
+
+
+@router.get("/api/dashboard/live", response_model=LiveOut, responses=_ERRORS)
+def live(request: Request, _: ReaderDep) -> LiveOut:
+    """The broker's state and topics, and the lag of every partition of every stage's
+    group now (needs the pipeline's state directory: ``jaas portal STATE_DIR``)."""
+    state = request.app.state
+    if state.settings.state_dir is None:
+        return LiveOut(broker=BrokerOut(state="unknown", detail="no pipeline state directory"))
+    if getattr(state, "live_lag", None) is None:
+        state.live_lag = LiveLag(state.settings.state_dir)
+    lag: LiveLag = state.live_lag
+    return lag.live()
