@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -109,13 +110,23 @@ class LiveLag:
     """A monitor on the pipeline's broker (``settings.state_dir``), collected on demand:
     its Burrow windows fill with each call, so statuses evolve as the page polls."""
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, min_interval: float = 1.0) -> None:
         self.monitor = open_monitor(state_dir)
+        self.min_interval = min_interval  # many clients share one collection per interval
         self._lock = threading.Lock()
+        self._last: tuple[float, LiveOut] | None = None
 
     def live(self) -> LiveOut:
         with self._lock:
-            snap = self.monitor.collect()
+            now = time.monotonic()
+            if self._last is not None and now - self._last[0] < self.min_interval:
+                return self._last[1]
+            out = self._collect()
+            self._last = (time.monotonic(), out)
+            return out
+
+    def _collect(self) -> LiveOut:
+        snap = self.monitor.collect()
         b = snap.broker
         if b.bootstrap is None:
             broker = BrokerOut(state="unknown", detail="no broker configured")
