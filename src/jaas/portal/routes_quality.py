@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import numpy as np
 from fastapi import APIRouter, Query, Request
 
-from jaas.errors import CatalogError, ConfigError, NotInCatalogError
+from jaas.errors import CatalogError, ConfigError, DatabaseError, NotInCatalogError
 from jaas.formats.schema import EventClass
 from jaas.portal.app import _ERRORS, ReaderDep
 from jaas.portal.schemas import QualityOut
@@ -49,7 +49,7 @@ class QualityCache:
 
         try:
             ds = open_dataset(self.url, dataset=dataset)
-        except (NotInCatalogError, CatalogError, ConfigError) as exc:
+        except (NotInCatalogError, CatalogError, ConfigError, DatabaseError) as exc:
             return QualityOut(dataset=dataset, available=False, detail=str(exc).strip("'\""))
         key = (dataset, tuple(f.path for f in ds.files))
         with self._lock:
