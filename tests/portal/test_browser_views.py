@@ -203,7 +203,7 @@ def test_dashboard_lists_each_partition_and_the_brokers_topics(
         with Served(app) as srv:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.goto(srv.url + "/")
-            row = page.locator('[data-partition="a:0"]')
+            row = page.locator('[data-partition="jaas-kup.a:0"]')
             row.wait_for(timeout=20000)
             cells = row.inner_text().split("\t")
             assert cells[:3] == ["jaas-kup.a", "t.a", "0"] and cells[5:7] == ["3", "3"]

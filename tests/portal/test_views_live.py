@@ -44,7 +44,7 @@ def test_partitions_lag_and_topics_of_the_broker(make_app, ledger, tmp_path, bro
         body = c.get("/api/dashboard/live").json()
     assert body["broker"]["state"] == "up" and broker.bootstrap in body["broker"]["detail"]
     assert body["topics"]["t.a"] == 2 and body["topics"]["t.b"] == 2
-    a = {x["partition"]: x for x in body["partitions"] if x["stage"] == "a"}
+    a = {x["partition"]: x for x in body["partitions"] if x["group"] == "jaas-kup.a"}
     assert {k: (v["lag"], v["high"]) for k, v in a.items()} == {0: (3, 3), 1: (1, 1)}
     assert a[0]["group"] == "jaas-kup.a" and a[0]["topic"] == "t.a"
     assert a[0]["status"] in {"OK", "WARN", "ERR", "STALL", "STOP", "REWIND"}

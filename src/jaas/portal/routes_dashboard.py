@@ -23,7 +23,6 @@ from jaas.portal.schemas import (
     DashboardHistory,
     LagOut,
     LiveOut,
-    PartitionOut,
     StageSeries,
 )
 from jaas.portal.source import LedgerSource
@@ -136,11 +135,7 @@ class LiveLag:
             )
         else:
             broker = BrokerOut(state="down", detail=f"{b.bootstrap}: {b.error}")
-        parts = [
-            PartitionOut(stage=s.stage, **{**vars(p), "status": p.status.value})
-            for s in snap.stages
-            for p in s.partitions
-        ]
+        parts = [p for s in snap.stages for p in s.partitions]
         return LiveOut(broker=broker, topics=dict(b.topics), partitions=parts)
 
     def close(self) -> None:

@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from jaas.kup.snapshot import PartitionLag
+
 __all__ = [
     "AlertOut",
     "AttemptOut",
@@ -416,26 +418,14 @@ class QualityOut(BaseModel):
 __all__ += ["QualityOut"]
 
 
-class PartitionOut(BaseModel):
-    """Lag of one partition for one stage's consumer group, with its Burrow status."""
-
-    stage: str
-    group: str
-    topic: str
-    partition: int
-    committed: int | None
-    high: int
-    lag: int
-    status: str
-    reason: str
-
-
 class LiveOut(BaseModel):
     """The broker and every partition's lag now (``broker.state`` unknown: no pipeline)."""
 
     broker: BrokerOut
     topics: dict[str, int] = Field(default_factory=dict, description="topic -> partitions")
-    partitions: list[PartitionOut] = Field(default_factory=list)
+    partitions: list[PartitionLag] = Field(
+        default_factory=list, description="every partition of every stage's consumer group"
+    )
 
 
-__all__ += ["LiveOut", "PartitionOut"]
+__all__ += ["LiveOut"]
