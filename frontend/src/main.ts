@@ -5,6 +5,10 @@ import DashboardView from "./views/DashboardView.vue";
 import JobsView from "./views/JobsView.vue";
 import FileView from "./views/FileView.vue";
 import AlertsView from "./views/AlertsView.vue";
+import RunsView from "./views/RunsView.vue";
+import ActionsView from "./views/ActionsView.vue";
+import TransfersView from "./views/TransfersView.vue";
+import QualityView from "./views/QualityView.vue";
 
 const router = createRouter({
   history: createWebHistory(),
@@ -13,6 +17,10 @@ const router = createRouter({
     { path: "/jobs", component: JobsView },
     { path: "/files/:file", component: FileView, props: true },
     { path: "/alerts", component: AlertsView },
+    { path: "/runs", component: RunsView },
+    { path: "/actions", component: ActionsView },
+    { path: "/transfers", component: TransfersView },
+    { path: "/quality", component: QualityView },
   ],
 });
 

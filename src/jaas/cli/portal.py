@@ -68,6 +68,7 @@ def serve(state_dir: Path, host: str, port: int, static_dir: Path | None, **oidc
         host=host,
         port=port,
         static_dir=static_dir or default_static_dir(),
+        state_dir=state_dir,
         **oidc,
     )
     check_bind(settings)

@@ -423,3 +423,13 @@ class ReadModels:
         order = {s: i for i, s in enumerate(self.stages)}
         job_rows.sort(key=lambda j: (order.get(j.stage, len(order)), j.stage, j.version, j.id))
         return FileHistory(file, [JobHistory(j, by_job[j.id]) for j in job_rows], msgs, acts)
+
+
+def job_arrivals(engine: Engine) -> list[tuple[str, str, str, str, dt.datetime]]:
+    """``(file, stage, version, state, created)`` of every job (per-run completeness)."""
+    q = select(jobs.c.file, jobs.c.stage, jobs.c.version, jobs.c.state, jobs.c.created)
+    with engine.connect() as conn:
+        return [(f, s, v, st, _aware(c) or c) for f, s, v, st, c in conn.execute(q)]
+
+
+__all__ += ["job_arrivals"]

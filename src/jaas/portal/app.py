@@ -283,6 +283,14 @@ def _add_routes(app: FastAPI, settings: PortalSettings) -> None:
         return EventSourceResponse(events(), ping=settings.heartbeat)
 
 
+def _include_views(app: FastAPI) -> None:
+    # the view routers import this module's dependencies, so they are imported here
+    import importlib
+
+    for name in ("dashboard", "runs", "alerts", "actions", "transfers", "quality"):
+        app.include_router(importlib.import_module(f"jaas.portal.routes_{name}").router)
+
+
 class SPAFiles(StaticFiles):
     """The built SPA; unknown paths outside ``/api`` get ``index.html`` (client routes)."""
 
@@ -308,6 +316,9 @@ def create_app(settings: PortalSettings, source: LedgerSource | None = None) -> 
             yield
         finally:
             await hub.stop()
+            from jaas.portal.routes_dashboard import close_live
+
+            close_live(app.state)
 
     app = FastAPI(
         title="jaas portal",
@@ -324,6 +335,7 @@ def create_app(settings: PortalSettings, source: LedgerSource | None = None) -> 
     app.state.auth = Authenticator(settings, TokenStore(source.ledger.engine))
     _install_handlers(app)
     _add_routes(app, settings)
+    _include_views(app)
     if settings.static_dir is not None:
         if not settings.static_dir.is_dir():
             raise ConfigError(f"{settings.static_dir}: no built SPA here (run `make portal-ui`)")

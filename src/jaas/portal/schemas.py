@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from jaas.kup.snapshot import PartitionLag
+
 __all__ = [
     "AlertOut",
     "AttemptOut",
@@ -178,12 +180,13 @@ class Frame(BaseModel):
     """One live-stream frame (SSE ``data:``); ``id`` is also the SSE event id.
 
     Types: ``snapshot`` (full summary and active alerts), ``summary.diff`` (changed job
-    counts, 0 for vanished states), ``alerts`` (the active alerts after a change).
+    counts, 0 for vanished states), ``alerts`` (the active alerts after a change),
+    ``quality`` (the last stage published more files: ask ``/api/quality`` again).
     """
 
     v: Literal[1] = FRAME_VERSION
     id: int
-    type: Literal["snapshot", "summary.diff", "alerts"]
+    type: Literal["snapshot", "summary.diff", "alerts", "quality"]
     at: dt.datetime
     data: dict[str, Any]
 
@@ -201,3 +204,228 @@ class TokenOut(BaseModel):
     scope: Scope
     created: dt.datetime | None
     revoked: dt.datetime | None = None
+
+
+# ---- dashboard history (charts), runs, alert handling, reset/replay, transfers -------------
+
+
+class LagOut(BaseModel):
+    """Consumer lag of one stage's group now: messages, seconds behind, trend, Burrow status."""
+
+    stage: str
+    lag: int | None = Field(description="messages not yet consumed (null: no broker data)")
+    seconds_behind: float | None = Field(
+        description="lag / recent consumption rate (null: nothing consumed lately)"
+    )
+    trend: int | None = Field(description="change of the lag over the history window")
+    status: str | None = Field(description="Burrow status: OK, WARN, ERR, STALL, STOP, REWIND")
+
+
+class StageSeries(BaseModel):
+    """One stage's history rows as columns (oldest first), for charts."""
+
+    stage: str
+    at: list[float] = Field(description="UNIX seconds")
+    files_per_min: list[float]
+    lag: list[int | None]
+    done: list[int]
+
+
+class BrokerOut(BaseModel):
+    state: Literal["up", "down", "unknown"]
+    detail: str
+
+
+class DashboardHistory(BaseModel):
+    """Throughput and lag per stage over the window, the lag now, the broker's state."""
+
+    minutes: int
+    stages: list[StageSeries]
+    lag: list[LagOut]
+    broker: BrokerOut
+
+
+class RunStageOut(BaseModel):
+    stage: str
+    done: int
+    total: int
+    percent: float
+
+
+class RunOut(BaseModel):
+    """Completeness of one run per stage, how far behind the newest RAW, its manifest."""
+
+    run: int
+    files: int
+    stages: list[RunStageOut]
+    behind_seconds: float = Field(
+        description="newest RAW's arrival minus the oldest unfinished file's arrival (0: done)"
+    )
+    manifest: Literal["matched", "mismatched", "incomplete", "none"]
+    manifest_detail: str | None = None
+    text: str = Field(description="one line, e.g. 'run 12: ESD 80 %, index 75 %, 2 h behind'")
+
+
+class RuleOut(BaseModel):
+    name: str
+    description: str
+    thresholds: dict[str, float]
+
+
+class AlertInstance(AlertOut):
+    """An alert with its handling: acknowledged (by whom, when, why) and silenced until."""
+
+    acked_by: str | None = None
+    acked_at: dt.datetime | None = None
+    ack_note: str | None = None
+    silenced_until: dt.datetime | None = None
+
+
+class AckRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str | None = Field(None, max_length=500)
+
+
+class SilenceRequest(BaseModel):
+    """Silence alerts of one entity (stage, group, run) for a while; ``rule`` null: every rule."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    subject: str = Field(min_length=1, max_length=255)
+    rule: str | None = Field(None, max_length=64)
+    minutes: int = Field(ge=1, le=7 * 24 * 60)
+    note: str | None = Field(None, max_length=500)
+
+
+class AlertActionOut(BaseModel):
+    """One audited alert action."""
+
+    id: int
+    at: dt.datetime
+    who: str
+    action: Literal["ack", "silence"]
+    alert_id: int | None = None
+    rule: str | None = None
+    subject: str
+    until: dt.datetime | None = None
+    note: str | None = None
+
+
+class ResetRequest(BaseModel):
+    """Reset the selected files at ``stage`` and every stage after it; no ``plan``: preview."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    files: list[str] = Field(min_length=1, max_length=1000)
+    stage: str = Field(min_length=1, max_length=64)
+    note: str | None = Field(None, max_length=500)
+    plan: str | None = None
+
+
+class ReplayRequest(RetryRequest):
+    """Re-queue failed/dead jobs by query: a run and/or stage (and file); no ``plan``: preview."""
+
+    run: int | None = Field(None, ge=0)
+
+
+class ActionPreview(BaseModel):
+    """Exactly which jobs change and which downstream products are remade; confirm with plan."""
+
+    action: Literal["reset", "replay"]
+    plan: str
+    jobs: list[JobOut]
+    products: list[str] = Field(description="output paths that will be made again")
+
+
+class ItemResult(BaseModel):
+    file: str
+    stage: str
+    version: str
+    from_state: str
+    to_state: str
+
+
+class ActionResult(BaseModel):
+    action: Literal["reset", "replay"]
+    plan: str
+    who: str
+    changed: int
+    items: list[ItemResult]
+
+
+class ReplicaOut(BaseModel):
+    file_id: int
+    lfn: str
+    site: str
+    status: str
+    checksum: str | None = None
+    verified: dt.datetime | None = None
+    route: str
+
+
+class TransferRunOut(BaseModel):
+    run: int
+    safe: bool
+    late: bool
+    summary: str
+
+
+class TransfersOut(BaseModel):
+    """The transfer layer's read models (``configured`` false: no transfer tables here)."""
+
+    configured: bool
+    runs: list[TransferRunOut]
+    replicas: list[ReplicaOut]
+
+
+__all__ += [
+    "AckRequest",
+    "ActionPreview",
+    "ActionResult",
+    "AlertActionOut",
+    "AlertInstance",
+    "BrokerOut",
+    "DashboardHistory",
+    "ItemResult",
+    "LagOut",
+    "ReplayRequest",
+    "ReplicaOut",
+    "ResetRequest",
+    "RuleOut",
+    "RunOut",
+    "RunStageOut",
+    "SilenceRequest",
+    "StageSeries",
+    "TransferRunOut",
+    "TransfersOut",
+]
+
+
+class QualityOut(BaseModel):
+    """Live data quality of the published keep-up dataset: rates per hour (UTC hours)."""
+
+    dataset: str
+    available: bool = Field(description="false: the dataset is not in the catalog yet")
+    detail: str | None = None
+    files: int = 0
+    hours: list[float] = Field(default_factory=list, description="UNIX s of each hour's start")
+    triggers: list[int] = Field(default_factory=list, description="events per hour")
+    muons: list[int] = Field(default_factory=list, description="CD muons (cls == 1) per hour")
+    ibd: list[int] = Field(default_factory=list, description="IBD candidates (prompt) per hour")
+
+
+__all__ += ["QualityOut"]
+
+
+class LiveOut(BaseModel):
+    """The broker and every partition's lag now (``broker.state`` unknown: no pipeline)."""
+
+    broker: BrokerOut
+    topics: dict[str, int] = Field(default_factory=dict, description="topic -> partitions")
+    partitions: list[PartitionLag] = Field(
+        default_factory=list, description="every partition of every stage's consumer group"
+    )
+
+
+__all__ += ["LiveOut"]

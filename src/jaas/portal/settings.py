@@ -26,6 +26,7 @@ class PortalSettings(BaseModel):
         stream_interval: seconds between summary polls of the SSE stream (its rate limit).
         heartbeat: seconds between SSE heartbeat comments.
         static_dir: the built SPA (``frontend/dist``), served after the API routes.
+        state_dir: the pipeline's state directory (run manifests), if known.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -51,6 +52,7 @@ class PortalSettings(BaseModel):
     heartbeat: float = Field(default=15.0, gt=0)
     stream_history: int = Field(default=256, ge=1)
     static_dir: Path | None = None
+    state_dir: Path | None = None
 
     @property
     def oidc(self) -> bool:

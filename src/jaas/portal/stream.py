@@ -1,4 +1,4 @@
-"""The live stream: versioned frames (summary diffs, alerts) with ids, a replay buffer
+"""The live stream: versioned frames (summary diffs, alerts, quality) with ids, a replay buffer
 for ``Last-Event-ID`` resume, and server-side coalescing (rate limit).
 
 One background task polls the source every ``stream_interval`` seconds, whatever the
@@ -33,6 +33,15 @@ def _diff(old: dict[str, dict[str, int]], new: dict[str, dict[str, int]]) -> dic
         if changed:
             out[stage] = changed
     return out
+
+
+def _published(old: Summary, new: Summary) -> dict[str, Any] | None:
+    """A ``quality`` frame's data when the last stage (publish) finished more files."""
+    if not new.jobs:
+        return None
+    last = list(new.jobs)[-1]
+    before, now = old.jobs.get(last, {}).get("done", 0), new.jobs[last].get("done", 0)
+    return {"stage": last, "published": now} if now != before else None
 
 
 class Hub:
@@ -74,6 +83,8 @@ class Hub:
             new.append(
                 self._frame("summary.diff", {"jobs": _diff(self._summary.jobs, summary.jobs)})
             )
+        if self._summary is not None and (pub := _published(self._summary, summary)):
+            new.append(self._frame("quality", pub))
         if self._summary is not None and alerts != self._alerts:
             new.append(self._frame("alerts", {"active": alerts, "counts": summary.alerts}))
         self._summary, self._alerts = summary, alerts
