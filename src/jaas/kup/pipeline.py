@@ -157,6 +157,7 @@ def up(
     Example:
         >>> up(KupSettings(state_dir=Path("kup")))      # doctest: +SKIP
     """
+    _reap(list(_CHILDREN))  # children of earlier pipelines that have exited since
     config = preflight(settings)  # everything checked before any process starts
     state_dir = settings.state_dir
     settings.save()
@@ -326,6 +327,9 @@ def down(state_dir: str | os.PathLike[str], timeout: float = 15.0) -> list[str]:
     state["workers"] = {}
     if sd.is_dir():
         _write_state(sd, state)
+    # pieces that died before (killed, replaced by the supervisor) are not in the state
+    # any more, or not alive: reap every finished child, not only what was stopped here
+    _reap(list(_CHILDREN))
     return stopped
 
 
