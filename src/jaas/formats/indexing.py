@@ -13,11 +13,13 @@ from jaas._version import __version__
 from jaas.errors import ConfigError, FormatError
 from jaas.formats.esd import esd_meta, read_esd
 from jaas.formats.index import index_metadata, write_index
-from jaas.formats.outputs import StepCheck, check_replace, commit_step
+from jaas.formats.outputs import StepCheck, commit_step, kept_output
 from jaas.formats.rtraw import StepResult
 from jaas.formats.schema import EventClass
 
 __all__ = ["StepResult", "build_index", "default_index_path", "index_columns"]
+
+_SOURCE = ("source", "source_adler32")  # the input's name and checksum in the output's metadata
 
 _SUFFIX = {"parquet": ".index.parquet", "hdf5": ".index.h5"}
 _MUON_CLASSES = (int(EventClass.MUON), int(EventClass.WP_ONLY))
@@ -111,12 +113,8 @@ def build_index(
         "format": fmt,
     }
     found = _output_meta(out)
-    if not force and found is not None and all(found.get(k) == v for k, v in expect.items()):
-        res = StepResult.from_meta(src, out, dict(found), t0, skipped=True)
-        if check is not None:
-            check(res, out)
-        return res
-    check_replace(out, expect, found, source=("source", "source_adler32"), overwrite=overwrite)
+    if kept := kept_output(src, out, expect, found, _SOURCE, t0, force, overwrite, check):
+        return kept
     esd = read_esd(src)
     assert isinstance(esd, dict)
     cols = index_columns(esd, file_id=int(file_id), run=int(run))

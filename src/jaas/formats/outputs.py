@@ -31,7 +31,7 @@ from jaas.errors import ConfigError
 if TYPE_CHECKING:
     from jaas.formats.rtraw import StepResult
 
-__all__ = ["StepCheck", "check_replace", "commit_step"]
+__all__ = ["StepCheck", "check_replace", "commit_step", "kept_output"]
 
 StepCheck = Callable[["StepResult", Path], None]
 """``check(result, staged)``: called with the step's result and the path holding its bytes
@@ -76,6 +76,35 @@ def check_replace(
         "directory (-o), or replace it on purpose with --overwrite (with a catalog: "
         "--rebuilt REASON, which also replaces its catalog row)"
     )
+
+
+def kept_output(
+    src: Path,
+    out: Path,
+    expect: Mapping[str, Any],
+    found: dict[str, Any] | None,
+    source: tuple[str, str],
+    t0: float,
+    force: bool,
+    overwrite: bool,
+    check: StepCheck | None,
+) -> StepResult | None:
+    """The result of an up-to-date ``out`` (``check`` applied), or None: write it anew.
+
+    ``found`` is the existing output's metadata, ``source`` the keys of the input's name
+    and checksum in it; the rest are the step's arguments.
+
+    Raises ConfigError (:func:`check_replace`) when ``out`` holds another input's output.
+    """
+    from jaas.formats.rtraw import StepResult
+
+    if not force and found is not None and all(found.get(k) == v for k, v in expect.items()):
+        res = StepResult.from_meta(src, out, found, t0, skipped=True)
+        if check is not None:
+            check(res, out)
+        return res
+    check_replace(out, expect, found, source=source, overwrite=overwrite)
+    return None
 
 
 def commit_step(write: Callable[[], StepResult], check: StepCheck | None) -> StepResult:

@@ -48,7 +48,7 @@ from jaas._io import adler32_file, atomic_path
 from jaas._version import __version__
 from jaas.errors import ConfigError, FormatError
 from jaas.formats.events import HitEvents
-from jaas.formats.outputs import StepCheck, check_replace, commit_step
+from jaas.formats.outputs import StepCheck, commit_step, kept_output
 from jaas.progress import progress
 
 __all__ = [
@@ -67,6 +67,8 @@ __all__ = [
     "take_hits",
     "write_rtraw",
 ]
+
+_SOURCE = ("source", "source_adler32")  # the input's name and checksum in the output's metadata
 
 TREE = "rtraw"
 META_KEY = "jaas_meta"
@@ -612,12 +614,8 @@ def convert_raw(
         "compression": comp,
     }
     found = output_meta(out, TREE)
-    if not force and found is not None and all(found.get(k) == v for k, v in expect.items()):
-        res = StepResult.from_meta(raw, out, found, t0, skipped=True)
-        if check is not None:
-            check(res, out)
-        return res
-    check_replace(out, expect, found, source=("source", "source_adler32"), overwrite=overwrite)
+    if kept := kept_output(raw, out, expect, found, _SOURCE, t0, force, overwrite, check):
+        return kept
     return commit_step(
         lambda: _convert(raw, out, expect, codec, lvl, t0, progress, basket_hits, batch_events),
         check,

@@ -17,7 +17,7 @@ from jaas.detector import Detector
 from jaas.errors import ConfigError, FormatError, JaasError
 from jaas.formats.esd import ESD_COLUMNS, default_esd_path, write_esd
 from jaas.formats.esd import TREE as ESD_TREE
-from jaas.formats.outputs import StepCheck, check_replace, commit_step
+from jaas.formats.outputs import StepCheck, commit_step, kept_output
 from jaas.formats.rtraw import StepResult, iter_rtraw, output_meta, read_meta
 from jaas.progress import progress as progress_bar
 from jaas.reco.calib import (
@@ -31,6 +31,8 @@ from jaas.reco.pipeline import RecoConfig, reconstruct_batch
 from jaas.reco.vertex import time_tables
 
 __all__ = ["find_run_metadata", "reconstruct", "resolve_calibration"]
+
+_SOURCE = ("parent", "parent_adler32")  # the input's name and checksum in the output's metadata
 
 
 def find_run_metadata(rtraw_path: str | os.PathLike[str], run: int) -> Path | None:
@@ -153,12 +155,8 @@ def reconstruct(
         "reco_config": dataclasses.asdict(config or RecoConfig()),
     }
     found = output_meta(out, ESD_TREE)
-    if not force and found is not None and all(found.get(k) == v for k, v in expect.items()):
-        res = StepResult.from_meta(src, out, found, t0, skipped=True)
-        if check is not None:
-            check(res, out)
-        return res
-    check_replace(out, expect, found, source=("parent", "parent_adler32"), overwrite=overwrite)
+    if kept := kept_output(src, out, expect, found, _SOURCE, t0, force, overwrite, check):
+        return kept
     detector = cal.make_detector()
     tables = time_tables(detector)
     parts: list[dict[str, np.ndarray]] = []
