@@ -21,23 +21,13 @@ from jaas.store import Catalog
 from jaas.store.foreign import ingest_foreign, ingest_foreign_many
 from jaas.store.mapping import parse_mapping
 from jaas.store.redirect import fetch_events
+from tests.engine.test_foreign_dataset import MAPPING as BASE_MAPPING
 from tests.store.test_foreign import ZMUMU, _zmumu
 
 SEC0 = 1_767_225_600
 S, US = 1_000_000_000, 1_000
-MAPPING = """\
-tree: TEvent
-run: 78
-time: {seconds: sec, nanoseconds: nanosec}
-columns:
-  E: {branch: Erec, unit: GeV}
-  x: {branch: recx, unit: mm}
-  y: {branch: recy, unit: mm}
-  z: {branch: recz, unit: mm}
-extra:
-  evt: {branch: EvtID}
-defaults: {cls: 0, quality: 0}
-"""
+# the mapping of the foreign-dataset test, with the file's own event id carried along
+MAPPING = BASE_MAPPING + "extra:\n  evt: {branch: EvtID}\n"
 
 
 def _write(path: Path, times_ns: list[int], energies_mev: list[float], first_id: int) -> None:
