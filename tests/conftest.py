@@ -136,6 +136,8 @@ def pytest_configure(config: pytest.Config) -> None:
     # a dying thread or an exception in __del__ fails the test it happened in
     config.addinivalue_line("filterwarnings", "error::pytest.PytestUnhandledThreadExceptionWarning")
     config.addinivalue_line("filterwarnings", "error::pytest.PytestUnraisableExceptionWarning")
+    # every keep-up pipeline a test starts dies with this run, even if it is killed
+    os.environ.setdefault("JAAS_KUP_OWNER_PID", str(os.getpid()))
     dirs = testdata_dirs(config.rootpath)
     if dirs:
         os.environ.setdefault("JAAS_TESTDATA", str(dirs[0]))

@@ -51,6 +51,7 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
         "JAAS_PROGRESS": "off",
         "JAAS_KUP_CATALOG": "sqlite:///k.db",
         "JAAS_KUP_STATE_DIR": str(tmp_path / "kup"),
+        "JAAS_KUP_OWNER_PID": "4242",
         "JAAS_TESTDATA": "~/td",
         "JAAS_DEBUG": "yes",
         "JAAS_DATA": "runs/sim1",
@@ -65,6 +66,7 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
     assert s.progress is False
     assert s.kup_catalog == "sqlite:///k.db"
     assert s.kup_state_dir == tmp_path / "kup"
+    assert s.kup_owner_pid == 4242
     assert s.testdata == Path.home() / "td"
     assert s.debug is True
     assert s.data == "runs/sim1"

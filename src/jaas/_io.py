@@ -4,13 +4,14 @@ directory creation with a one-line error."""
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 import tempfile
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["adler32_file", "atomic_path", "make_dirs"]
+__all__ = ["adler32_file", "atomic_path", "held_writes", "make_dirs"]
 
 _CHUNK = 8 * 1024 * 1024
 
@@ -23,6 +24,40 @@ def _read_umask() -> int:
 
 
 _UMASK = _read_umask()
+
+# (temporary, final) of the writes that wait for their rename (inside ``held_writes``)
+_HELD: contextvars.ContextVar[list[tuple[Path, Path]] | None] = contextvars.ContextVar(
+    "jaas_held_writes", default=None
+)
+
+
+@contextlib.contextmanager
+def held_writes() -> Iterator[list[tuple[Path, Path]]]:
+    """Hold back the final rename of every ``atomic_path`` write inside the block.
+
+    The block sees the complete temporary files (the yielded list of ``(temporary,
+    final)``) and may still refuse them, e.g. after asking the catalog: on an exception
+    the temporary files are removed and the old outputs stay as they were; on success
+    each is renamed onto its final path.
+
+    Example:
+        >>> with held_writes() as held:         # doctest: +SKIP
+        ...     write_index(table, "out.parquet")
+        ...     check(held[0][0])               # raise to keep the old out.parquet
+    """
+    held: list[tuple[Path, Path]] = []
+    token = _HELD.set(held)
+    try:
+        yield held
+    except BaseException:
+        for tmp, _ in held:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+        raise
+    finally:
+        _HELD.reset(token)
+    for tmp, final in held:
+        os.replace(tmp, final)
 
 
 @contextlib.contextmanager
@@ -48,7 +83,11 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         yield tmp
         if tmp.exists():  # mkstemp creates 0600: give the file the usual umask mode
             os.chmod(tmp, 0o666 & ~_UMASK)
-        os.replace(tmp, final)
+        held = _HELD.get()
+        if held is not None:
+            held.append((tmp, final))  # renamed (or removed) by held_writes
+        else:
+            os.replace(tmp, final)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()

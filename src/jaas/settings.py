@@ -10,6 +10,8 @@ variable                      meaning
 ``JAAS_PROGRESS``             ``0``/``1`` (also no/yes, false/true, off/on): progress bars
 ``JAAS_KUP_CATALOG``          catalog of keep-up stages (overrides the pipeline database)
 ``JAAS_KUP_STATE_DIR``        state directory of the running keep-up pipeline (set by it)
+``JAAS_KUP_OWNER_PID``        ``kup up`` ties the pipeline to this process: once it is gone,
+                              the supervisor stops the pipeline (tests, notebooks)
 ``JAAS_TESTDATA``             directory of external test files (tests only)
 ``JAAS_DEBUG``                ``1``: CLI errors show their traceback (as ``jaas --debug``)
 ``JAAS_DATA``                 the dataset ``jaas lab`` opens as ``ds`` in every kernel
@@ -45,6 +47,7 @@ VARIABLES = (
     "JAAS_PROGRESS",
     "JAAS_KUP_CATALOG",
     "JAAS_KUP_STATE_DIR",
+    "JAAS_KUP_OWNER_PID",
     "JAAS_TESTDATA",
     "JAAS_DEBUG",
     "JAAS_DATA",
@@ -110,10 +113,19 @@ class Settings:
     progress: bool | None = None
     kup_catalog: str | None = None
     kup_state_dir: Path | None = None
+    kup_owner_pid: int | None = None
     testdata: Path | None = None
     debug: bool = False
     data: str | None = None
     scheduler: str | None = None
+
+
+def _pid(text: str | None) -> int | None:
+    if text is None:
+        return None
+    if not (text.isascii() and text.isdigit()) or int(text) <= 0:
+        raise ConfigError(f"JAAS_KUP_OWNER_PID={text!r}: give a process id (a positive integer)")
+    return int(text)
 
 
 def settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -143,6 +155,7 @@ def settings(environ: Mapping[str, str] | None = None) -> Settings:
         progress=None if progress is None else parse_bool(progress, "JAAS_PROGRESS"),
         kup_catalog=text("JAAS_KUP_CATALOG"),
         kup_state_dir=path("JAAS_KUP_STATE_DIR"),
+        kup_owner_pid=_pid(text("JAAS_KUP_OWNER_PID")),
         testdata=path("JAAS_TESTDATA"),
         debug=False if debug is None else parse_bool(debug, "JAAS_DEBUG"),
         data=text("JAAS_DATA"),

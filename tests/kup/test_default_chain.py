@@ -278,6 +278,9 @@ def test_product_rebuilt_after_a_reset_replaces_its_catalog_row(tmp_path: Path) 
     )
     assert run_entry("jaas.kup.stages:rtraw", changed, result) != 0  # no reset: refused
     assert "must not change" in json.loads(result.read_text())["reason"]
+    # the refusal came before the rename: the old bytes (and row) are still there
+    assert adler32_file(out) == before.adler32
+    assert sorted(p.name for p in out.parent.iterdir()) == [out.name]
     rebuilt = StageContext(
         ctx.file, "rtraw", raw, ctx.output_dir, changed.params,
         rebuilt="keep-up reset by op: new compression",

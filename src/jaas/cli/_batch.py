@@ -11,15 +11,25 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
 from jaas.cli._errors import debug, describe, shown
-from jaas.errors import ConfigError, JaasError
+from jaas.errors import CatalogError, ConfigError, JaasError
 from jaas.progress import progress
 
-__all__ = ["BatchError", "catalog_url", "open_catalog", "plan_outputs", "run_batch"]
+__all__ = [
+    "BatchError",
+    "catalog_url",
+    "open_catalog",
+    "plan_outputs",
+    "register_output",
+    "replace_options",
+    "run_batch",
+]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 class BatchError(JaasError):
@@ -93,6 +103,46 @@ def run_batch(
             f"{len(failed)} of {len(plan)} files failed ({names}{more}; see the lines above); "
             "the other outputs were written"
         )
+
+
+def replace_options(fn: _F) -> _F:
+    """``--overwrite`` and ``--rebuilt REASON``: replace an existing output on purpose.
+
+    Without them, an output that exists with other content (made from another input, or
+    with other settings, by an earlier run) is refused before anything is written.
+    """
+    fn = click.option(
+        "--rebuilt",
+        metavar="REASON",
+        help="Replace existing outputs on purpose and, with a catalog, their catalog rows "
+        "(lineage kept, REASON audited), e.g. 'new calibration'.",
+    )(fn)
+    return click.option(
+        "--overwrite",
+        is_flag=True,
+        help="Replace an existing output made from another input (refused otherwise; one "
+        "made from the same input with other settings is rebuilt).",
+    )(fn)
+
+
+def register_output(cat: Any, res: Any, staged: Path, *, rebuilt: str | None, **kw: Any) -> None:
+    """A step's ``check`` with a catalog: register the staged output (and its input).
+
+    Runs before the output replaces an older one; a refused registration (the path is
+    catalogued with other bytes and the rebuild was not declared) keeps the old file and
+    row, and says how to rebuild on purpose.
+    """
+    from jaas.store.register import register_step
+
+    try:
+        register_step(cat, res, rebuilt=rebuilt, staged=staged, **kw)
+    except CatalogError as exc:
+        if rebuilt is None and cat.has_file(res.output):
+            raise CatalogError(
+                f"{exc} (nothing was replaced: the old file and its row are kept; to "
+                "rebuild it on purpose, pass --rebuilt REASON)"
+            ) from exc
+        raise
 
 
 def catalog_url(value: str | None) -> str | None:

@@ -6,7 +6,13 @@ from pathlib import Path
 
 import click
 
-from jaas.cli._batch import open_catalog, plan_outputs, run_batch
+from jaas.cli._batch import (
+    open_catalog,
+    plan_outputs,
+    register_output,
+    replace_options,
+    run_batch,
+)
 from jaas.cli._errors import shown
 from jaas.errors import ConfigError
 from jaas.formats.rtraw import StepResult, parse_compression
@@ -31,16 +37,26 @@ def report(res: StepResult) -> None:
 )
 @click.option("--catalog", "catalog_url", help="Catalog URL or SQLite path to register outputs.")
 @click.option("--force", is_flag=True, help="Rewrite outputs that are already up to date.")
+@replace_options
 def convert(
-    raw: tuple[str, ...], outdir: str | None, compression: str, catalog_url: str | None, force: bool
+    raw: tuple[str, ...],
+    outdir: str | None,
+    compression: str,
+    catalog_url: str | None,
+    force: bool,
+    overwrite: bool,
+    rebuilt: str | None,
 ) -> None:
     """Convert RAW files to RTRAW (ROOT TTree 'rtraw'), one output per input.
 
     Outputs are named like the input (run000001_0000.raw -> run000001_0000.rtraw.root),
     beside it or in OUTDIR. An output that exists with the same source checksum and
-    software version is kept unless --force. Two inputs that would write the same output
-    are refused before anything is written; a bad file is reported and the others are
-    still converted (exit code 1 at the end).
+    software version is kept unless --force; one made from another input (an earlier run)
+    is refused unless --overwrite or --rebuilt. Two inputs that
+    would write the same output are refused before anything is written; with --catalog
+    the new output is registered before it replaces the old one, so a refusal keeps both
+    the old file and its row. A bad file is reported and the others are still converted
+    (exit code 1 at the end).
     """
     from jaas.formats.rtraw import convert_raw, default_rtraw_path
 
@@ -48,14 +64,20 @@ def convert(
     plan = plan_outputs(raw, lambda path: default_rtraw_path(path, outdir))
     cat = open_catalog(catalog_url)
 
-    def step(path: str, out: Path) -> None:
-        res = convert_raw(path, out, compression=codec, level=level, force=force)
-        report(res)
+    def register(res: StepResult, staged: Path) -> None:
         if cat is not None:
-            from jaas.store.register import register_step
-
             meta = {"compression": res.meta.get("compression")}
-            register_step(cat, res, kind="rtraw", input_kind="raw", meta=meta)
+            kw = {"kind": "rtraw", "input_kind": "raw", "meta": meta}
+            register_output(cat, res, staged, rebuilt=rebuilt, **kw)
+
+    replace = overwrite or rebuilt is not None
+
+    def step(path: str, out: Path) -> None:
+        res = convert_raw(
+            path, out, compression=codec, level=level, force=force, overwrite=replace,
+            check=register,
+        )  # fmt: skip
+        report(res)
 
     run_batch(plan, step, desc="convert", outdir=outdir)
 
@@ -82,6 +104,7 @@ def convert(
     help="File id stored in the index rows (one ESD only; default: catalog id, else file_seq).",
 )
 @click.option("--force", is_flag=True, help="Rebuild indexes that are already up to date.")
+@replace_options
 def index(
     esd: tuple[str, ...],
     outdir: str | None,
@@ -89,13 +112,17 @@ def index(
     catalog_url: str | None,
     file_id: int | None,
     force: bool,
+    overwrite: bool,
+    rebuilt: str | None,
 ) -> None:
     """Build one index file per ESD file (time-sorted rows, (file_id, entry) -> event).
 
     With --catalog, the ESD file is looked up (or registered) to get its id, and the index
-    is registered as its child. Without it, the file id is --file-id or the ESD's file_seq.
-    Two inputs that would write the same index are refused before anything is written; a
-    bad file is reported and the others are still indexed (exit code 1 at the end).
+    is registered as its child (before it replaces an older index). Without it, the file
+    id is --file-id or the ESD's file_seq. An index made from another ESD (an earlier
+    run) is refused unless --overwrite or --rebuilt; two inputs that would write the
+    same index are refused before anything is written; a bad file is reported and the
+    others are still indexed (exit code 1 at the end).
     """
     from jaas.formats.esd import esd_meta
     from jaas.formats.indexing import build_index, default_index_path
@@ -114,13 +141,18 @@ def index(
         fid = file_id if file_id is not None else (parent.id if parent else seq)
         if fid is None:
             raise ConfigError(f"{shown(path)}: no file_seq in its metadata; pass --file-id")
-        res = build_index(path, out, file_id=int(fid), run=run, fmt=fmt, force=force)
-        report(res)
-        if cat is not None and parent is not None:
-            from jaas.store.register import register_step
 
-            meta = {"format": fmt, "file_id": int(fid)}
-            kw = {"run": run, "seq": seq, "parent": parent, "meta": meta}
-            register_step(cat, res, kind="index", input_kind="esd", **kw)
+        def register(res: StepResult, staged: Path) -> None:
+            if cat is not None and parent is not None:
+                meta = {"format": fmt, "file_id": int(fid)}
+                kw = {"kind": "index", "input_kind": "esd", "run": run, "seq": seq}
+                kw |= {"parent": parent, "meta": meta}
+                register_output(cat, res, staged, rebuilt=rebuilt, **kw)
+
+        res = build_index(
+            path, out, file_id=int(fid), run=run, fmt=fmt, force=force,
+            overwrite=overwrite or rebuilt is not None, check=register,
+        )  # fmt: skip
+        report(res)
 
     run_batch(plan, step, desc="index", outdir=outdir)

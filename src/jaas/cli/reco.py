@@ -6,7 +6,13 @@ from pathlib import Path
 
 import click
 
-from jaas.cli._batch import open_catalog, plan_outputs, run_batch
+from jaas.cli._batch import (
+    open_catalog,
+    plan_outputs,
+    register_output,
+    replace_options,
+    run_batch,
+)
 
 __all__ = ["reco"]
 
@@ -43,6 +49,7 @@ def reco() -> None:
 )
 @click.option("--catalog", "catalog_url", help="Catalog URL or SQLite path to register outputs.")
 @click.option("--force", is_flag=True, help="Rewrite outputs that are already up to date.")
+@replace_options
 def run(
     rtraw: tuple[str, ...],
     outdir: str | None,
@@ -50,29 +57,40 @@ def run(
     run_meta: str | None,
     catalog_url: str | None,
     force: bool,
+    overwrite: bool,
+    rebuilt: str | None,
 ) -> None:
     """Reconstruct RTRAW files (one ESD per input, named like it, beside it or in OUTDIR).
 
     An ESD that exists with the same parent checksum, calibration and software version is
-    kept unless --force. Two inputs that would write the same ESD are refused before
+    kept unless --force; one made from another input (an earlier run) is refused unless
+    --overwrite or --rebuilt REASON (which also replaces its catalog row, as a new
+    calibration needs). Two inputs that would write the same ESD are refused before
     anything is written; a bad file is reported and the others are still reconstructed
     (exit code 1 at the end).
     """
     from jaas.cli.process import report
     from jaas.formats.esd import default_esd_path
+    from jaas.formats.rtraw import StepResult
     from jaas.reco.run import reconstruct
 
     plan = plan_outputs(rtraw, lambda path: default_esd_path(path, outdir))
     cat = open_catalog(catalog_url)
 
-    def step(path: str, out: Path) -> None:
-        res = reconstruct(path, out, calibration=calibration, run_meta=run_meta, force=force)
-        report(res)
+    def register(res: StepResult, staged: Path) -> None:
         if cat is not None:
-            from jaas.store.register import register_step
-
             meta = {"calib_version": res.meta.get("calib_version")}
-            register_step(cat, res, kind="esd", input_kind="rtraw", meta=meta)
+            kw = {"kind": "esd", "input_kind": "rtraw", "meta": meta}
+            register_output(cat, res, staged, rebuilt=rebuilt, **kw)
+
+    replace = overwrite or rebuilt is not None
+
+    def step(path: str, out: Path) -> None:
+        res = reconstruct(
+            path, out, calibration=calibration, run_meta=run_meta, force=force,
+            overwrite=replace, check=register,
+        )  # fmt: skip
+        report(res)
 
     run_batch(plan, step, desc="reco", outdir=outdir)
 

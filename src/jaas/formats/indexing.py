@@ -13,10 +13,13 @@ from jaas._version import __version__
 from jaas.errors import ConfigError, FormatError
 from jaas.formats.esd import esd_meta, read_esd
 from jaas.formats.index import index_metadata, write_index
+from jaas.formats.outputs import StepCheck, commit_step, kept_output
 from jaas.formats.rtraw import StepResult
 from jaas.formats.schema import EventClass
 
 __all__ = ["StepResult", "build_index", "default_index_path", "index_columns"]
+
+_SOURCE = ("source", "source_adler32")  # the input's name and checksum in the output's metadata
 
 _SUFFIX = {"parquet": ".index.parquet", "hdf5": ".index.h5"}
 _MUON_CLASSES = (int(EventClass.MUON), int(EventClass.WP_ONLY))
@@ -64,6 +67,8 @@ def build_index(
     run: int | None = None,
     fmt: str = "parquet",
     force: bool = False,
+    overwrite: bool = False,
+    check: StepCheck | None = None,
 ) -> StepResult:
     """Build the index file of one ESD file: INDEX_SCHEMA rows, time-sorted; idempotent.
 
@@ -75,9 +80,14 @@ def build_index(
         fmt: ``"parquet"`` or ``"hdf5"``.
         force: rebuild even if an up-to-date index exists (same ESD checksum, file id and
             software version).
+        overwrite: replace an existing index made from another ESD
+            (refused otherwise, see ``jaas.formats.outputs``).
+        check: called with the result and the staged file before it replaces the output
+            (e.g. catalog registration); raising keeps the old output.
 
     Raises:
         FormatError: the ESD file is unreadable or lacks a column (file named).
+        ConfigError: the output exists with other content (and not ``overwrite``).
 
     Example:
         >>> res = build_index("run000001_0000.esd.root", file_id=42)  # doctest: +SKIP
@@ -102,8 +112,9 @@ def build_index(
         "run": str(int(run)),
         "format": fmt,
     }
-    if not force and (old := _up_to_date(out, expect)) is not None:
-        return StepResult.from_meta(src, out, dict(old), t0, skipped=True)
+    found = _output_meta(out)
+    if kept := kept_output(src, out, expect, found, _SOURCE, t0, force, overwrite, check):
+        return kept
     esd = read_esd(src)
     assert isinstance(esd, dict)
     cols = index_columns(esd, file_id=int(file_id), run=int(run))
@@ -117,15 +128,18 @@ def build_index(
         "t_min": "" if t_min is None else str(t_min),
         "t_max": "" if t_max is None else str(t_max),
     }
-    write_index(cols, out, metadata=stored, fmt=fmt)
-    return StepResult.from_meta(src, out, dict(stored), t0)
+
+    def write() -> StepResult:
+        write_index(cols, out, metadata=stored, fmt=fmt)
+        return StepResult.from_meta(src, out, dict(stored), t0)
+
+    return commit_step(write, check)
 
 
-def _up_to_date(out: Path, expect: dict[str, str]) -> dict[str, str] | None:
+def _output_meta(out: Path) -> dict[str, str] | None:
     if not out.exists():
         return None
     try:
-        meta = index_metadata(out)
+        return index_metadata(out)
     except (FormatError, OSError):
         return None
-    return meta if all(meta.get(k) == v for k, v in expect.items()) else None

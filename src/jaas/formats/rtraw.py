@@ -16,7 +16,8 @@ cheap. uproot stamps a file with its name, a UUID and the time of writing; jaas 
 deterministic (the final file name, a UUID derived from the source checksum, and the data's
 start time as creation time, see ``root_writer``), so the same input and software version
 give byte-identical files. A step skips its work when the output exists and its metadata
-matches (source checksum + software version + compression).
+matches (source checksum + software version + compression); an output with other content
+is not replaced unless asked (``jaas.formats.outputs``).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from jaas._io import adler32_file, atomic_path
 from jaas._version import __version__
 from jaas.errors import ConfigError, FormatError
 from jaas.formats.events import HitEvents
+from jaas.formats.outputs import StepCheck, commit_step, kept_output
 from jaas.progress import progress
 
 __all__ = [
@@ -58,13 +60,15 @@ __all__ = [
     "convert_raw",
     "default_rtraw_path",
     "iter_rtraw",
+    "output_meta",
     "parse_compression",
     "read_meta",
     "read_rtraw",
     "take_hits",
-    "up_to_date",
     "write_rtraw",
 ]
+
+_SOURCE = ("source", "source_adler32")  # the input's name and checksum in the output's metadata
 
 TREE = "rtraw"
 META_KEY = "jaas_meta"
@@ -543,8 +547,8 @@ def default_rtraw_path(
     return (Path(outdir) if outdir is not None else raw.parent) / f"{stem}.rtraw.root"
 
 
-def up_to_date(out: Path, expect: dict[str, Any], tree: str) -> dict[str, Any] | None:
-    """The metadata of ``out`` if it exists, is readable and matches ``expect``; else None."""
+def output_meta(out: Path, tree: str) -> dict[str, Any] | None:
+    """The metadata of an existing output, None if missing, unreadable or incomplete."""
     if not out.exists():
         return None
     try:
@@ -554,8 +558,7 @@ def up_to_date(out: Path, expect: dict[str, Any], tree: str) -> dict[str, Any] |
             entries = int(t.num_entries)
     except FormatError:
         return None
-    same = all(meta.get(k) == v for k, v in expect.items())
-    return meta if same and meta.get("n_events") == entries else None
+    return meta if meta.get("n_events") == entries else None
 
 
 def convert_raw(
@@ -565,6 +568,8 @@ def convert_raw(
     compression: str = "zstd",
     level: int | None = None,
     force: bool = False,
+    overwrite: bool = False,
+    check: StepCheck | None = None,
     progress: bool = True,
     basket_hits: int = BASKET_HITS,
     batch_events: int = 10_000,
@@ -577,6 +582,10 @@ def convert_raw(
         compression: ``zstd``, ``lz4``, ``zlib`` or ``none``, optionally ``codec:level``.
         level: compression level (overrides one given in ``compression``).
         force: rewrite even if an up-to-date output exists.
+        overwrite: replace an existing output made from another input (refused
+            otherwise, see ``jaas.formats.outputs``).
+        check: called with the result and the staged file before it replaces the
+            output (e.g. catalog registration); raising keeps the old output.
         progress: show a progress bar (events).
         basket_hits: hits per basket at most (small baskets = cheap single-event reads).
         batch_events: events per RAW read batch (memory bound).
@@ -584,14 +593,13 @@ def convert_raw(
     Raises:
         CorruptRecordError, TruncatedFileError: from the RAW reader (file, offset, event);
             no output file is left behind.
+        ConfigError: the output exists with other content (and not ``overwrite``).
 
     Example:
         >>> res = convert_raw("raw/run000001_0000.raw", compression="lz4")  # doctest: +SKIP
         >>> res.output.name, res.n_events                                   # doctest: +SKIP
         ('run000001_0000.rtraw.root', 12345)
     """
-    from jaas.formats.raw import RawReader
-
     t0 = time.perf_counter()
     raw = Path(raw_path)
     out = Path(out_path) if out_path is not None else default_rtraw_path(raw)
@@ -605,8 +613,28 @@ def convert_raw(
         "software_version": __version__,
         "compression": comp,
     }
-    if not force and (old := up_to_date(out, expect, TREE)) is not None:
-        return StepResult.from_meta(raw, out, old, t0, skipped=True)
+    found = output_meta(out, TREE)
+    if kept := kept_output(raw, out, expect, found, _SOURCE, t0, force, overwrite, check):
+        return kept
+    return commit_step(
+        lambda: _convert(raw, out, expect, codec, lvl, t0, progress, basket_hits, batch_events),
+        check,
+    )
+
+
+def _convert(
+    raw: Path,
+    out: Path,
+    expect: dict[str, Any],
+    codec: str,
+    lvl: int | None,
+    t0: float,
+    progress: bool,
+    basket_hits: int,
+    batch_events: int,
+) -> StepResult:
+    from jaas.formats.raw import RawReader
+
     with RawReader(raw, batch_events=batch_events) as reader:
         header = reader.header
         meta = {

@@ -31,6 +31,7 @@ from jaas.kup.relay import all_topics
 from jaas.kup.states import JobKey
 
 __all__ = [
+    "DOWN_MARKER",
     "ResetPlan",
     "Status",
     "down",
@@ -126,8 +127,14 @@ def spawn_role(state_dir: Path, role: str, state: dict[str, Any]) -> int:
     return _spawn(role_argv(state_dir, role, state), log)
 
 
+DOWN_MARKER = "down"  # written by ``down`` first: a supervisor that sees it exits
+
+
 def up(
-    settings: KupSettings, monitor_interval: float | None = 10.0, supervise: bool = True
+    settings: KupSettings,
+    monitor_interval: float | None = 10.0,
+    supervise: bool = True,
+    owner: int | None = None,
 ) -> dict[str, Any]:
     """Start what is not running yet: broker (embedded), relay, monitor, one worker per stage.
 
@@ -140,6 +147,9 @@ def up(
             None: no monitor process.
         supervise: also start the supervisor (:mod:`jaas.kup.supervisor`), which restarts
             a killed broker, relay, monitor or worker and counts the restarts.
+        owner: pid of the process the pipeline lives with (default
+            ``$JAAS_KUP_OWNER_PID``; None: until ``down``): once it is gone, the
+            supervisor stops the pipeline and exits (a killed test run leaves nothing).
 
     Returns:
         The state: ``{"bootstrap", "broker", "relay", "monitor", "workers": {stage: pid}}``.
@@ -147,11 +157,17 @@ def up(
     Example:
         >>> up(KupSettings(state_dir=Path("kup")))      # doctest: +SKIP
     """
+    _reap(list(_CHILDREN))  # children of earlier pipelines that have exited since
     config = preflight(settings)  # everything checked before any process starts
     state_dir = settings.state_dir
     settings.save()
+    if owner is None:
+        from jaas.settings import settings as env
+
+        owner = env().kup_owner_pid
     with state_lock(state_dir):
-        return _up(settings, config, monitor_interval, supervise)
+        (state_dir / DOWN_MARKER).unlink(missing_ok=True)
+        return _up(settings, config, monitor_interval, supervise, owner)
 
 
 def _up(
@@ -159,10 +175,12 @@ def _up(
     config: PipelineConfig,
     monitor_interval: float | None,
     supervise: bool,
+    owner: int | None,
 ) -> dict[str, Any]:
     state_dir = settings.state_dir
     state = _read_state(state_dir)
     state["monitor_interval"] = monitor_interval
+    state["owner"] = owner
     logs = state_dir / "logs"
     started: list[int] = []
     try:
@@ -288,6 +306,8 @@ def down(state_dir: str | os.PathLike[str], timeout: float = 15.0) -> list[str]:
     recorded as transient failures), then they are killed.
     """
     sd = Path(state_dir)
+    if sd.is_dir():  # a supervisor that missed its SIGTERM still sees this and exits
+        (sd / DOWN_MARKER).touch()
     state = _read_state(sd)
     stopped: list[str] = []
     sup = state.get("supervisor")
@@ -307,6 +327,9 @@ def down(state_dir: str | os.PathLike[str], timeout: float = 15.0) -> list[str]:
     state["workers"] = {}
     if sd.is_dir():
         _write_state(sd, state)
+    # pieces that died before (killed, replaced by the supervisor) are not in the state
+    # any more, or not alive: reap every finished child, not only what was stopped here
+    _reap(list(_CHILDREN))
     return stopped
 
 

@@ -235,15 +235,29 @@ def _step(module: str, name: str) -> Callable[..., Any]:
         raise ConfigError(f"{module}.{name} is not available in this jaas build: {exc}") from exc
 
 
-def _register(ctx: StageContext, res: Any, kind: str, input_kind: str, **kw: Any) -> Path:
+def _register(
+    ctx: StageContext,
+    kind: str,
+    input_kind: str,
+    keep: tuple[str, ...] = (),
+    meta: dict[str, Any] | None = None,
+    **kw: Any,
+) -> Callable[[Any, Path], None]:
+    """The step's ``check``: register the staged output before it replaces the old one
+    (a refusal keeps the old file and row); ``rebuilt`` after a reset replaces the row.
+    The output's catalog meta is ``meta`` plus the ``keep`` keys of the step's metadata."""
     from jaas.store.register import register_step
 
-    with _catalog(ctx) as cat:
-        _, child = register_step(
-            cat, res, kind=kind, input_kind=input_kind, rebuilt=ctx.rebuilt, **kw
-        )
-    ctx.meta.update({"catalog_id": child.id, "n_events": res.n_events, "skipped": res.skipped})
-    return Path(res.output)
+    def check(res: Any, staged: Path) -> None:
+        fields = {**(meta or {}), **{k: res.meta.get(k) for k in keep}}
+        with _catalog(ctx) as cat:
+            _, child = register_step(
+                cat, res, kind=kind, input_kind=input_kind, rebuilt=ctx.rebuilt,
+                staged=staged, meta=fields, **kw,
+            )  # fmt: skip
+        ctx.meta.update({"catalog_id": child.id, "n_events": res.n_events, "skipped": res.skipped})
+
+    return check
 
 
 def rtraw(ctx: StageContext) -> Path:
@@ -252,9 +266,12 @@ def rtraw(ctx: StageContext) -> Path:
     stem = ctx.input.name.removesuffix(".raw")
     compression = str(ctx.params.get("compression", "zstd"))
     out = ctx.output_dir / f"{stem}.rtraw.root"
-    res = convert(ctx.input, out, compression=compression, progress=False)
-    meta = {"compression": res.meta.get("compression")}
-    return _register(ctx, res, "rtraw", "raw", meta=meta)
+    check = _register(ctx, "rtraw", "raw", keep=("compression",))
+    rebuild = ctx.rebuilt is not None
+    res = convert(
+        ctx.input, out, compression=compression, progress=False, overwrite=rebuild, check=check
+    )
+    return Path(res.output)
 
 
 def _calibration(ctx: StageContext) -> Any:
@@ -286,9 +303,12 @@ def reco(ctx: StageContext) -> Path:
     reconstruct = _step("jaas.reco", "reconstruct")
     stem = ctx.input.name.removesuffix(".rtraw.root")
     out = ctx.output_dir / f"{stem}.esd.root"
-    res = reconstruct(ctx.input, out, calibration=_calibration(ctx), progress=False)
-    meta = {"calib_version": res.meta.get("calib_version")}
-    return _register(ctx, res, "esd", "rtraw", meta=meta)
+    res = reconstruct(
+        ctx.input, out, calibration=_calibration(ctx), progress=False,
+        overwrite=ctx.rebuilt is not None,
+        check=_register(ctx, "esd", "rtraw", keep=("calib_version",)),
+    )  # fmt: skip
+    return Path(res.output)
 
 
 def index(ctx: StageContext) -> Path:
@@ -308,9 +328,13 @@ def index(ctx: StageContext) -> Path:
     with _catalog(ctx) as cat:
         parent = cat.add_file(ctx.input, kind="esd", run=run, seq=seq)
     out = ctx.output_dir / f"{stem}.index.{suffix}"
-    res = build(ctx.input, out, file_id=parent.id, run=run, fmt=fmt)
     extra = {"format": fmt, "file_id": parent.id}
-    return _register(ctx, res, "index", "esd", run=run, seq=seq, parent=parent, meta=extra)
+    check = _register(ctx, "index", "esd", run=run, seq=seq, parent=parent, meta=extra)
+    res = build(
+        ctx.input, out, file_id=parent.id, run=run, fmt=fmt, overwrite=ctx.rebuilt is not None,
+        check=check,
+    )  # fmt: skip
+    return Path(res.output)
 
 
 def publish(ctx: StageContext) -> Path:

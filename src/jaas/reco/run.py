@@ -17,7 +17,8 @@ from jaas.detector import Detector
 from jaas.errors import ConfigError, FormatError, JaasError
 from jaas.formats.esd import ESD_COLUMNS, default_esd_path, write_esd
 from jaas.formats.esd import TREE as ESD_TREE
-from jaas.formats.rtraw import StepResult, iter_rtraw, read_meta, up_to_date
+from jaas.formats.outputs import StepCheck, commit_step, kept_output
+from jaas.formats.rtraw import StepResult, iter_rtraw, output_meta, read_meta
 from jaas.progress import progress as progress_bar
 from jaas.reco.calib import (
     Calibration,
@@ -30,6 +31,8 @@ from jaas.reco.pipeline import RecoConfig, reconstruct_batch
 from jaas.reco.vertex import time_tables
 
 __all__ = ["find_run_metadata", "reconstruct", "resolve_calibration"]
+
+_SOURCE = ("parent", "parent_adler32")  # the input's name and checksum in the output's metadata
 
 
 def find_run_metadata(rtraw_path: str | os.PathLike[str], run: int) -> Path | None:
@@ -89,6 +92,8 @@ def reconstruct(
     run_meta: dict[str, Any] | str | os.PathLike[str] | None = None,
     config: RecoConfig | None = None,
     force: bool = False,
+    overwrite: bool = False,
+    check: StepCheck | None = None,
     progress: bool = True,
     batch_events: int = 2_000,
 ) -> StepResult:
@@ -103,12 +108,17 @@ def reconstruct(
         config: classification thresholds.
         force: rewrite even if an up-to-date output exists (same parent checksum,
             calibration and software version).
+        overwrite: replace an existing ESD made from another input
+            (refused otherwise, see ``jaas.formats.outputs``).
+        check: called with the result and the staged file before it replaces the output
+            (e.g. catalog registration); raising keeps the old output.
         progress: show a progress bar (events).
         batch_events: events per read batch (memory bound).
 
     Raises:
         FormatError: unreadable or corrupt RTRAW (file and entry range named); no output.
-        ConfigError: calibration for another detector configuration.
+        ConfigError: calibration for another detector configuration; the output exists
+            with other content (and not ``overwrite``).
 
     Example:
         >>> res = reconstruct("run000001_0000.rtraw.root")  # doctest: +SKIP
@@ -144,8 +154,9 @@ def reconstruct(
         "software_version": __version__,
         "reco_config": dataclasses.asdict(config or RecoConfig()),
     }
-    if not force and (old := up_to_date(out, expect, ESD_TREE)) is not None:
-        return StepResult.from_meta(src, out, old, t0, skipped=True)
+    found = output_meta(out, ESD_TREE)
+    if kept := kept_output(src, out, expect, found, _SOURCE, t0, force, overwrite, check):
+        return kept
     detector = cal.make_detector()
     tables = time_tables(detector)
     parts: list[dict[str, np.ndarray]] = []
@@ -182,8 +193,9 @@ def reconstruct(
         "detector": {"light_scale": cal.light_scale, "pmt_scale": cal.pmt_scale},
         **expect,
     }
-    meta = write_esd(cols, out, meta=meta)
-    return StepResult.from_meta(src, out, meta, t0)
+    return commit_step(
+        lambda: StepResult.from_meta(src, out, write_esd(cols, out, meta=meta), t0), check
+    )
 
 
 def _load_json(path: Path) -> dict[str, Any]:

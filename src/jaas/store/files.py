@@ -393,11 +393,14 @@ class RunsAndFiles(CatalogBase):
 
 
 def _local_sums(key: str, size: int | None, checksum: str | None) -> tuple[int | None, str]:
-    """Size and adler32 of a file to register: computed for a local file unless given."""
+    """Size and adler32 of a file to register: computed for a local file unless given.
+
+    A local file must exist unless both are given (a step's output still at its temporary
+    name, registered before its rename so that a refusal keeps the old file)."""
     if checksum is not None:
         checksum = check_adler32(checksum, key)
     if not is_url(key):
-        if not os.path.isfile(key):
+        if (size is None or checksum is None) and not os.path.isfile(key):
             raise CatalogError(f"{key}: no such file; cannot register it")
         if size is None:
             size = os.path.getsize(key)

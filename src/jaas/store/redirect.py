@@ -1,4 +1,10 @@
-"""Index -> full event redirect: fetch ESD rows and RTRAW hits for (file_id, entry) pairs."""
+"""Index -> full event redirect: fetch ESD rows and RTRAW hits for (file_id, entry) pairs.
+
+Files written by other software (``store add --schema``, catalog meta ``foreign``) are
+read through the schema mapping stored with them: their events come back with the
+mapped columns (the index quantities in jaas units and the mapping's ``extra`` columns),
+read from the foreign tree at the candidates' entries. They have no hits.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +25,7 @@ from jaas.formats.rtraw import read_rtraw, take_hits
 
 if TYPE_CHECKING:
     from jaas.store.catalog import Catalog
+    from jaas.store.mapping import SchemaMapping
     from jaas.store.records import FileRecord
 
 __all__ = ["FetchedEvents", "fetch_events", "readable_copy", "resolve_paths"]
@@ -31,8 +38,10 @@ class FetchedEvents:
     """Full events for (file_id, entry) pairs, in the caller's order.
 
     Attributes:
-        esd: one row per requested pair: ``file_id``, ``entry`` and every ESD column.
-        hits: the RTRAW hits of the same events, in the same order (None if not asked).
+        esd: one row per requested pair: ``file_id``, ``entry`` and every ESD column
+            (for files written by other software: their mapped columns).
+        hits: the RTRAW hits of the same events, in the same order (None if not asked,
+            or when every file was written by other software: those have no hits).
     """
 
     esd: pd.DataFrame
@@ -93,9 +102,9 @@ def resolve_paths(
             )
         if rec.meta.get("foreign"):
             raise NotInCatalogError(
-                f"file id {fid} ({rec.path}) was written by other software; its events are "
-                "in the index made through its schema mapping, full-event redirect reads "
-                "jaas ESD files only"
+                f"file id {fid} ({rec.path}) was written by other software: it has no "
+                "jaas ESD/RTRAW paths; fetch_events (res.events()) reads its events "
+                "through its schema mapping"
             )
         rtraw = None
         if with_hits:
@@ -180,18 +189,104 @@ def fetch_events(
         >>> ev.esd[["t", "E"]], ev.hits.nhits
     """
     want = _pairs_array(pairs)
-    names = list(ESD_COLUMNS) if columns is None else list(columns)
-    read_names = names if "event_id" in names else [*names, "event_id"]
     file_ids = np.unique(want[:, 0]).tolist()
     known: dict[int, PathPair] = {int(k): v for k, v in (paths or {}).items()}
     unknown = [f for f in file_ids if f not in known]
+    foreign: dict[int, tuple[str, SchemaMapping]] = {}
     if unknown:
         if catalog is None:
             raise NotInCatalogError(
                 f"file ids {unknown} are not in the given paths and no catalog was given"
             )
-        known.update(resolve_paths(unknown, catalog, with_hits=with_hits))
+        foreign = _foreign_files(unknown, catalog)
+        rest = [f for f in unknown if f not in foreign]
+        known.update(resolve_paths(rest, catalog, with_hits=with_hits))
+    if not foreign:
+        return _fetch_jaas(want, known, with_hits, columns)
+    mine = np.isin(want[:, 0], list(foreign))
+    if with_hits and not mine.all():
+        some = sorted(foreign)[:3]
+        raise NotInCatalogError(
+            f"file ids {some} were written by other software and have no hits, while the "
+            "other files do: fetch them with with_hits=False (or the two kinds apart)"
+        )
+    parts = [_fetch_foreign(want[mine], foreign, columns)]
+    parts[0].index = pd.Index(np.flatnonzero(mine))
+    if not mine.all():
+        parts.append(_fetch_jaas(want[~mine], known, False, columns).esd)
+        parts[1].index = pd.Index(np.flatnonzero(~mine))
+    frame = pd.concat(parts).sort_index().reset_index(drop=True)
+    return FetchedEvents(esd=frame, hits=None)
 
+
+def _foreign_files(file_ids: list[int], catalog: Catalog) -> dict[int, tuple[str, SchemaMapping]]:
+    """{file_id: (readable path, schema mapping)} of the ids written by other software."""
+    from jaas.store.mapping import SchemaMapping
+
+    out: dict[int, tuple[str, SchemaMapping]] = {}
+    for fid in file_ids:
+        rec = catalog.get_file(int(fid))
+        if rec.kind != "esd" or not rec.meta.get("foreign"):
+            continue
+        try:
+            mapping = SchemaMapping.model_validate(rec.meta.get("schema") or {})
+        except ValueError as exc:
+            first = str(exc).splitlines()[0]
+            raise NotInCatalogError(
+                f"file id {fid} ({rec.path}) was written by other software, but the schema "
+                f"mapping stored with it cannot be read ({first}); ingest it again with "
+                "`jaas store add --schema`"
+            ) from exc
+        out[int(fid)] = (readable_copy(catalog, rec), mapping)
+    return out
+
+
+def _fetch_foreign(
+    want: npt.NDArray[np.int64],
+    files: Mapping[int, tuple[str, SchemaMapping]],
+    columns: list[str] | None,
+) -> pd.DataFrame:
+    """The mapped columns of foreign files at the requested entries (in ``want``'s order)."""
+    from jaas.store.foreign import read_mapped
+
+    parts = []
+    for fid in np.unique(want[:, 0]).tolist():
+        rows = np.flatnonzero(want[:, 0] == fid)
+        entries = want[rows, 1]
+        path, mapping = files[fid]
+        cols = read_mapped(path, mapping)
+        names = [c for c in cols if c != "entry"] if columns is None else list(columns)
+        missing = [c for c in names if c not in cols]
+        if missing:
+            raise FormatError(
+                f"file id {fid}: no column {missing} through its schema mapping "
+                f"(it has {[c for c in cols if c != 'entry']})",
+                path=path,
+            )
+        n = len(cols["t"])
+        bad = entries[(entries < 0) | (entries >= n)]
+        if len(bad):
+            raise FormatError(
+                f"file id {fid}: entry {int(bad[0])} out of range (tree {mapping.tree!r} "
+                f"has {n} entries)",
+                path=path,
+            )
+        data = {"file_id": np.full(len(rows), fid, np.int64), "entry": entries}
+        data |= {c: np.asarray(cols[c])[entries] for c in names}
+        parts.append(pd.DataFrame(data, index=rows))
+    return pd.concat(parts).sort_index().reset_index(drop=True)
+
+
+def _fetch_jaas(
+    want: npt.NDArray[np.int64],
+    known: Mapping[int, PathPair],
+    with_hits: bool,
+    columns: list[str] | None,
+) -> FetchedEvents:
+    """ESD rows (and RTRAW hits) of jaas files at the requested pairs, in their order."""
+    names = list(ESD_COLUMNS) if columns is None else list(columns)
+    read_names = names if "event_id" in names else [*names, "event_id"]
+    file_ids = np.unique(want[:, 0]).tolist()
     n = len(want)
     esd_cols: dict[str, np.ndarray] = {
         c: np.zeros(n, dtype=ESD_COLUMNS[c]) for c in read_names if c in ESD_COLUMNS

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any, Protocol
 
+from jaas._io import adler32_file
 from jaas._version import __version__
 from jaas.store.catalog import Catalog
 from jaas.store.records import FileRecord
@@ -34,6 +37,7 @@ def register_step(
     meta: dict[str, Any] | None = None,
     rebuilt: str | None = None,
     who: str = "jaas",
+    staged: str | os.PathLike[str] | None = None,
 ) -> tuple[FileRecord, FileRecord]:
     """Register a step's input (unless ``parent`` is given) and its output as its child.
 
@@ -52,6 +56,9 @@ def register_step(
             an output already catalogued with other bytes is then replaced in place
             (:meth:`Catalog.replace_file`, lineage kept, audited) instead of refused.
         who: the operator or process recorded in the audit of a replacement.
+        staged: where the output's bytes are now, when not yet renamed onto
+            ``res.output`` (a step's ``check``): size and checksum are taken from it, so
+            a refusal comes before the old output is replaced.
 
     Returns:
         ``(parent, child)`` catalog records.
@@ -68,8 +75,10 @@ def register_step(
             res.input, kind=input_kind, run=run, seq=seq, n_events=res.n_events,
             t_min=res.t_min, t_max=res.t_max,
         )  # fmt: skip
-    fields: dict[str, Any] = {
-        "software_version": __version__,
+    fields: dict[str, Any] = {"software_version": __version__}
+    if staged is not None and Path(staged) != Path(res.output):
+        fields.update(size=os.path.getsize(staged), checksum=adler32_file(staged))
+    fields |= {
         "n_events": res.n_events,
         "t_min": res.t_min,
         "t_max": res.t_max,

@@ -396,9 +396,16 @@ class CoincidenceResult:
     def events(self, *, catalog: Any = None, paths: Any = None, with_hits: bool = True) -> Any:
         """Fetch the full ESD (and RTRAW hits) of every pair's events via the index redirect.
 
+        Rows: the prompt events of all pairs, then their delayed events. Files written by
+        other software (``jaas store add --schema``) are read through their schema
+        mapping: their rows hold the mapped columns (and its ``extra`` ones); they have
+        no hits, so ``hits`` is None when every file is foreign (see
+        :func:`jaas.store.redirect.fetch_events`).
+
         Args:
             catalog: a ``jaas.store.Catalog`` resolving file ids to ESD/RTRAW paths.
             paths: or ``{file_id: (esd_path, rtraw_path)}``.
+            with_hits: also read the RTRAW hits.
         """
         from jaas.store.redirect import fetch_events
 
