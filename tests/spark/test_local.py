@@ -135,3 +135,7 @@ def test_bad_masters_are_refused_in_one_line(spark: object) -> None:
         SparkBackend("local[3]")
     with pytest.raises(jaas.ConfigError, match="not a Spark master"):
         SparkBackend("yarn-ish")
+    handle = jaas.connect("local[2]")  # the running context, shared: usable as backend=
+    assert isinstance(handle, SparkBackend) and repr(handle).startswith("<jaas.SparkBackend")
+    handle.close()
+    assert spark.sc._jsc is not None  # type: ignore[attr-defined]  # not stopped by a handle
