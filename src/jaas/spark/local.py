@@ -9,13 +9,10 @@ and records the master URL and process ids in the state directory (``spark.json`
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
-import signal
 import socket
-import subprocess
 import sys
 import time
 import urllib.request
@@ -23,6 +20,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from jaas._daemons import Daemons
+from jaas._io import atomic_path
 from jaas.errors import ConfigError, JaasError
 from jaas.settings import settings
 
@@ -44,10 +43,8 @@ class SparkStandalone:
     state_dir: str
 
     def save(self) -> None:
-        path = Path(self.state_dir) / STATE_FILE
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=2))
-        tmp.replace(path)
+        with atomic_path(Path(self.state_dir) / STATE_FILE) as tmp:
+            tmp.write_text(json.dumps(asdict(self), indent=2))
 
     def workers(self) -> list[dict[str, Any]]:
         """The master's live workers (id, host, cores, memory...)."""
@@ -80,17 +77,11 @@ def alive_workers(ui_url: str) -> list[dict[str, Any]]:
     return [w for w in state.get("workers", []) if w.get("state") == "ALIVE"]
 
 
-_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}  # started here: reaped by _kill
+_DAEMONS = Daemons(b"org.apache.spark.deploy")  # the Spark processes started here
 
 
 def _spawn(home: str, args: list[str], log: Path, env: dict[str, str]) -> int:
-    cmd = [os.path.join(home, "bin", "spark-class"), *args]
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(
-            cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=env
-        )
-    _CHILDREN[proc.pid] = proc
-    return proc.pid
+    return _DAEMONS.spawn([os.path.join(home, "bin", "spark-class"), *args], log, env).pid
 
 
 def start(
@@ -175,48 +166,15 @@ def recorded(state_dir: str | os.PathLike[str] | None = None) -> SparkStandalone
         raise ConfigError(f"no Spark cluster recorded in {sdir}") from exc
 
 
-def _ours(pid: int) -> bool:
-    """The process exists and is a Spark daemon (not a recycled pid)."""
-    try:
-        cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        try:
-            os.kill(pid, 0)
-        except OSError:
-            return False
-        return True  # no /proc (macOS): trust the recorded pid
-    return b"org.apache.spark.deploy" in cmd
-
-
-def _running(pid: int) -> bool:
-    child = _CHILDREN.get(pid)
-    if child is not None:
-        return child.poll() is None
-    return _ours(pid)
+_running = _DAEMONS.running
 
 
 def _alive(sa: SparkStandalone) -> bool:
-    return any(_ours(p) for p in [sa.master_pid, *sa.worker_pids])
+    return any(_DAEMONS.ours(p) for p in [sa.master_pid, *sa.worker_pids])
 
 
-def _kill(*pids: int, grace: float = 15.0) -> None:
-    """SIGTERM the given processes (if still ours), SIGKILL those left after ``grace``."""
-    targets = [p for p in pids if _running(p)]
-    for pid in targets:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    left = list(targets)
-    while left and time.monotonic() < deadline:
-        time.sleep(0.1)
-        left = [p for p in left if _running(p)]
-    for pid in left:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    for pid in pids:
-        child = _CHILDREN.pop(pid, None)
-        if child is not None:
-            child.wait()
+def _kill(*pids: int) -> None:
+    _DAEMONS.kill(*pids, grace=15.0)  # a worker takes a while to stop its executors
 
 
 def stop(state_dir: str | os.PathLike[str] | None = None) -> list[int]:
