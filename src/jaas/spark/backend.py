@@ -1,14 +1,17 @@
 """The engine's ``Backend`` on Apache Spark: ``backend="spark://HOST:7077"`` or ``"local[N]"``.
 
 The driver plans time partitions aligned to the index files from their footers alone
-(``jaas.cluster.plan``, as for Dask) and makes an RDD with one Spark partition per time
-partition; only paths, row offsets and time bounds are shipped. Each executor reads the
-rows of its partition's core and halo (any window length: the halo may reach into the
-files of many neighbouring partitions) through its per-process column cache and runs
-the engine's partition step (``jaas.spark.executor``); core columns come back as Arrow
-IPC, and the partial results are merged on the driver with the engine's ``merge``: the
-result is identical to the local engine's. Failed tasks are retried by Spark
-(``spark.task.maxFailures``), so a lost executor changes nothing in the result.
+(``jaas.cluster.plan``, as for Dask). The files' columns live in executor memory as a
+persisted RDD with one Spark partition per file (``jaas.spark._store``), reused by later
+queries on the same files: a second query with new cuts reads no file. Per query, each
+file task evaluates the masks and sends every time partition the rows of its core and
+halo (any window length, across executors); each partition task runs the engine's
+partition step (``jaas.spark.executor``); core columns come back as Arrow IPC, and the
+partial results are merged on the driver with the engine's ``merge``: the result is
+identical to the local engine's. Failed tasks are retried by Spark
+(``spark.task.maxFailures``), so a lost executor changes nothing in the result; files
+the executors cannot read are cut from the dataset and their time reported as lost, as
+on Dask (``jaas.cluster.plan.without_files``).
 """
 
 from __future__ import annotations
@@ -52,8 +55,8 @@ def _pyspark() -> Any:
 
 
 def spark_conf(master: str, app_name: str = "jaas") -> dict[str, str]:
-    """The Spark settings jaas needs: reused Python workers (the column cache lives in
-    them), this interpreter and its ``jaas`` sources on the executors, a loopback-safe
+    """The Spark settings jaas needs: reused Python workers (they cache masks and veto
+    samples), this interpreter and its ``jaas`` sources on the executors, a loopback-safe
     driver host unless ``SPARK_DRIVER_HOST``/``spark.driver.host`` says otherwise."""
     import jaas
 
