@@ -18,19 +18,23 @@ from typing import Any
 
 from jaas.engine.session.dataset import IndexFile
 
-__all__ = ["columns", "forget"]
+__all__ = ["Entry", "columns", "counters", "forget"]
 
 FilesKey = tuple[tuple[str, int, int, int], ...]
 
 
 @dataclass
-class _Entry:
+class Entry:
+    """A persisted RDD of ``FileColumns``, its columns, and whether every file of it was
+    read (checked by the first query; later ones skip the check)."""
+
     rdd: Any
     names: tuple[str, ...]
+    checked: bool = False
 
 
 _LOCK = threading.Lock()
-_ENTRIES: dict[tuple[str, FilesKey], _Entry] = {}
+_ENTRIES: dict[tuple[str, FilesKey], Entry] = {}
 _COUNTERS: dict[str, tuple[Any, Any]] = {}
 
 
@@ -49,7 +53,7 @@ def counters(sc: Any) -> tuple[Any, Any]:
 
 def columns(
     sc: Any, files: Sequence[IndexFile], names: Sequence[str]
-) -> tuple[Any, tuple[Any, Any]]:
+) -> tuple[Entry, tuple[Any, Any]]:
     """The persisted RDD of ``FileColumns`` of ``files`` holding at least ``names``
     (and "t"), and the read counters."""
     from pyspark import StorageLevel
@@ -61,7 +65,7 @@ def columns(
     with _LOCK:
         entry = _ENTRIES.get((app, key))
         if entry is not None and set(names) <= set(entry.names):
-            return entry.rdd, (files_read, bytes_read)
+            return entry, (files_read, bytes_read)
         wanted = tuple(sorted({"t", *names, *(entry.names if entry else ())}))
         if entry is not None:
             entry.rdd.unpersist()
@@ -75,8 +79,8 @@ def columns(
         items = [(i, path, n) for i, (path, n, _, _) in enumerate(key)]
         rdd = sc.parallelize(items, len(items)).map(load).persist(StorageLevel.MEMORY_ONLY)
         rdd.setName(f"jaas columns of {len(items)} file(s): {', '.join(wanted)}")
-        _ENTRIES[(app, key)] = _Entry(rdd, wanted)
-        return rdd, (files_read, bytes_read)
+        _ENTRIES[(app, key)] = entry = Entry(rdd, wanted)
+        return entry, (files_read, bytes_read)
 
 
 def forget(sc: Any, files: Sequence[IndexFile] | None = None) -> None:

@@ -207,9 +207,13 @@ def _run(
     ok = False
     try:
         # 1. the files' columns: read once per SparkContext, kept in executor memory
-        files_rdd, counters = _store.columns(sc, ds.files, names)
+        entry, counters = _store.columns(sc, ds.files, names)
+        files_rdd = entry.rdd
         reads0 = (counters[0].value, counters[1].value)
-        status = files_rdd.map(ex.status).collect()
+        # which files the executors could read: once per kept RDD (a file lost later,
+        # from an evicted partition, fails the query and the next one checks again)
+        status = [] if entry.checked else files_rdd.map(ex.status).collect()
+        entry.checked = True
         lost = {ds.files[i].path: w for i, err, w, _ in status if err}
         errors = {os.path.abspath(ds.files[i].path): err for i, err, _, _ in status if err}
         sub = _plan.without_files(ds, lost, LOST_REASON)
@@ -228,7 +232,7 @@ def _run(
             files, before, after, partition_ns=backend.partition_ns,
             partition_events=partition_events,
         )  # fmt: skip
-        watcher.set_total(2 * len(ds.files) + len(parts))
+        watcher.set_total(len(ds.files) * (1 + bool(status)) + len(parts))
         refs = _plan.file_refs(files)
         position = {os.path.abspath(f.path): i for i, f in enumerate(ds.files)}
         reach: dict[int, list[tuple[int, int, int]]] = {}
@@ -253,8 +257,10 @@ def _run(
             shared.unpersist()
         ok = True
     except JaasError:
+        _store.forget(sc, ds.files)
         raise
     except Exception as exc:
+        _store.forget(sc, ds.files)
         raise JaasError(f"Spark job failed on {backend.address}: {_first_line(exc)}") from exc
     finally:
         watcher.stop(ok)
