@@ -7,6 +7,8 @@ months of data, from Jupyter or a terminal, on one machine or a Dask cluster.
 
 from __future__ import annotations
 
+from typing import Any
+
 from jaas._version import __version__
 from jaas.errors import (
     CatalogError,
@@ -29,7 +31,6 @@ _LAZY = {
     "veto": ("jaas.engine.session.analysis", "veto"),
     "IBDSelection": ("jaas.engine.session.analysis", "IBDSelection"),
     "OffTime": ("jaas.engine.core.correlate", "OffTime"),
-    "connect": ("jaas.cluster", "connect"),
 }
 
 
@@ -42,6 +43,27 @@ BACKENDS: dict[str, str] = dict.fromkeys(
     ("dask", "tcp", "tls", "ucx", "inproc", "ws", "wss"), _DASK
 )
 BACKENDS.update(dict.fromkeys(("spark", "local[]"), "jaas.spark.backend:SparkBackend"))
+
+
+def connect(address: str | None = None, **kwargs: Any) -> Any:
+    """A handle on an analysis cluster, usable as ``backend=`` (or ``client=`` for Dask).
+
+    ``"spark://HOST:PORT"``, ``"local[N]"`` or ``"spark"`` (``$SPARK_MASTER`` or the
+    cluster of ``jaas cluster up --engine spark``) give a ``jaas.spark.SparkBackend``;
+    anything else a Dask ``jaas.cluster.Cluster`` (``jaas.cluster.connect``).
+
+    Example:
+        >>> spark = jaas.connect("spark://head:7077")         # doctest: +SKIP
+        >>> jaas.open("runs/sim1").ibd(backend=spark)         # doctest: +SKIP
+    """
+    text = (address or "").strip()
+    if text == "spark" or text.startswith(("spark://", "local[")):
+        from jaas.spark.backend import SparkBackend
+
+        return SparkBackend(text, **kwargs)
+    from jaas.cluster.client import connect as dask_connect
+
+    return dask_connect(address, **kwargs)
 
 
 def __getattr__(name: str) -> object:

@@ -135,3 +135,40 @@ def test_bad_masters_are_refused_in_one_line(spark: object) -> None:
         SparkBackend("local[3]")
     with pytest.raises(jaas.ConfigError, match="not a Spark master"):
         SparkBackend("yarn-ish")
+    handle = jaas.connect("local[2]")  # the running context, shared: usable as backend=
+    assert isinstance(handle, SparkBackend) and repr(handle).startswith("<jaas.SparkBackend")
+    handle.close()
+    assert spark.sc._jsc is not None  # type: ignore[attr-defined]  # not stopped by a handle
+
+
+def test_events_and_truth_of_a_spark_result_equal_local(
+    spark: object, sim_dir: Path, tmp_path: Path
+) -> None:
+    """``res.events()`` (the index -> full event redirect, here to ESD files written from
+    the index rows) and ``res.truth()`` of a Spark result equal the local engine's."""
+    import pandas as pd
+
+    from jaas.formats.esd import ESD_COLUMNS, write_esd
+    from jaas.formats.index import read_index
+
+    ds = _open(sim_dir)
+    paths = {}
+    for k, f in enumerate(ds.files):
+        table = read_index(f.path).sort_by("entry")
+        cols = {n: table.column(n).to_numpy() for n in table.column_names if n in ESD_COLUMNS}
+        cols["event_id"] = table.column("entry").to_numpy().astype(np.uint64)
+        cols["nhit"] = np.zeros(table.num_rows, np.int32)
+        assert (table.column("entry").to_numpy() == np.arange(table.num_rows)).all()
+        out = tmp_path / f"f{k}.esd.root"
+        write_esd(cols, out, meta={"run": 1, "file_seq": k, "parent": ""})
+        (file_id,) = set(table.column("file_id").to_numpy().tolist())
+        paths[int(file_id)] = (str(out), None)
+    ref = jaas.ibd(ds)
+    res = ds.ibd(backend=spark)  # type: ignore[arg-type]
+    assert res.n_pairs == ref.n_pairs > 0
+    got = res.events(paths=paths, with_hits=False)
+    want = ref.events(paths=paths, with_hits=False)
+    pd.testing.assert_frame_equal(got.esd, want.esd)
+    assert len(got) == 2 * res.n_pairs
+    np.testing.assert_array_equal(got.esd["t"][: res.n_pairs], res.pairs["prompt_t"])
+    assert str(res.truth()) == str(ref.truth())

@@ -1,4 +1,5 @@
-"""``jaas cluster up|down|status``: a local Dask cluster of real processes for analyses."""
+"""``jaas cluster up|down|status``: a local Dask (or Spark standalone) cluster of real
+processes for analyses."""
 
 from __future__ import annotations
 
@@ -25,6 +26,10 @@ def cluster() -> None:
 
 
 @cluster.command()
+@click.option(
+    "--engine", type=click.Choice(["dask", "spark"]), default="dask", show_default=True,
+    help="Dask scheduler + workers, or a Spark standalone master + workers.",
+)  # fmt: skip
 @click.option("-n", "--workers", default=2, show_default=True, help="Worker processes.")
 @click.option("--threads-per-worker", default=1, show_default=True, help="Threads per worker.")
 @click.option(
@@ -36,6 +41,7 @@ def cluster() -> None:
 @click.option("--dashboard/--no-dashboard", default=True, show_default=True)
 @_state_opt
 def up(
+    engine: str,
     workers: int,
     threads_per_worker: int,
     memory_limit: str,
@@ -45,6 +51,9 @@ def up(
     state_dir: Path | None,
 ) -> None:
     """Start a scheduler and N worker processes; print the address and dashboard link."""
+    if engine == "spark":
+        _spark_up(workers, threads_per_worker, memory_limit, host, port, state_dir)
+        return
     from jaas.cluster.local import start
 
     lc = start(
@@ -67,6 +76,13 @@ def up(
 @_state_opt
 def down(state_dir: Path | None) -> None:
     """Stop the scheduler and workers started by `jaas cluster up`."""
+    from jaas.spark import local as spark_local
+
+    if _spark_recorded(state_dir):
+        pids = spark_local.stop(state_dir)
+        click.echo(f"stopped Spark: {len(pids)} process(es): {', '.join(map(str, pids)) or '-'}")
+        if not ((state_dir or _default_dir()) / "cluster.json").exists():
+            return
     from jaas.cluster.local import stop
 
     pids = stop(state_dir)
@@ -77,6 +93,14 @@ def down(state_dir: Path | None) -> None:
 @_state_opt
 def status(state_dir: Path | None) -> None:
     """Workers, their cache statistics and the files they own."""
+    if _spark_recorded(state_dir):
+        from jaas.spark.local import recorded
+
+        sa = recorded(state_dir)
+        click.echo(f"spark master {sa.master_url}  ({sa.ui_url})")
+        for w in sa.workers():
+            click.echo(f"{w.get('id')}  {w.get('host')}  {w.get('cores')} core(s)")
+        return
     from jaas.cluster.client import connect
     from jaas.cluster.client import state_dir as default_dir
 
@@ -89,3 +113,32 @@ def status(state_dir: Path | None) -> None:
             click.echo(f"{addr}  {len(owned)} file(s)  {stats}")
         for path, worker in reg["lost"].items():
             click.echo(f"LOST {path} (was on {worker})")
+
+
+def _default_dir() -> Path:
+    from jaas.settings import settings
+
+    return settings().cluster_dir
+
+
+def _spark_recorded(state_dir: Path | None) -> bool:
+    from jaas.spark.local import STATE_FILE
+
+    return ((state_dir or _default_dir()) / STATE_FILE).exists()
+
+
+def _spark_up(
+    workers: int, cores: int, memory: str, host: str, port: int, state_dir: Path | None
+) -> None:
+    from jaas.spark.local import start
+
+    sa = start(
+        workers, cores=cores, host=host,
+        memory="1g" if memory == "auto" else memory.lower().replace("ib", "").rstrip("b"),
+        port=port, state_dir=state_dir,
+    )  # fmt: skip
+    click.echo(f"master     {sa.master_url}")
+    click.echo(f"status     {sa.ui_url}")
+    click.echo(f"workers    {len(sa.worker_pids)} (pids {', '.join(map(str, sa.worker_pids))})")
+    click.echo(f"state      {sa.state_dir}")
+    click.echo(f"connect    jaas.connect({sa.master_url!r}); stop: jaas cluster down")

@@ -23,7 +23,7 @@ from jaas.cluster import plan as _plan
 from jaas.cluster import registry as _registry
 from jaas.cluster.worker import FileRef, PartOutput, PartTask, Query, load_piece, run_part
 from jaas.engine.core.correlate import Spec
-from jaas.engine.core.exposure import intervals_measure, normalize_intervals
+from jaas.engine.core.exposure import normalize_intervals
 from jaas.engine.core.partition import merge
 from jaas.engine.lang.expr import Expr
 from jaas.engine.session.backend import BackendInfo, BuiltQuery, Execution
@@ -44,11 +44,7 @@ LOST_REASON = "unreachable: its worker was lost (node-local storage)"
 QueryInfo = BackendInfo  # how a distributed query ran (the engine's typed backend info)
 
 
-def _refs(files: list[Any]) -> list[FileRef]:
-    offsets = np.concatenate([[0], np.cumsum([f.n_events for f in files])]).tolist()
-    return [
-        FileRef(os.path.abspath(f.path), int(offsets[i]), f.n_events) for i, f in enumerate(files)
-    ]
+_refs = _plan.file_refs
 
 
 def _submit(
@@ -215,22 +211,7 @@ def run(
     return sub, result, cols, masks, info
 
 
-def _count_lost_time(exp: Any, ds: Dataset, sub: Dataset, bad: np.ndarray) -> None:
-    """Keep the original span: lost files at its edges count as bad time, not dropped."""
-    if not len(ds.segments) or not len(sub.segments):
-        return
-    span = (int(ds.segments[0, 0]), int(ds.segments[-1, 1]))
-    outside = _plan._subtract(np.array([span], np.int64), [tuple(s) for s in sub.segments])
-    bad_iv = normalize_intervals(bad, what="bad")
-    inter = [
-        (max(a, c), min(b, d))
-        for a, b in outside.tolist()
-        for c, d in bad_iv.tolist()
-        if min(b, d) > max(a, c)
-    ]
-    exp.span_ns = span[1] - span[0]
-    exp.gap_ns = exp.span_ns - exp.good_ns
-    exp.bad_ns = intervals_measure(np.array(inter, np.int64).reshape(-1, 2))
+_count_lost_time = _plan.count_lost_time
 
 
 class DaskBackend:

@@ -8,16 +8,14 @@ records their process ids in a state directory; ``stop`` ends exactly those proc
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
-import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from jaas._daemons import Daemons
 from jaas.cluster.client import state_dir as default_state_dir
 from jaas.errors import ConfigError, JaasError
 
@@ -41,16 +39,8 @@ class LocalCluster:
         tmp.replace(path)
 
 
-_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}  # started here: reaped by _kill
-
-
-def _spawn(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(
-            args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=env
-        )
-    _CHILDREN[proc.pid] = proc
-    return proc
+_DAEMONS = Daemons(b"distributed.cli")  # the Dask processes started and stopped here
+_spawn = _DAEMONS.spawn
 
 
 def _wait_for(cond: object, timeout: float, what: str, log: Path) -> None:
@@ -143,48 +133,15 @@ def _load(sdir: Path) -> LocalCluster:
     return LocalCluster(**json.loads((sdir / "cluster.json").read_text()))
 
 
-def _ours(pid: int) -> bool:
-    """The process exists and is a Dask process (not a recycled pid)."""
-    try:
-        cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        try:
-            os.kill(pid, 0)
-        except OSError:
-            return False
-        return True  # no /proc (macOS): trust the recorded pid
-    return b"distributed.cli" in cmd
+_ours = _DAEMONS.ours
 
 
 def _alive(lc: LocalCluster) -> bool:
     return any(_ours(p) for p in [lc.scheduler_pid, *lc.worker_pids])
 
 
-def _kill(*pids: int, grace: float = 5.0) -> None:
-    """SIGTERM the given processes (if still ours), SIGKILL those left after ``grace``."""
-    targets = [p for p in pids if p in _CHILDREN or _ours(p)]
-    for pid in targets:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    left = list(targets)
-    while left and time.monotonic() < deadline:
-        time.sleep(0.05)
-        left = [p for p in left if _running(p)]
-    for pid in left:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    for pid in targets:
-        child = _CHILDREN.pop(pid, None)
-        if child is not None:
-            child.wait()
-
-
-def _running(pid: int) -> bool:
-    child = _CHILDREN.get(pid)
-    if child is not None:
-        return child.poll() is None
-    return _ours(pid)
+_kill = _DAEMONS.kill
+_running = _DAEMONS.running
 
 
 def stop(state_dir: str | os.PathLike[str] | None = None) -> list[int]:

@@ -1,9 +1,10 @@
 """Pure planning of a distributed query: time partitions over files, halos, lost files.
 
-No Dask here: the client plans from the files' footers (time ranges, row counts) alone,
-without reading any column. A partition owns the events of its core time range
-``[t_lo, t_hi)`` and needs the rows in ``[t_lo - before, t_hi - 1 + after]`` (the halo),
-taken from as many files, hence workers, as that range spans.
+No Dask here (the Spark backend plans with it too): the client plans from the files'
+footers (time ranges, row counts) alone, without reading any column. A partition owns
+the events of its core time range ``[t_lo, t_hi)`` and needs the rows in
+``[t_lo - before, t_hi - 1 + after]`` (the halo), taken from as many files, hence
+workers, as that range spans.
 """
 
 from __future__ import annotations
@@ -13,13 +14,23 @@ import itertools
 import math
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from jaas.cluster.worker import FileRef
+from jaas.engine.core.exposure import intervals_measure, normalize_intervals
 from jaas.engine.session.dataset import Dataset, IndexFile, LostData
 from jaas.errors import ConfigError
 
-__all__ = ["PlannedPartition", "check_time_order", "plan", "without_files"]
+__all__ = [
+    "PlannedPartition",
+    "check_time_order",
+    "count_lost_time",
+    "file_refs",
+    "plan",
+    "without_files",
+]
 
 FAR = 1 << 62
 
@@ -167,3 +178,31 @@ def without_files(ds: Dataset, lost: dict[str, str], reason: str) -> Dataset:
         segments=_subtract(ds.segments, cut),
         lost=[*ds.lost, *entries],
     )
+
+
+def file_refs(files: list[IndexFile]) -> list[FileRef]:
+    """``FileRef`` of each file: absolute path, global index of its first row, rows."""
+    offsets = np.concatenate([[0], np.cumsum([f.n_events for f in files])]).tolist()
+    return [
+        FileRef(os.path.abspath(f.path), int(offsets[i]), f.n_events) for i, f in enumerate(files)
+    ]
+
+
+def count_lost_time(exp: Any, ds: Dataset, sub: Dataset, bad: np.ndarray) -> None:
+    """Keep the original span of ``ds`` in the exposure ``exp`` of a query run on ``sub``
+    (``ds`` without its lost files): lost files at its edges count as bad time, not
+    dropped."""
+    if not len(ds.segments) or not len(sub.segments):
+        return
+    span = (int(ds.segments[0, 0]), int(ds.segments[-1, 1]))
+    outside = _subtract(np.array([span], np.int64), [tuple(s) for s in sub.segments])
+    bad_iv = normalize_intervals(bad, what="bad")
+    inter = [
+        (max(a, c), min(b, d))
+        for a, b in outside.tolist()
+        for c, d in bad_iv.tolist()
+        if min(b, d) > max(a, c)
+    ]
+    exp.span_ns = span[1] - span[0]
+    exp.gap_ns = exp.span_ns - exp.good_ns
+    exp.bad_ns = intervals_measure(np.array(inter, np.int64).reshape(-1, 2))

@@ -15,7 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from distributed.diagnostics.plugin import WorkerPlugin
+
+try:
+    from distributed.diagnostics.plugin import WorkerPlugin
+except ImportError:  # the Spark extra has no Dask: only the dask-free pieces are used
+    WorkerPlugin = object  # type: ignore[misc,assignment]
 
 from jaas.engine.core.correlate import Spec
 from jaas.engine.core.partition import (
@@ -43,6 +47,7 @@ __all__ = [
     "Query",
     "load_piece",
     "run_part",
+    "run_pieces",
     "worker_stats",
 ]
 
@@ -236,6 +241,15 @@ def run_part(task: PartTask, query: Query, *remote: Piece) -> PartOutput:
         else _slice(s.path, s.offset, file_stream(state.cache, s, query), task.lo, task.hi)
         for s in task.sources
     ]
+    partial, core = run_pieces(task, query, pieces, state.cache)
+    return PartOutput(partial, core, state.address)
+
+
+def run_pieces(
+    task: PartTask, query: Query, pieces: list[Piece], cache: ColumnCache
+) -> tuple[PartialResult, dict[str, np.ndarray]]:
+    """The engine's partition step on the partition's rows (``pieces`` in time order):
+    its partial result and the core rows of the gathered columns (Dask and Spark)."""
     names = list(dict.fromkeys(["t", *query.names, *query.exprs]))
     if not pieces:
         g0, cols = 0, {n: np.zeros(0, np.int64 if n == "t" else np.float64) for n in names}
@@ -249,8 +263,8 @@ def run_part(task: PartTask, query: Query, *remote: Piece) -> PartOutput:
     spec = query.spec
     samples = None
     if any(v.kind != "detector" for v in spec.vetoes):
-        samples = state.cache.veto_memo.samples(query.segments, spec)
+        samples = cache.veto_memo.samples(query.segments, spec)
     sub = samples_between(samples, task.t_lo, task.t_hi)
     partial = run_partition(stream, part, spec, query.segments, sub)
     core = {n: np.ascontiguousarray(cols[n][a:b]) for n in query.gather}
-    return PartOutput(partial, core, state.address)
+    return partial, core

@@ -1,14 +1,17 @@
 """The engine's ``Backend`` on Apache Spark: ``backend="spark://HOST:7077"`` or ``"local[N]"``.
 
 The driver plans time partitions aligned to the index files from their footers alone
-(``jaas.cluster.plan``, as for Dask) and makes an RDD with one Spark partition per time
-partition; only paths, row offsets and time bounds are shipped. Each executor reads the
-rows of its partition's core and halo (any window length: the halo may reach into the
-files of many neighbouring partitions) through its per-process column cache and runs
-the engine's partition step (``jaas.spark.executor``); core columns come back as Arrow
-IPC, and the partial results are merged on the driver with the engine's ``merge``: the
-result is identical to the local engine's. Failed tasks are retried by Spark
-(``spark.task.maxFailures``), so a lost executor changes nothing in the result.
+(``jaas.cluster.plan``, as for Dask). The files' columns live in executor memory as a
+persisted RDD with one Spark partition per file (``jaas.spark._store``), reused by later
+queries on the same files: a second query with new cuts reads no file. Per query, each
+file task evaluates the masks and sends every time partition the rows of its core and
+halo (any window length, across executors); each partition task runs the engine's
+partition step (``jaas.spark.executor``); core columns come back as Arrow IPC, and the
+partial results are merged on the driver with the engine's ``merge``: the result is
+identical to the local engine's. Failed tasks are retried by Spark
+(``spark.task.maxFailures``), so a lost executor changes nothing in the result; files
+the executors cannot read are cut from the dataset and their time reported as lost, as
+on Dask (``jaas.cluster.plan.without_files``).
 """
 
 from __future__ import annotations
@@ -25,11 +28,14 @@ import numpy as np
 from jaas.engine.session.backend import BackendInfo, BuiltQuery, Execution
 from jaas.errors import ConfigError, JaasError
 from jaas.settings import settings
+from jaas.spark import _store
 
 if TYPE_CHECKING:
     from jaas.engine.session.dataset import Dataset
 
-__all__ = ["SparkBackend", "spark_conf"]
+__all__ = ["LOST_REASON", "SparkBackend", "spark_conf"]
+
+LOST_REASON = "unreadable on the Spark executors (deleted or corrupt after the dataset was opened)"
 
 
 def _pyspark() -> Any:
@@ -49,8 +55,8 @@ def _pyspark() -> Any:
 
 
 def spark_conf(master: str, app_name: str = "jaas") -> dict[str, str]:
-    """The Spark settings jaas needs: reused Python workers (the column cache lives in
-    them), this interpreter and its ``jaas`` sources on the executors, a loopback-safe
+    """The Spark settings jaas needs: reused Python workers (they cache masks and veto
+    samples), this interpreter and its ``jaas`` sources on the executors, a loopback-safe
     driver host unless ``SPARK_DRIVER_HOST``/``spark.driver.host`` says otherwise."""
     import jaas
 
@@ -76,12 +82,23 @@ def spark_conf(master: str, app_name: str = "jaas") -> dict[str, str]:
     return conf
 
 
+def _default_master() -> str:
+    """``$SPARK_MASTER``, else the cluster of ``jaas cluster up --engine spark``, else
+    ``local[*]``."""
+    if os.environ.get("SPARK_MASTER"):
+        return os.environ["SPARK_MASTER"]
+    from jaas.spark.local import recorded
+
+    try:
+        return recorded().master_url
+    except ConfigError:
+        return "local[*]"
+
+
 def _master(target: str | None) -> str:
-    if target is None:
-        return os.environ.get("SPARK_MASTER", "local[*]")
-    text = target.strip()
-    if text == "spark":
-        return os.environ.get("SPARK_MASTER", "local[*]")
+    text = (target or "").strip()
+    if text in ("", "spark"):
+        return _default_master()
     if (text.startswith("local[") and text.endswith("]")) or text.startswith("spark://"):
         return text
     raise ConfigError(f"not a Spark master: {target!r}; use 'spark://HOST:PORT' or 'local[N]'")
@@ -111,6 +128,8 @@ class SparkBackend:
     ) -> None:
         self.partition_ns = partition_ns
         self.on_progress = on_progress
+        self.last_files_read = 0  # index files read by the last query (0: all from memory)
+        self.last_bytes_read = 0  # column bytes read by it
         self._owned = target is None or isinstance(target, str)
         if self._owned:
             master = _master(target)
@@ -125,7 +144,6 @@ class SparkBackend:
                 self._owned = False
                 self.sc = active
                 self.address = master
-                self.partition_ns, self.on_progress = partition_ns, on_progress
                 return
             os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
             sc_conf = pyspark.SparkConf().setAll(
@@ -142,6 +160,7 @@ class SparkBackend:
     def close(self) -> None:
         """Stop the SparkContext if this backend started it from a master URL."""
         if self._owned:
+            _store.forget(self.sc)
             self.sc.stop()
 
     def __enter__(self) -> SparkBackend:
@@ -154,80 +173,116 @@ class SparkBackend:
         """Task slots of the cluster (``defaultParallelism``)."""
         return max(int(self.sc.defaultParallelism), 1)
 
-    def run(
-        self,
-        ds: Dataset,
-        query: BuiltQuery,
-        *,
-        threads: int = 1,
-        partition_events: int | None = None,
-        label: str = "query",
-    ) -> Execution:
-        """Run ``query`` over ``ds`` on Spark (``threads`` is ignored: Spark runs one
-        partition per task slot)."""
-        from jaas.cluster import plan as _plan
-        from jaas.cluster.backend import _refs
-        from jaas.cluster.worker import PartTask, Query
-        from jaas.engine.core.exposure import normalize_intervals
-        from jaas.engine.core.partition import merge
-        from jaas.spark.executor import SparkTask, run_tasks
+    def __repr__(self) -> str:
+        return f"<jaas.SparkBackend master={self.address} cores={self.cores()}>"
 
-        del threads
-        started = time.perf_counter()
-        spec = query.spec
-        _plan.check_time_order(ds.files)
+    def uncache(self) -> None:
+        """Drop the file columns this SparkContext keeps for later queries."""
+        _store.forget(self.sc)
+
+    def run(self, ds: Dataset, query: BuiltQuery, **options: Any) -> Execution:
+        """Run ``query`` over ``ds`` on Spark (``Backend.run``; ``threads`` is ignored:
+        Spark runs one partition per task slot; ``partition_events``, ``label``)."""
+        return _run(self, ds, query, options.get("partition_events"), options.get("label", "query"))
+
+
+def _run(
+    backend: SparkBackend, ds: Dataset, query: BuiltQuery, partition_events: int | None, label: str
+) -> Execution:
+    from jaas.cluster import plan as _plan
+    from jaas.cluster.worker import PartTask, Query
+    from jaas.engine.core.exposure import normalize_intervals
+    from jaas.engine.core.partition import merge
+    from jaas.spark import executor as ex
+
+    started = time.perf_counter()
+    sc, spec = backend.sc, query.spec
+    _plan.check_time_order(ds.files)
+    if not ds.files:
+        raise ConfigError(f"dataset {ds.name!r} has no index files")
+    names = tuple(sorted(query.columns))
+    group = f"jaas-{id(backend)}-{time.monotonic_ns()}"
+    sc.setJobGroup(group, label)
+    watcher = _Progress(sc, group, 3 * len(ds.files), label, backend.on_progress)
+    ok = False
+    try:
+        # 1. the files' columns: read once per SparkContext, kept in executor memory
+        entry, counters = _store.columns(sc, ds.files, names)
+        files_rdd = entry.rdd
+        reads0 = (counters[0].value, counters[1].value)
+        # which files the executors could read: once per kept RDD (a file lost later,
+        # from an evicted partition, fails the query and the next one checks again)
+        status = [] if entry.checked else files_rdd.map(ex.status).collect()
+        entry.checked = True
+        lost = {ds.files[i].path: w for i, err, w, _ in status if err}
+        errors = {os.path.abspath(ds.files[i].path): err for i, err, _, _ in status if err}
+        sub = _plan.without_files(ds, lost, LOST_REASON)
+        if not sub.files:
+            raise JaasError(f"every file of dataset {ds.name!r} is unreadable: {errors}")
+        # 2. plan on the readable files and route each file's rows to its partitions
         before, after = spec.halo()
-        names = tuple(sorted(query.columns))
         exprs = dict(query.exprs)
-        if partition_events is None and self.partition_ns is None and ds.files:
-            biggest = max(f.n_events for f in ds.files)
-            partition_events = min(biggest, -(-ds.n_events // (2 * self.cores())))
-        segments = normalize_intervals(ds.segments, what="segments")
+        files = [f for f in sub.files if f.n_events > 0] or sub.files
+        if partition_events is None and backend.partition_ns is None:
+            biggest = max(f.n_events for f in files)
+            partition_events = min(biggest, -(-sub.n_events // (2 * backend.cores())))
+        segments = normalize_intervals(sub.segments, what="segments")
         q = Query(names, exprs, spec, segments, before, after, (*names, *exprs))
-        files = [f for f in ds.files if f.n_events > 0] or ds.files
-        if not files:
-            raise ConfigError(f"dataset {ds.name!r} has no index files")
-        refs = _refs(files)
         parts = _plan.plan(
-            files, before, after, partition_ns=self.partition_ns,
+            files, before, after, partition_ns=backend.partition_ns,
             partition_events=partition_events,
         )  # fmt: skip
-        tasks = [
-            SparkTask(
-                PartTask(p.index, p.t_lo, p.t_hi, p.lo, p.hi, tuple(refs[i] for i in p.files)),
-                tuple(refs[i] for i in p.files),
-            )
-            for p in parts
-        ]
-        shared = self.sc.broadcast(q)
-        rdd = self.sc.parallelize(tasks, len(tasks)).mapPartitions(
-            lambda it: run_tasks(it, shared.value)
-        )
-        group = f"jaas-{id(self)}-{time.monotonic_ns()}"
-        self.sc.setJobGroup(group, label)
-        watcher = _Progress(self.sc, group, len(tasks), label, self.on_progress)
-        ok = False
+        watcher.set_total(len(ds.files) * (1 + bool(status)) + len(parts))
+        refs = _plan.file_refs(files)
+        position = {os.path.abspath(f.path): i for i, f in enumerate(ds.files)}
+        reach: dict[int, list[tuple[int, int, int]]] = {}
+        for p in parts:
+            for j in p.files:
+                reach.setdefault(j, []).append((p.index, p.lo, p.hi))
+        routes = {
+            position[r.path]: ex.Route(r, tuple(reach.get(j, ()))) for j, r in enumerate(refs)
+        }
+        tasks = [PartTask(p.index, p.t_lo, p.t_hi, p.lo, p.hi, ()) for p in parts]
+        shared = sc.broadcast((q, routes, tasks))
         try:
-            outputs = sorted(rdd.collect(), key=lambda o: o.index)
-            ok = True
-        except Exception as exc:
-            raise JaasError(f"Spark job failed on {self.address}: {_first_line(exc)}") from exc
+            outputs = (
+                files_rdd.flatMap(lambda fc: ex.emit_pieces(fc, shared.value[0], shared.value[1]))
+                .partitionBy(len(tasks), ex._identity)
+                .mapPartitionsWithIndex(
+                    lambda i, it: ex.run_group(i, it, shared.value[2], shared.value[0])
+                )
+                .collect()
+            )
         finally:
-            watcher.stop(ok)
             shared.unpersist()
-        cores = [o.core() for o in outputs]
-        bad = np.array([[x.start, x.end] for x in ds.lost], np.int64).reshape(-1, 2)
-        result = merge([o.partial for o in outputs], spec, segments, bad=bad)
-        cols = {n: np.concatenate([c[n] for c in cores]) for n in names}
-        masks = {n: np.concatenate([c[n] for c in cores]) for n in exprs}
-        info = BackendInfo("spark", self.address)
-        info.partitions = [
-            (p.index, p.t_lo, p.t_hi, o.where) for p, o in zip(parts, outputs, strict=True)
-        ]
-        info.seconds = time.perf_counter() - started
-        self.last_bytes_read = sum(o.bytes_read for o in outputs)
-        self.last_misses = sum(o.misses for o in outputs)
-        return Execution(ds, result, cols, masks, info)
+        ok = True
+    except JaasError:
+        _store.forget(sc, ds.files)
+        raise
+    except Exception as exc:
+        _store.forget(sc, ds.files)
+        raise JaasError(f"Spark job failed on {backend.address}: {_first_line(exc)}") from exc
+    finally:
+        watcher.stop(ok)
+    if lost:  # read again next time: the files may come back
+        _store.forget(sc, ds.files)
+    outputs.sort(key=lambda o: o.index)
+    cores = [o.core() for o in outputs]
+    bad = np.array([[x.start, x.end] for x in sub.lost], np.int64).reshape(-1, 2)
+    result = merge([o.partial for o in outputs], spec, segments, bad=bad)
+    if lost:
+        _plan.count_lost_time(result.exposure, ds, sub, bad)
+    cols = {n: np.concatenate([c[n] for c in cores]) for n in names}
+    masks = {n: np.concatenate([c[n] for c in cores]) for n in exprs}
+    info = BackendInfo("spark", backend.address)
+    info.partitions = [
+        (p.index, p.t_lo, p.t_hi, o.where) for p, o in zip(parts, outputs, strict=True)
+    ]
+    info.lost = errors
+    info.seconds = time.perf_counter() - started
+    backend.last_files_read = int(counters[0].value - reads0[0])
+    backend.last_bytes_read = int(counters[1].value - reads0[1])
+    return Execution(sub, result, cols, masks, info)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -250,6 +305,7 @@ class _Progress:
         self.sc, self.group, self.total, self.callback = sc, group, total, callback
         self.bar = progress(total=total, desc=label, unit="part")
         self.done = 0
+        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._thread.start()
@@ -263,12 +319,20 @@ class _Progress:
                 s = tracker.getStageInfo(stage)
                 if s is not None:
                     done += s.numCompletedTasks
-        done = min(done, self.total)
-        if done > self.done:
-            self.bar.update(done - self.done)
-            self.done = done
-            if self.callback is not None:
-                self.callback(done, self.total)
+        with self._lock:
+            done = min(done, self.total)
+            if done > self.done:
+                self.bar.update(done - self.done)
+                self.done = done
+                if self.callback is not None:
+                    self.callback(done, self.total)
+
+    def set_total(self, total: int) -> None:
+        """The number of tasks, known once the query is planned."""
+        with self._lock:
+            self.total = max(total, self.done)
+            self.bar.total = self.total
+            self.bar.refresh()
 
     def _loop(self) -> None:
         while not self._stop.wait(0.2):

@@ -1,13 +1,19 @@
-"""Executor side of the Spark backend: a per-process column cache and the partition task.
+"""Executor side of the Spark backend: file columns, halo pieces, the partition task.
 
-Spark runs Python code in worker processes that it reuses across tasks
-(``spark.python.worker.reuse=true``, set by the backend), so a module-level
-``ColumnCache`` keeps the columns and masks of the files an executor has read: a second
-query with new cuts reads no index column again. The task of one time partition reads
-its core and halo rows from the index files (shared storage) through that cache with the
-cluster layer's own helpers (``file_stream``, the engine's ``rows_between``), then runs
-the engine's ``halo_bounds`` / ``samples_between`` / ``run_partition`` exactly as a Dask
-worker does; the driver merges the partial results with the engine's ``merge``.
+A query runs as one Spark job of two stages over a *persisted* RDD of file columns:
+
+1. ``load_file`` (one Spark partition per index file) reads a file's columns once; the
+   RDD is persisted (``MEMORY_ONLY``) and reused by every later query on the same files
+   and columns in the SparkContext, whichever executor or Python worker runs the next
+   task: a second query with new cuts reads no file. A file that cannot be read becomes
+   a ``FileColumns`` with its error (the driver reports its time as lost).
+2. ``emit_pieces`` evaluates the query's masks on a file's columns and emits, for every
+   time partition whose core or halo reaches into the file, the rows it needs, keyed
+   by the partition; Spark moves them to the partition's task (any halo length, across
+   executors), where ``run_group`` runs the engine's partition step
+   (``jaas.cluster.worker.run_pieces``, as on a Dask worker) and returns the partial
+   result with its core columns as Arrow IPC; the driver merges with the engine's
+   ``merge``.
 """
 
 from __future__ import annotations
@@ -16,52 +22,111 @@ import os
 import socket
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from jaas.cluster.worker import FileRef, PartTask, Query, _concat, _slice, file_stream
-from jaas.engine.core.partition import (
-    PartialResult,
-    Partition,
-    halo_bounds,
-    run_partition,
-    samples_between,
-)
-from jaas.engine.session.cache import CacheStats, ColumnCache
+from jaas.cluster.worker import FileRef, PartTask, Piece, Query, _slice, run_pieces
+from jaas.engine.core.partition import PartialResult
+from jaas.engine.session.cache import ColumnCache
+from jaas.engine.session.masks import cached_masks
+from jaas.errors import JaasError
+from jaas.formats.index import read_index
 from jaas.settings import settings
 
-__all__ = ["SparkPart", "SparkTask", "cache", "run_tasks"]
+__all__ = [
+    "FileColumns",
+    "Route",
+    "SparkPart",
+    "cache",
+    "emit_pieces",
+    "load_file",
+    "run_group",
+    "where",
+]
 
 _CACHE: ColumnCache | None = None
 
 
 def cache() -> ColumnCache:
-    """This Python worker's column cache (``JAAS_CACHE_BYTES``, default 1 GiB)."""
+    """This Python worker's cache of evaluated masks and veto samples (``JAAS_CACHE_BYTES``,
+    default 1 GiB); the columns themselves live in the persisted RDD."""
     global _CACHE
     if _CACHE is None:
         _CACHE = ColumnCache(settings().cache_bytes or 1 << 30)
     return _CACHE
 
 
-@dataclass(frozen=True)
-class SparkTask:
-    """One time partition and the files (in time order) holding its core and halo rows."""
+def where() -> str:
+    """This Python worker: ``host/pidN``."""
+    return f"{socket.gethostname()}/pid{os.getpid()}"
 
-    part: PartTask  # its ``sources`` are all ``FileRef`` (files read by the executor)
-    files: tuple[FileRef, ...]
+
+@dataclass
+class FileColumns:
+    """One index file's columns as read by an executor, or why it could not be read."""
+
+    index: int  # position in the dataset's files
+    path: str
+    key: tuple[str, int, int]  # ColumnCache.file_key at reading time (masks are cached by it)
+    columns: dict[str, np.ndarray] | None
+    error: str = ""
+    where: str = ""
+
+
+def load_file(index: int, path: str, n_events: int, names: tuple[str, ...]) -> FileColumns:
+    """Read ``names`` of the file; a missing, corrupt or changed file gives its error."""
+    try:
+        key = ColumnCache.file_key(path)
+        table = read_index(path, list(names))
+        cols = {n: table.column(n).to_numpy() for n in names}
+        if len(cols["t"]) != n_events:
+            raise JaasError(
+                f"{path} has {len(cols['t'])} rows, expected {n_events} as when the dataset "
+                "was opened; it changed on disk"
+            )
+    except Exception as exc:  # OSError, FormatError, Arrow errors: the file is lost
+        text = str(exc).strip().splitlines()
+        return FileColumns(index, path, ("", 0, 0), None, text[0] if text else type(exc).__name__,
+                           where())  # fmt: skip
+    return FileColumns(index, path, key, cols, "", where())
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where one file's rows go in a query: its place in the analysed stream and the
+    partitions (index, lo, hi) whose core or halo reaches into it."""
+
+    ref: FileRef
+    parts: tuple[tuple[int, int, int], ...]
+
+
+def emit_pieces(
+    fc: FileColumns, query: Query, routes: dict[int, Route]
+) -> Iterator[tuple[int, Piece]]:
+    """``flatMap`` body: the rows of one file each partition needs, with the masks."""
+    route = routes.get(fc.index)
+    if route is None:  # lost (or empty) file: not in this query's plan
+        return
+    if fc.columns is None:
+        raise JaasError(f"{fc.path} became unreadable during the query: {fc.error}")
+    # only this query's columns: the kept RDD may hold more (earlier queries'), and the
+    # engine uses some when present (e.g. muon tracks for the distance since a muon)
+    cols = {n: fc.columns[n] for n in dict.fromkeys(("t", *query.names))}
+    stream = {**cols, **cached_masks(cache(), fc.key, query.exprs, cols)}
+    for index, lo, hi in route.parts:
+        yield index, _slice(route.ref.path, route.ref.offset, stream, lo, hi)
 
 
 @dataclass
 class SparkPart:
-    """A partition's partial result, its core rows (Arrow IPC), where it ran, cache use."""
+    """A partition's partial result, its core rows (Arrow IPC) and where it ran."""
 
     index: int
     partial: PartialResult
     core_ipc: bytes
     where: str
-    bytes_read: int
-    misses: int
 
     def core(self) -> dict[str, np.ndarray]:
         """The gathered core columns, as numpy arrays of their original dtype."""
@@ -77,39 +142,22 @@ def _to_ipc(columns: dict[str, np.ndarray]) -> bytes:
     return bytes(sink.getvalue().to_pybytes())
 
 
-def run_task(task: SparkTask, query: Query) -> SparkPart:
-    """Read the partition's rows (through this process's cache) and run the engine on it."""
-    store = cache()
-    before: CacheStats = store.stats()
-    p = task.part
-    pieces = [
-        _slice(f.path, f.offset, file_stream(store, f, query), p.lo, p.hi) for f in task.files
-    ]
-    names = list(dict.fromkeys(["t", *query.names, *query.exprs]))
-    if pieces:
-        g0, cols = _concat(pieces, names)
-    else:
-        g0, cols = 0, {n: np.zeros(0, np.int64 if n == "t" else np.float64) for n in names}
-    t = cols["t"].astype(np.int64, copy=False)
-    h0, a, b, h1 = halo_bounds(t, p.t_lo, p.t_hi, query.before, query.after)
-    part = Partition(p.index, g0 + h0, g0 + a, g0 + b, g0 + h1, p.t_lo, p.t_hi)
-    stream = {n: v[h0:h1] for n, v in cols.items()}
-    stream["t"] = t[h0:h1]
-    samples = None
-    if any(v.kind != "detector" for v in query.spec.vetoes):
-        samples = store.veto_memo.samples(query.segments, query.spec)
-    partial = run_partition(stream, part, query.spec, query.segments, samples_between(
-        samples, p.t_lo, p.t_hi))  # fmt: skip
-    core = {n: np.ascontiguousarray(cols[n][a:b]) for n in query.gather}
-    after = store.stats()
-    where = f"{socket.gethostname()}/pid{os.getpid()}"
-    return SparkPart(
-        p.index, partial, _to_ipc(core), where,
-        after.bytes_read - before.bytes_read, after.misses - before.misses,
-    )  # fmt: skip
+def run_group(
+    split: int, items: Iterable[tuple[int, Piece]], tasks: list[PartTask], query: Query
+) -> Iterator[SparkPart]:
+    """``mapPartitionsWithIndex`` body: Spark partition ``split`` holds the pieces of
+    time partition ``split``; run the engine on them in time order."""
+    pieces = sorted((piece for _, piece in items), key=lambda p: p.start)
+    task = tasks[split]
+    partial, core = run_pieces(task, query, pieces, cache())
+    yield SparkPart(task.index, partial, _to_ipc(core), where())
 
 
-def run_tasks(tasks: Iterable[SparkTask], query: Query) -> Iterator[SparkPart]:
-    """``mapPartitions`` body: one Spark partition holds one time partition."""
-    for task in tasks:
-        yield run_task(task, query)
+def status(fc: FileColumns) -> tuple[int, str, str, int]:
+    """(file index, error or "", where it was read, bytes held) for the driver."""
+    held = sum(int(v.nbytes) for v in fc.columns.values()) if fc.columns else 0
+    return fc.index, fc.error, fc.where, held
+
+
+def _identity(key: Any) -> int:
+    return int(key)
