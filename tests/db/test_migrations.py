@@ -13,8 +13,10 @@ from click.testing import CliRunner
 from sqlalchemy import Engine, MetaData, Select, inspect, select, text
 
 import jaas.kup.alerts
+import jaas.kup.identity
 import jaas.kup.monitor
 import jaas.portal.auth
+import jaas.portal.routes_alerts
 import jaas.transfer.tables
 from jaas import db
 from jaas.cli.main import cli
@@ -38,13 +40,15 @@ def _models() -> MetaData:
         Base.metadata,
         jaas.kup.ledger.metadata,
         jaas.portal.auth.metadata,
+        jaas.portal.routes_alerts.metadata,
         jaas.transfer.tables.metadata,
     )
     for source in sources:
         for table in source.tables.values():
             table.to_metadata(md)
+    assert jaas.kup.identity.inputs_table is not None  # kup_inputs joins the ledger metadata
     assert "kup_alerts" in md.tables and "kup_monitor_history" in md.tables
-    assert {"portal_tokens", "transfer_requests", "transfer_replicas"} <= set(md.tables)
+    assert {"portal_tokens", "portal_alert_actions", "transfer_requests", "transfer_replicas"} <= set(md.tables)
     assert jaas.kup.alerts.alerts_table is not None and jaas.kup.monitor.history_table is not None
     return md
 

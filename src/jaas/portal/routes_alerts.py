@@ -1,8 +1,7 @@
 """Alert handling: rules with thresholds, per-entity instances, acknowledge and silence.
 
 Acknowledgements and silences are audited rows (who, when, note) in the table
-``portal_alert_actions`` of the pipeline DB (created on first use, like the token table:
-no migration yet). An ack belongs to one alert instance (its id); a silence to an entity
+``portal_alert_actions`` of the pipeline DB (migration 0006 of :mod:`jaas.db`). An ack belongs to one alert instance (its id); a silence to an entity
 (the alert's subject: stage, consumer group, run), optionally one rule, until a time.
 """
 
@@ -15,6 +14,7 @@ from typing import Annotated, Any
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query, Request
 
+from jaas.db import ensure_schema
 from jaas.errors import NotInCatalogError
 from jaas.kup.alerts import AlertRules
 from jaas.portal.app import _ERRORS, LedgerDep, OperatorDep, ReaderDep
@@ -65,7 +65,7 @@ class AlertActions:
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
-        metadata.create_all(engine)
+        ensure_schema(engine)  # the one upgrade path of jaas.db (migration 0006)
 
     def add(self, **values: Any) -> AlertActionOut:
         now = dt.datetime.now(dt.UTC)
