@@ -48,7 +48,8 @@ def _models() -> MetaData:
             table.to_metadata(md)
     assert jaas.kup.identity.inputs_table is not None  # kup_inputs joins the ledger metadata
     assert "kup_alerts" in md.tables and "kup_monitor_history" in md.tables
-    assert {"portal_tokens", "portal_alert_actions", "transfer_requests", "transfer_replicas"} <= set(md.tables)
+    portal = {"portal_tokens", "portal_alert_actions"}
+    assert portal | {"transfer_requests", "transfer_replicas"} <= set(md.tables)
     assert jaas.kup.alerts.alerts_table is not None and jaas.kup.monitor.history_table is not None
     return md
 

@@ -1,8 +1,9 @@
 """Alert handling: rules with thresholds, per-entity instances, acknowledge and silence.
 
 Acknowledgements and silences are audited rows (who, when, note) in the table
-``portal_alert_actions`` of the pipeline DB (migration 0006 of :mod:`jaas.db`). An ack belongs to one alert instance (its id); a silence to an entity
-(the alert's subject: stage, consumer group, run), optionally one rule, until a time.
+``portal_alert_actions`` of the pipeline DB (migration 0006 of :mod:`jaas.db`). An ack
+belongs to one alert instance (its id); a silence to an entity (the alert's subject:
+stage, consumer group, run), optionally one rule, until a time.
 """
 
 from __future__ import annotations
