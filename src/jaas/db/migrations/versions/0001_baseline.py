@@ -4,9 +4,7 @@ Creates each table that does not exist yet, exactly as that release's ``create_a
 did, so it serves both an empty database and one made by that release (whose tables
 may be only partly there: a catalog without ledger, a ledger without monitor history).
 
-Revision ID: 0001
-Revises:
-Create Date: 2026-12-01
+(Revision 0001, the first, 2026-12-01.)
 """
 
 from __future__ import annotations
@@ -17,8 +15,6 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 revision = "0001"
 down_revision = None
-branch_labels = None
-depends_on = None
 
 _JSONB = sa.JSON().with_variant(JSONB(), "postgresql")
 _TS = sa.DateTime(timezone=True)

@@ -3,9 +3,7 @@
 A catalog whose ``jaas_schema`` says a version above 1 was made by a jaas that this
 migration does not know; it is refused instead of being silently altered.
 
-Revision ID: 0002
-Revises: 0001
-Create Date: 2026-12-01
+(Revision 0002 after 0001, 2026-12-01.)
 """
 
 from __future__ import annotations
@@ -15,8 +13,6 @@ from alembic import op
 
 revision = "0002"
 down_revision = "0001"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

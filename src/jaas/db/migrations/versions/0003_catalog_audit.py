@@ -1,8 +1,6 @@
 """Catalog audit: a product rebuilt at the same path records old and new bytes.
 
-Revision ID: 0003
-Revises: 0002
-Create Date: 2026-12-01
+(Revision 0003 after 0002, 2026-12-01.)
 """
 
 from __future__ import annotations
@@ -12,8 +10,6 @@ from alembic import op
 
 revision = "0003"
 down_revision = "0002"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -1,8 +1,6 @@
 """Keep-up inputs: each RAW file known by content (adler32, size) and (run, sequence).
 
-Revision ID: 0004
-Revises: 0003
-Create Date: 2026-12-02
+(Revision 0004 after 0003, 2026-12-02.)
 """
 
 from __future__ import annotations
@@ -12,8 +10,6 @@ from alembic import op
 
 revision = "0004"
 down_revision = "0003"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
