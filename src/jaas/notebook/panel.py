@@ -9,7 +9,6 @@ expression shows its error in the panel and leaves the last good result displaye
 
 from __future__ import annotations
 
-import io
 import os
 import threading
 from pathlib import Path
@@ -28,6 +27,7 @@ from jaas.notebook.selection import (
     save_selection,
     saved_selections,
 )
+from jaas.notebook.svgplot import hists_svg
 
 if TYPE_CHECKING:
     from jaas.engine.session.dataset import Dataset
@@ -82,8 +82,6 @@ class SelectionPanel:
         self._loose_extra: str | None = None
         self._survival = 1.0
         self._last_cuts: Cuts | None = None
-        self._fig: Any = None
-        self._steps: dict[str, Any] = {}
         c = cuts or Cuts()
         fr, f = w.FloatRangeSlider, w.FloatSlider
         self.controls: dict[str, w.ValueWidget] = {
@@ -103,7 +101,7 @@ class SelectionPanel:
         self.message = w.HTML()
         self.cutflow = w.HTML()
         self.code_view = w.Textarea(layout=w.Layout(width="100%", height="170px"))
-        self.image = w.Image(format="png")
+        self.plots = w.HTML()  # the histograms as inline SVG, drawn from bin counts
         self.name = w.Text(description="name")
         self.saved = w.Dropdown(options=self._saved(), description="saved")
         save, load = w.Button(description="save"), w.Button(description="load")
@@ -114,7 +112,7 @@ class SelectionPanel:
         self.widget = w.HBox([
             w.VBox([*self.controls.values(), w.HBox([self.name, save]),
                     w.HBox([self.saved, load])]),
-            w.VBox([self.count, self.accidentals, self.message, self.image, self.cutflow,
+            w.VBox([self.count, self.accidentals, self.message, self.plots, self.cutflow,
                     self.code_view]),
         ])  # fmt: skip
         self._run_exact(self._gen)
@@ -264,7 +262,7 @@ class SelectionPanel:
         self.message.value = ""
         self.code_view.value = cuts.code()
         self.cutflow.value = self._cutflow_html(cuts, res)
-        self.image.value = self._png()
+        self.plots.value = self.plots_html()
 
     def _cutflow_html(self, cuts: Cuts, res: CoincidenceResult) -> str:
         from jaas.notebook.render import cutflow_html
@@ -281,26 +279,12 @@ class SelectionPanel:
         ]
         return cutflow_html(rows, "cut-flow (data)")
 
-    def _png(self) -> bytes:
-        """The histograms as a PNG; one figure reused, only its step data change."""
-        if self._fig is None:
-            from matplotlib.figure import Figure
-
-            self._fig = Figure(figsize=(11, 2.4), layout="constrained")
-            axes = self._fig.subplots(1, len(HISTOGRAMS))
-            for ax, (name, (_col, label, rng, bins)) in zip(axes, HISTOGRAMS.items(), strict=True):
-                edges = np.linspace(*rng, bins + 1)
-                self._steps[name] = ax.stairs(np.zeros(bins), edges, color="k")
-                ax.set_xlabel(label, fontsize=8)
-                ax.tick_params(labelsize=7)
-        for ax, (name, (counts, edges)) in zip(
-            self._fig.axes, self.histograms.items(), strict=True
-        ):
-            self._steps[name].set_data(counts, edges)
-            ax.set_ylim(0, max(1.0, float(counts.max(initial=0)) * 1.15))
-        buf = io.BytesIO()
-        self._fig.savefig(buf, format="png", dpi=72)
-        return buf.getvalue()
+    def plots_html(self) -> str:
+        """The last good histograms as inline SVG (HTML), drawn from their bin counts."""
+        return hists_svg(
+            {name: (counts, edges, HISTOGRAMS[name][1])
+             for name, (counts, edges) in self.histograms.items()}
+        )  # fmt: skip
 
     def _ipython_display_(self) -> None:
         from IPython.display import display
