@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from tqdm.auto import tqdm
 
 from jaas.settings import settings
 
-__all__ = ["progress"]
+__all__ = ["progress", "query_progress"]
 
 
 def _in_kernel() -> bool:
@@ -34,3 +36,30 @@ def progress(total: float | None = None, desc: str = "", unit: str = "it", **kwa
     kwargs.setdefault("disable", not enabled)
     kwargs.setdefault("dynamic_ncols", True)
     return tqdm(total=total, desc=desc, unit=unit, **kwargs)
+
+
+@contextmanager
+def query_progress(label: str, enabled: bool | None = None) -> Iterator[Callable[[int, int], None]]:
+    """A partition-progress callback ``(done, total)`` for a query, drawing a bar of its
+    partitions (only when there are several) and closing it at the end.
+
+    ``enabled``: True or False forces the bar on or off; None follows :func:`progress`
+    (``JAAS_PROGRESS``, else a terminal or a running notebook kernel). The engine calls
+    this through the hook named in ``jaas.PROGRESS``; it never imports a UI layer itself.
+    """
+    bar: tqdm | None = None
+
+    def on_partition(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            if total < 2:
+                return
+            kw: dict[str, Any] = {} if enabled is None else {"disable": not enabled}
+            bar = progress(total=total, desc=label, unit="part", **kw)
+        bar.update(done - bar.n)
+
+    try:
+        yield on_partition
+    finally:
+        if bar is not None:
+            bar.close()

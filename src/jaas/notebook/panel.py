@@ -225,9 +225,11 @@ class SelectionPanel:
         try:
             cuts = self.cuts()
             if self._loose is None or self._loose_extra != cuts.extra:
-                loose = self.ds.coincidence(**{**cuts.loose().query(), "offtime": None})
+                loose = self.ds.coincidence(
+                    **{**cuts.loose().query(), "offtime": None}, progress=False
+                )
                 self._loose, self._loose_extra = loose, cuts.extra
-            res = self.ds.coincidence(**cuts.query(), label="selection")
+            res = self.ds.coincidence(**cuts.query(), label="selection", progress=False)
         except JaasError as err:
             if gen == self._gen:
                 self._show_error(err)
