@@ -22,6 +22,7 @@ from jaas.notebook.fmt import esc, with_error
 from jaas.notebook.selection import (
     DT_MAX_US,
     MODES,
+    WINDOW_COLUMNS,
     Cuts,
     load_selection,
     save_selection,
@@ -80,8 +81,11 @@ class SelectionPanel:
         self._thread: threading.Thread | None = None
         self._loose: Any = None
         self._loose_extra: str | None = None
+        self._loose_cols: dict[str, np.ndarray] = {}  # the loose pairs' window columns
+        self._loose_last = np.zeros(0, bool)  # loose pairs inside the last exact windows
         self._survival = 1.0
         self._last_cuts: Cuts | None = None
+        self._last_cols: dict[str, np.ndarray] = {}
         c = cuts or Cuts()
         fr, f = w.FloatRangeSlider, w.FloatSlider
         self.controls: dict[str, w.ValueWidget] = {
@@ -214,9 +218,8 @@ class SelectionPanel:
         last, res = self._last_cuts, self.result
         if self._loose is None or last is None or res is None or last.extra != cuts.extra:
             return
-        kept = float(cuts.window_mask(res.pairs).sum())
-        new = cuts.window_mask(self._loose.pairs)
-        added = float((new & ~last.window_mask(self._loose.pairs)).sum())
+        kept = float(cuts.window_mask(self._last_cols).sum())
+        added = float((cuts.window_mask(self._loose_cols) & ~self._loose_last).sum())
         n = kept + added * self._survival
         self.estimate = n
         self.count.value = f"<b>≈ {n:,.0f} pairs</b> <i>(estimate; exact query pending)</i>"
@@ -229,6 +232,7 @@ class SelectionPanel:
                     **{**cuts.loose().query(), "offtime": None}, progress=False
                 )
                 self._loose, self._loose_extra = loose, cuts.extra
+                self._loose_cols = {c: loose.pairs[c].to_numpy() for c in WINDOW_COLUMNS}
             res = self.ds.coincidence(**cuts.query(), label="selection", progress=False)
         except JaasError as err:
             if gen == self._gen:
@@ -239,9 +243,11 @@ class SelectionPanel:
                 self.cancelled += 1
                 return
             self.runs += 1
-        in_windows = int(cuts.window_mask(self._loose.pairs).sum())
+        self._loose_last = cuts.window_mask(self._loose_cols)
+        in_windows = int(self._loose_last.sum())
         self._survival = res.n_pairs / in_windows if in_windows else 1.0
         self._last_cuts = cuts
+        self._last_cols = {c: res.pairs[c].to_numpy() for c in WINDOW_COLUMNS}
         self._publish(cuts, res)
 
     def _publish(self, cuts: Cuts, res: CoincidenceResult) -> None:
@@ -271,7 +277,7 @@ class SelectionPanel:
 
         loose = self._loose
         n_loose = loose.n_pairs
-        n_win = int(cuts.window_mask(loose.pairs).sum())
+        n_win = int(self._loose_last.sum())
         rows = [
             ("prompt candidates", int(res.masks["__prompt"].sum()), 1.0),
             ("delayed candidates", int(res.masks["__delayed"].sum()), 1.0),
