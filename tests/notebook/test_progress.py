@@ -45,6 +45,10 @@ def test_no_bar_when_disabled_or_not_a_terminal(
     monkeypatch.delenv("JAAS_PROGRESS")  # stderr is captured here: not a terminal
     ds.ibd(partition_events=8_000)
     assert capsys.readouterr().err == ""
+    from jaas.progress import query_progress
+
+    with query_progress("q") as callback:  # no bar: the engine gets no callback, so a
+        assert callback is None  # long query is not cut into partitions for it
 
 
 def test_notebook_shows_a_progress_widget(sim_dir: Path, tmp_path: Path) -> None:

@@ -112,8 +112,8 @@ class LocalBackend:
     """This process: columns through the dataset's cache, partitions on threads.
 
     ``on_progress(done, total)`` is called as partitions finish; with it, a long stream
-    (over ``PROGRESS_EVENTS`` events, no partition size given) is cut into partitions of
-    that size so that progress moves (the result is identical for any partitioning).
+    (over ``PROGRESS_EVENTS`` events, no partition size given) is cut into 4 partitions
+    so that progress moves (the result is identical for any partitioning).
     """
 
     name = "local"
@@ -143,7 +143,7 @@ class LocalBackend:
             partition_events = max(1, len(cols["t"]) // threads + 1)
         big = len(cols["t"]) > self.PROGRESS_EVENTS
         if self.on_progress is not None and partition_events is None and big:
-            partition_events = self.PROGRESS_EVENTS
+            partition_events = len(cols["t"]) // 4 + 1  # a few steps: merging costs too
         result = correlate(
             stream,
             query.spec,
