@@ -5,6 +5,8 @@ filtered by the new windows and scaled by the last exact veto/multiplicity survi
 after ``debounce`` seconds without change the exact query runs on the cached columns in
 a thread. A newer change cancels an older run: its result is dropped, never shown. A bad
 expression shows its error in the panel and leaves the last good result displayed.
+The histograms are inline SVG drawn from their bin counts (``jaas.notebook.svgplot``):
+a few milliseconds, where a matplotlib PNG cost 0.3-1.7 s per update.
 """
 
 from __future__ import annotations
