@@ -43,6 +43,9 @@ BACKENDS: dict[str, str] = dict.fromkeys(
     ("dask", "tcp", "tls", "ucx", "inproc", "ws", "wss"), _DASK
 )
 BACKENDS.update(dict.fromkeys(("spark", "local[]"), "jaas.spark.backend:SparkBackend"))
+# Partition progress of local queries (a bar in a terminal, a widget in Jupyter), called by
+# jaas.engine.session.analysis through this name so the engine imports no UI layer.
+PROGRESS = "jaas.progress:query_progress"
 
 
 def connect(address: str | None = None, **kwargs: Any) -> Any:

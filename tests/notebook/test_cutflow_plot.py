@@ -40,4 +40,8 @@ def test_plot_has_error_bars_and_one_figure(ibd_result) -> None:  # type: ignore
     assert len(fig.axes) == 4
     assert all(any(isinstance(c, ErrorbarContainer) for c in ax.containers) for ax in fig.axes)
     assert len(plt.get_fignums()) <= before + 1
+    labels = [ax.get_ylabel() for ax in fig.axes]  # units and bin width on every axis
+    assert labels[0] == "pairs / 0.2 MeV" and labels[2].endswith(" us")
+    assert fig.axes[0].get_xlabel() == "prompt energy [MeV]"
+    assert "±" in fig._suptitle.get_text()  # type: ignore[union-attr]
     plt.close(fig)

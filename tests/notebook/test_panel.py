@@ -35,7 +35,8 @@ def test_panel_result_equals_the_code_it_shows(panel: SelectionPanel, ds: jaas.D
     assert len(edges) == len(counts) + 1
     in_range = direct.pairs["dt_us"].between(*HISTOGRAMS["dt"][2])
     assert counts.sum() == in_range.sum()
-    assert panel.image.value[:4] == b"\x89PNG"
+    svg = panel.plots.value
+    assert svg.count("<svg") == len(HISTOGRAMS) and "dt [us]" in svg and "pairs / bin" in svg
     assert "cut-flow" in panel.cutflow.value
 
 
@@ -116,3 +117,23 @@ def test_corrupt_store_is_a_clear_error(ds: jaas.Dataset, tmp_path: Path) -> Non
     panel.name.value = "x"
     panel._guard(lambda: panel.save("x"))
     assert "not a JSON selection file" in panel.message.value
+
+
+def test_release_with_new_pair_cuts_reuses_the_veto_phase(
+    panel: SelectionPanel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jaas.engine.core import partition
+
+    calls: list[object] = []
+    real = partition.run_vetoes
+
+    def counting(*args: object, **kwargs: object) -> object:
+        calls.append(args[1])
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(partition, "run_vetoes", counting)
+    panel.controls["dr_max"].value = 1.0  # a pair cut: same vetoes, same stream
+    panel.controls["dt_us"].value = (0.0, 700.0)
+    assert panel.result is not None and calls == []
+    panel.controls["muon_veto_ms"].value = 2.0  # a new veto: computed once
+    assert len(calls) == 1

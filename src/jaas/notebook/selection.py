@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,9 +21,11 @@ from jaas.errors import ConfigError
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Cuts", "load_selection", "save_selection", "saved_selections"]
+__all__ = ["WINDOW_COLUMNS", "Cuts", "load_selection", "save_selection", "saved_selections"]
 
 MODES = ("exactly_one", "nearest", "all")
+# the pair columns the windows of ``Cuts.window_mask`` read
+WINDOW_COLUMNS = ("prompt_E", "prompt_r", "delayed_E", "delayed_r", "dt_us", "dr_m")
 OFFTIME_WINDOWS = 100
 
 
@@ -97,16 +100,16 @@ class Cuts:
             dt_us=(0.0, DT_MAX_US), dr_max=0.0, muon_veto_ms=0.0, shower_veto_s=0.0, mode="all",
         )  # fmt: skip
 
-    def window_mask(self, pairs: pd.DataFrame) -> np.ndarray:
-        """Pairs of a loose sample inside these energy, radius, dt and dR windows."""
-        m = np.ones(len(pairs), bool)
+    def window_mask(self, pairs: pd.DataFrame | Mapping[str, np.ndarray]) -> np.ndarray:
+        """Pairs of a loose sample (a DataFrame, or its ``WINDOW_COLUMNS`` as arrays)
+        inside these energy, radius, dt and dR windows."""
+        col = {c: np.asarray(pairs[c]) for c in WINDOW_COLUMNS}
+        m = (col["dt_us"] > self.dt_us[0]) & (col["dt_us"] < self.dt_us[1])
         for role, (lo, hi) in (("prompt", self.prompt_e), ("delayed", self.delayed_e)):
-            e = pairs[f"{role}_E"].to_numpy()
-            m &= (e > lo) & (e < hi) & (pairs[f"{role}_r"].to_numpy() < self.r_max)
-        dt = pairs["dt_us"].to_numpy()
-        m &= (dt > self.dt_us[0]) & (dt < self.dt_us[1])
+            e = col[f"{role}_E"]
+            m &= (e > lo) & (e < hi) & (col[f"{role}_r"] < self.r_max)
         if self.dr_max > 0:
-            m &= pairs["dr_m"].to_numpy() < self.dr_max
+            m &= col["dr_m"] < self.dr_max
         return m
 
     def to_dict(self) -> dict[str, Any]:

@@ -43,7 +43,7 @@ Results are identical for any partitioning and thread count (see ``partition.py`
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import numpy.typing as npt
@@ -134,6 +134,7 @@ def correlate(
     partition_ns: int | None = None,
     threads: int = 1,
     veto_memo: VetoMemo | None = None,
+    on_partition: Callable[[int, int], None] | None = None,
 ) -> Result:
     """Run vetoes, coincidences, off-time windows and exposure over one stream.
 
@@ -148,6 +149,7 @@ def correlate(
         threads: partitions processed on this many threads (identical results).
         veto_memo: what a warm query on the same (read-only) columns may reuse; owned
             by the caller (e.g. a dataset's column cache), never global.
+        on_partition: called with (partitions done, total) as partitions finish.
 
     Example:
         >>> t = np.array([0, 2_000, 2_100, 9_000], np.int64)
@@ -173,7 +175,9 @@ def correlate(
         target_events=partition_events,
         target_ns=partition_ns,
     )
-    partials = run_partitions(cols, parts, spec, segs, threads=threads, memo=veto_memo)
+    partials = run_partitions(
+        cols, parts, spec, segs, threads=threads, memo=veto_memo, on_partition=on_partition
+    )
     return merge(partials, spec, segs, bad=bad, threads=threads)
 
 

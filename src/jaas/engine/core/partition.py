@@ -14,7 +14,7 @@ worker, calls :func:`run_partition` there and :func:`merge` on the driver.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -291,8 +291,10 @@ def run_partitions(
     *,
     threads: int = 1,
     memo: VetoMemo | None = None,
+    on_partition: Callable[[int, int], None] | None = None,
 ) -> list[PartialResult]:
     """Run every partition (on ``threads`` threads), with the volume-veto MC samples.
+    ``on_partition(done, total)`` is called as partitions finish (progress reports).
 
     With a ``memo``, the MC samples are remembered and, when every column the vetoes
     read is read-only (as the column cache serves them), so is the veto phase of each
@@ -320,10 +322,17 @@ def run_partitions(
             phases[p] = vp
         return run_partition(sl, p, spec, segments, sub, vp)
 
+    def done(i: int, r: PartialResult) -> PartialResult:
+        if on_partition is not None:
+            on_partition(i + 1, len(parts))
+        return r
+
+    if on_partition is not None:
+        on_partition(0, len(parts))
     if threads <= 1 or len(parts) == 1:
-        return [one(p) for p in parts]
+        return [done(i, one(p)) for i, p in enumerate(parts)]
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        return list(pool.map(one, parts))
+        return [done(i, r) for i, r in enumerate(pool.map(one, parts))]
 
 
 def _fresh_samples(segments: I64, spec: Spec) -> tuple[np.ndarray, ...]:

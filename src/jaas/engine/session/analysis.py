@@ -15,6 +15,8 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -34,7 +36,7 @@ from jaas.engine.core.spec import (
     VetoKind,
 )
 from jaas.engine.lang.expr import Expr, parse, parse_condition, schema_units
-from jaas.engine.session.backend import Backend, BuiltQuery, resolve_backend
+from jaas.engine.session.backend import Backend, BuiltQuery, LocalBackend, resolve_backend
 from jaas.errors import ConfigError, SelectionError
 from jaas.formats.schema import INDEX_SCHEMA
 
@@ -335,6 +337,7 @@ def coincidence(
     label: str = "coincidence",
     backend: Backend | str | None = None,
     client: Any = None,
+    progress: bool | None = None,
 ) -> CoincidenceResult:
     """Delayed-first coincidence search over a dataset (junosw semantics; see ``correlate``).
 
@@ -360,6 +363,9 @@ def coincidence(
             result is identical (see ``jaas.engine.session.backend``).
         client: the same as a connection object (``jaas.connect(ADDR)`` or a
             ``distributed.Client``).
+        progress: a local query's partition progress bar (a widget in Jupyter, a bar in
+            a terminal): True or False forces it; None (default) follows ``JAAS_PROGRESS``
+            or shows it in a terminal or notebook when there are several partitions.
     """
     from jaas.engine.session.results import CoincidenceResult
 
@@ -371,10 +377,11 @@ def coincidence(
     ds.check()
     runner = resolve_backend(backend, client)
     try:
-        done = runner.run(
-            ds, prepare(spec, exprs), threads=threads, partition_events=partition_events,
-            label=label,
-        )  # fmt: skip
+        with _progress(runner, label, progress):
+            done = runner.run(
+                ds, prepare(spec, exprs), threads=threads, partition_events=partition_events,
+                label=label,
+            )  # fmt: skip
     finally:
         if isinstance(backend, str):  # made here from an address: ours to close
             close = getattr(runner, "close", None)
@@ -392,6 +399,28 @@ def coincidence(
     )
 
 
+def _progress(runner: Backend, label: str, enabled: bool | None) -> Any:
+    """The hook giving a local backend its partition progress callback: the factory named
+    by ``jaas.PROGRESS`` (the engine imports no UI layer itself)."""
+    if enabled is False or not isinstance(runner, LocalBackend) or runner.on_progress:
+        return contextlib.nullcontext()
+    module, _, attr = getattr(importlib.import_module("jaas"), "PROGRESS", ":").partition(":")
+    if not module:
+        return contextlib.nullcontext()
+    cm = getattr(importlib.import_module(module), attr)(label, enabled)
+
+    @contextlib.contextmanager
+    def wired() -> Any:
+        with cm as on_partition:
+            runner.on_progress = on_partition
+            try:
+                yield
+            finally:
+                runner.on_progress = None
+
+    return wired()
+
+
 def ibd(
     ds: Dataset,
     selection: IBDSelection | None = None,
@@ -400,6 +429,7 @@ def ibd(
     partition_events: int | None = None,
     backend: Backend | str | None = None,
     client: Any = None,
+    progress: bool | None = None,
     **changes: object,
 ) -> CoincidenceResult:
     """The standard IBD selection on ``ds``; keyword arguments change single cuts.
@@ -425,6 +455,7 @@ def ibd(
         label="IBD",
         backend=backend,
         client=client,
+        progress=progress,
     )
     res.ibd_selection = sel
     return res

@@ -109,9 +109,18 @@ class Backend(Protocol):
 
 
 class LocalBackend:
-    """This process: columns through the dataset's cache, partitions on threads."""
+    """This process: columns through the dataset's cache, partitions on threads.
+
+    ``on_progress(done, total)`` is called as partitions finish; with it, a long stream
+    (over ``PROGRESS_EVENTS`` events, no partition size given) is cut into 4 partitions
+    so that progress moves (the result is identical for any partitioning).
+    """
 
     name = "local"
+    PROGRESS_EVENTS = 2_000_000
+
+    def __init__(self, on_progress: Callable[[int, int], None] | None = None) -> None:
+        self.on_progress = on_progress
 
     def run(
         self,
@@ -132,6 +141,9 @@ class LocalBackend:
         bad = np.array([[lost.start, lost.end] for lost in ds.lost], np.int64).reshape(-1, 2)
         if partition_events is None and threads > 1:
             partition_events = max(1, len(cols["t"]) // threads + 1)
+        big = len(cols["t"]) > self.PROGRESS_EVENTS
+        if self.on_progress is not None and partition_events is None and big:
+            partition_events = len(cols["t"]) // 4 + 1  # a few steps: merging costs too
         result = correlate(
             stream,
             query.spec,
@@ -140,6 +152,7 @@ class LocalBackend:
             partition_events=partition_events,
             threads=threads,
             veto_memo=ds.veto_memo,
+            on_partition=self.on_progress,
         )
         info = BackendInfo("local", seconds=time.perf_counter() - started)
         return Execution(ds, result, cols, masks, info)

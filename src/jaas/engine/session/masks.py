@@ -26,7 +26,9 @@ def evaluate_masks(
     out = {}
     for name, expr in exprs.items():
         mask = np.asarray(expr.evaluate(cols), dtype=bool)
-        out[name] = np.ascontiguousarray(np.broadcast_to(mask, (n,)))
+        if mask.shape != (n,) or not mask.flags.c_contiguous:  # a full mask is kept as is:
+            mask = np.array(np.broadcast_to(mask, (n,)))  # no view on a writeable base, so
+        out[name] = mask  # the cache can freeze it and warm queries reuse the veto phase
     return out
 
 
