@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
@@ -37,16 +37,25 @@ from jaas.engine.core.partition import (
     run_partition,
     samples_between,
 )
+from jaas.engine.lang.expr import Expr
 from jaas.engine.session.backend import BackendInfo, BuiltQuery, Execution
+from jaas.engine.session.cache import ColumnCache
+from jaas.engine.session.dataset import _load_columns
 from jaas.engine.session.masks import cached_masks
 from jaas.errors import FormatError
-from jaas.formats.index import read_index
 from jaas.formats.schema import INDEX_SCHEMA
 
 if TYPE_CHECKING:
     from jaas.engine.session.dataset import Dataset, IndexFile
 
-__all__ = ["PackedMask", "SparseColumn", "query_bytes", "run_streaming", "should_stream"]
+__all__ = [
+    "PackedMask",
+    "SparseColumn",
+    "file_stream",
+    "query_bytes",
+    "run_streaming",
+    "should_stream",
+]
 
 _FAR = 1 << 62
 I64 = npt.NDArray[np.int64]
@@ -162,24 +171,26 @@ class PackedMask:
         return np.asarray(self)[idx]
 
 
-def _read(path: str, names: list[str]) -> dict[str, np.ndarray]:
-    table = read_index(path, names)
-    return {n: table.column(n).to_numpy() for n in names}
+def file_stream(
+    cache: ColumnCache, path: str, n_events: int, names: Sequence[str], exprs: Mapping[str, Expr]
+) -> dict[str, np.ndarray]:
+    """Columns ``names`` (with ``t``) and the masks ``exprs`` of one whole index file,
+    through ``cache`` (masks cached by their text). Shared with the Dask worker.
 
-
-def _file_stream(ds: Dataset, f: IndexFile, query: BuiltQuery) -> dict[str, np.ndarray]:
-    """Columns and masks of one whole file, through the dataset's cache."""
-    cache = ds.cache
-    fkey = cache.file_key(f.path)
-    names = list(dict.fromkeys(["t", *query.columns]))
-    cols = cache.get_keyed(fkey, names, lambda missing: _read(f.path, missing))
-    if len(cols["t"]) != f.n_events:
+    Raises:
+        FormatError: the file no longer has the ``n_events`` rows it had when opened.
+    """
+    fkey = cache.file_key(path)
+    cols = cache.get_keyed(
+        fkey, list(dict.fromkeys(["t", *names])), lambda missing: _load_columns(path, missing)
+    )
+    if len(cols["t"]) != n_events:
         raise FormatError(
-            f"file has {len(cols['t'])} rows, expected {f.n_events} as when the dataset "
+            f"file has {len(cols['t'])} rows, expected {n_events} as when the dataset "
             "was opened; it changed on disk: reopen the dataset",
-            path=f.path,
+            path=path,
         )
-    return {**cols, **cached_masks(cache, fkey, query.exprs, cols)}
+    return {**cols, **cached_masks(cache, fkey, exprs, cols)}
 
 
 def _partitions(
@@ -221,7 +232,9 @@ def run_streaming(ds: Dataset, query: BuiltQuery) -> Execution:
         hi = _FAR if k == len(files) - 1 else t_hi - 1 + after
         pieces = []
         for i in need:
-            i0, part_rows = rows_between(_file_stream(ds, files[i], query), lo, hi)
+            f = files[i]
+            whole = file_stream(ds.cache, f.path, f.n_events, query.columns, query.exprs)
+            i0, part_rows = rows_between(whole, lo, hi)
             pieces.append((first_row[i] + i0, part_rows))
         g0 = pieces[0][0]
         cols = {n: np.concatenate([p[n] for _, p in pieces]) for n in pieces[0][1]}
