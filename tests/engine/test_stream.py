@@ -118,3 +118,21 @@ def test_tiny_cache_gives_the_same_pairs_as_a_large_one(sim_dir: Path) -> None:
         assert got.exposure.livetime_ns == want.exposure.livetime_ns
         stats = tiny.stats()
         assert stats.bytes_cached <= stats.peak_bytes <= stats.budget  # evicts, never grows
+
+
+def test_a_file_changed_on_disk_is_a_clear_error(sim_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    from jaas.errors import FormatError
+
+    src = sorted((sim_dir / "index").glob("*.parquet"))[:3]
+    for p in src:
+        shutil.copy(p, tmp_path / p.name)
+    ds = open_dataset(tmp_path, cache=ColumnCache(budget=1))
+    victim = tmp_path / src[1].name
+    table = pq.read_table(victim)
+    pq.write_table(table.slice(0, table.num_rows // 2), victim)
+    with pytest.raises(FormatError, match="changed on disk: reopen the dataset"):
+        ds.ibd()
