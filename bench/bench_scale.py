@@ -3,8 +3,12 @@
 For each length in --days (default 1, 30): simulate an index-mode run (reused when the
 directory holds one), then in a fresh process per cache budget run the full standard
 IBD selection cold (empty cache) and warm (same query again) and report events, pairs,
-seconds, ns per event and peak RSS. Budgets: a large cache and ``--small-cache`` bytes
-(default: 1/10 of the index columns read). Pairs must be identical for both budgets.
+seconds, ns per event, peak RSS and the cache's high-water mark
+(``CacheStats.peak_bytes``). Below the data size the local query streams file-aligned
+partitions (``jaas.engine.session.stream``), so peak RSS follows the budget, not the
+data. Budgets: a large cache and ``--small-cache`` bytes (default: 1/10 of the index
+columns read, at least three files' columns). Pairs, veto bits and exposure must be
+identical for both budgets.
 
 Usage: .venv/bin/python bench/bench_scale.py [--days 1 30 90] [--dir DIR]
 """
@@ -27,25 +31,33 @@ from jaas.engine.session.dataset import open_dataset
 budget = int(sys.argv[2])
 cache = ColumnCache(budget=budget)
 ds = open_dataset(sys.argv[1], cache=cache)
-t0 = time.perf_counter(); r = ds.ibd().result; cold = time.perf_counter() - t0
+t0 = time.perf_counter(); res = ds.ibd(); cold = time.perf_counter() - t0
+r = res.result
 t0 = time.perf_counter(); r2 = ds.ibd().result; warm = time.perf_counter() - t0
 assert (r.prompt == r2.prompt).all()
 st = cache.stats()
 print(json.dumps({"cold": cold, "warm": warm, "pairs": int(r.prompt.size),
-                  "pairs_hash": hash(r.prompt.tobytes() + r.delayed.tobytes()),
+                  "pairs_hash": hash(r.prompt.tobytes() + r.delayed.tobytes()
+                                     + r.veto_bits.tobytes()
+                                     + repr(sorted(r.exposure.to_dict().items())).encode()),
                   "events": int(r.veto_bits.size), "read": st.bytes_read,
-                  "held": st.bytes_cached,
+                  "held": st.bytes_cached, "peak_held": st.peak_bytes,
+                  "streamed": res.backend_info.address == "streaming",
+                  "files": len(ds.files),
                   "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
+_FILE_EVENTS = 200_000  # a streamed partition is one file plus its halo
 
 
 def run_dir(base: Path, days: float) -> Path:
-    out = base / f"scale_{days:g}d"
+    out = base / f"scale_{days:g}d_f{_FILE_EVENTS // 1000}k"
     if not any(out.glob("run*.json")):
         from jaas.sim.run import simulate
 
         t0 = time.perf_counter()
-        s = simulate({"duration_s": days * 86400, "seed": 1, "write_truth": False}, out)
+        cfg = {"duration_s": days * 86400, "seed": 1, "write_truth": False,
+               "max_events_per_file": _FILE_EVENTS}  # fmt: skip
+        s = simulate(cfg, out)
         print(f"simulated {days:g} d ({s.n_events:,} events) in {time.perf_counter() - t0:.1f} s")
     return out
 
@@ -68,11 +80,16 @@ def main() -> None:
     base = Path(a.dir)
     print(f"load average {os.getloadavg()}")
     head = f"{'days':>5} {'cache MB':>9} {'events':>12} {'pairs':>6} {'cold s':>8} {'warm s':>8}"
-    print(head + f" {'cold ns/ev':>10} {'warm ns/ev':>10} {'peak RSS MB':>11} same")
+    print(
+        head + f" {'cold ns/ev':>10} {'warm ns/ev':>10} {'peak RSS MB':>11} "
+        f"{'cache peak MB':>13} streamed same"
+    )
     for days in a.days:
         path = run_dir(base, days)
         big = query(path, 64 * 1024**3)
-        small_budget = a.small_cache or max(1, int(big["held"]) // 10)
+        # data/10, but room for the files of one partition (a file and its neighbours)
+        per_file = int(big["held"]) // max(int(big["files"]), 1)
+        small_budget = a.small_cache or max(int(big["held"]) // 10, 3 * per_file)
         small = query(path, small_budget)
         same = big["pairs_hash"] == small["pairs_hash"]
         for budget, r in ((64 * 1024**3, big), (small_budget, small)):
@@ -80,7 +97,8 @@ def main() -> None:
             print(
                 f"{days:>5g} {budget / 1e6:>9.0f} {n:>12,.0f} {r['pairs']:>6.0f} {r['cold']:>8.2f}"
                 f" {r['warm']:>8.3f} {r['cold'] / n * 1e9:>10.1f} {r['warm'] / n * 1e9:>10.1f}"
-                f" {r['rss_mb']:>11.0f} {same}"
+                f" {r['rss_mb']:>11.0f} {r['peak_held'] / 1e6:>13.0f} {bool(r['streamed'])!s:>8}"
+                f" {same}"
             )
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"(this process, which simulated, peak RSS {rss:.0f} MB)")

@@ -32,9 +32,8 @@ from jaas.engine.core.partition import (
 )
 from jaas.engine.lang.expr import Expr
 from jaas.engine.session.cache import CacheStats, ColumnCache
-from jaas.engine.session.masks import cached_masks
+from jaas.engine.session.stream import file_stream as _file_stream
 from jaas.errors import FormatError
-from jaas.formats.index import read_index
 from jaas.settings import settings
 
 __all__ = [
@@ -190,23 +189,9 @@ class PartOutput:
     worker: str
 
 
-def _read(path: str, names: list[str]) -> dict[str, np.ndarray]:
-    table = read_index(path, names)
-    return {n: table.column(n).to_numpy() for n in names}
-
-
 def file_stream(cache: ColumnCache, ref: FileRef, query: Query) -> dict[str, np.ndarray]:
     """Columns and masks of a whole file, through ``cache`` (masks cached by their text)."""
-    fkey = ColumnCache.file_key(ref.path)
-    names = list(dict.fromkeys(["t", *query.names]))
-    cols = cache.get_keyed(fkey, names, lambda missing: _read(ref.path, missing))
-    if len(cols["t"]) != ref.n_events:
-        raise FormatError(
-            f"file has {len(cols['t'])} rows, expected {ref.n_events} as when the dataset "
-            "was opened; it changed on disk: reopen the dataset",
-            path=ref.path,
-        )
-    return {**cols, **cached_masks(cache, fkey, query.exprs, cols)}
+    return _file_stream(cache, ref.path, ref.n_events, query.names, query.exprs)
 
 
 def _slice(path: str, offset: int, cols: dict[str, np.ndarray], lo: int, hi: int) -> Piece:

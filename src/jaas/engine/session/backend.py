@@ -132,8 +132,11 @@ class LocalBackend:
         label: str = "query",
     ) -> Execution:
         from jaas.engine.session.masks import cached_masks
+        from jaas.engine.session.stream import run_streaming, should_stream
 
         del label
+        if should_stream(ds, query):  # data above the cache budget: file by file
+            return run_streaming(ds, query)
         started = time.perf_counter()
         cols = ds.load(list(query.columns))
         masks = cached_masks(ds.cache, ds._fingerprint(), query.exprs, cols)

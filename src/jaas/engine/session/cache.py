@@ -37,6 +37,7 @@ class CacheStats:
     bytes_cached: int
     budget: int
     entries: int
+    peak_bytes: int = 0  # high-water mark of the bytes held (never above the budget)
 
     def __str__(self) -> str:
         return (
@@ -59,6 +60,7 @@ class ColumnCache:
         self.budget = int(budget)
         self._data: OrderedDict[_Key, np.ndarray] = OrderedDict()
         self._bytes = 0
+        self._peak = 0
         self._hits = 0
         self._misses = 0
         self._bytes_read = 0
@@ -122,6 +124,7 @@ class ColumnCache:
         while self._bytes > self.budget and self._data:
             _, evicted = self._data.popitem(last=False)
             self._bytes -= evicted.nbytes
+        self._peak = max(self._peak, self._bytes)
 
     def clear(self) -> None:
         """Drop every cached column (counters are kept)."""
@@ -139,6 +142,7 @@ class ColumnCache:
                 bytes_cached=self._bytes,
                 budget=self.budget,
                 entries=len(self._data),
+                peak_bytes=self._peak,
             )
 
 
