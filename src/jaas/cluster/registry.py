@@ -19,7 +19,15 @@ from typing import Any
 
 from distributed.diagnostics.plugin import SchedulerPlugin
 
-__all__ = ["PLUGIN_NAME", "FileEntry", "Registry", "RegistryPlugin", "assign", "snapshot"]
+__all__ = [
+    "PLUGIN_NAME",
+    "FileEntry",
+    "Registry",
+    "RegistryPlugin",
+    "assign",
+    "assign_with_workers",
+    "snapshot",
+]
 
 PLUGIN_NAME = "jaas-registry"
 
@@ -201,6 +209,14 @@ def assign(
     owners = reg.assign(files, local=local)
     local_paths = [p for p, _, _ in files if reg.files[p].local]
     return owners, reg.lost([p for p, _, _ in files]), local_paths
+
+
+def assign_with_workers(
+    files: list[tuple[str, int, int]], local: bool = False, *, dask_scheduler: Any = None
+) -> tuple[dict[str, str | None], dict[str, str], list[str]]:
+    """(owners, lost, worker addresses): ``assign`` and the worker list in one round trip."""
+    owners, lost_files, _ = assign(files, local, dask_scheduler=dask_scheduler)
+    return owners, lost_files, sorted(dask_scheduler.workers)
 
 
 def snapshot(*, dask_scheduler: Any = None) -> dict[str, Any]:

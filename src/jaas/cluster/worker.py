@@ -41,8 +41,12 @@ __all__ = [
     "PartTask",
     "Piece",
     "Query",
+    "load_files",
     "load_piece",
+    "pack_bits",
     "run_part",
+    "run_parts",
+    "unpack_bits",
     "worker_stats",
 ]
 
@@ -144,7 +148,7 @@ class Query:
     segments: np.ndarray
     before: int
     after: int
-    gather: tuple[str, ...]  # columns whose core rows return to the client
+    gather: tuple[str, ...] = ()  # columns whose core rows return (Spark backend)
 
 
 @dataclass(frozen=True)
@@ -178,11 +182,33 @@ class Piece:
 
 @dataclass
 class PartOutput:
-    """A partition's partial result, its core rows of the gathered columns, its worker."""
+    """A partition's partial result without its per-event arrays: the veto bits are
+    ``packed`` (nonzero positions and values, or dense when most are set) and of the
+    gathered columns only the ``rows`` that pairs reference travel (global indices,
+    sorted, with their ``values``)."""
 
     partial: PartialResult
-    core: dict[str, np.ndarray]
+    packed: tuple[np.ndarray, np.ndarray] | np.ndarray
+    rows: np.ndarray
+    values: dict[str, np.ndarray]
     worker: str
+
+
+def pack_bits(bits: np.ndarray) -> tuple[np.ndarray, np.ndarray] | np.ndarray:
+    """Veto bits as (positions, values) of the nonzero ones, or dense when that is smaller."""
+    at = np.flatnonzero(bits)
+    if 2 * at.size >= bits.size:
+        return bits
+    return at.astype(np.int32), bits[at]
+
+
+def unpack_bits(packed: tuple[np.ndarray, np.ndarray] | np.ndarray, n: int) -> np.ndarray:
+    """The inverse of ``pack_bits`` for ``n`` events."""
+    if isinstance(packed, np.ndarray):
+        return packed
+    bits = np.zeros(n, np.uint32)
+    bits[packed[0]] = packed[1]
+    return bits
 
 
 def _read(path: str, names: list[str]) -> dict[str, np.ndarray]:
@@ -227,11 +253,11 @@ def _concat(pieces: list[Piece], names: Sequence[str]) -> tuple[int, dict[str, n
     return pieces[0].start, {n: np.concatenate([p.columns[n] for p in pieces]) for n in names}
 
 
-def run_part(task: PartTask, query: Query, *remote: Piece) -> PartOutput:
-    """Assemble the partition's rows (own files here, others' pieces) and run it."""
-    state = _state()
+def _run_one(
+    state: JaasWorkerPlugin, task: PartTask, query: Query, remote: Sequence[Piece]
+) -> PartOutput:
     pieces = [
-        remote[s]
+        _slice(remote[s].path, remote[s].start, remote[s].columns, task.lo, task.hi)
         if isinstance(s, int)
         else _slice(s.path, s.offset, file_stream(state.cache, s, query), task.lo, task.hi)
         for s in task.sources
@@ -252,5 +278,30 @@ def run_part(task: PartTask, query: Query, *remote: Piece) -> PartOutput:
         samples = state.cache.veto_memo.samples(query.segments, spec)
     sub = samples_between(samples, task.t_lo, task.t_hi)
     partial = run_partition(stream, part, spec, query.segments, sub)
-    core = {n: np.ascontiguousarray(cols[n][a:b]) for n in query.gather}
-    return PartOutput(partial, core, state.address)
+    packed = pack_bits(partial.veto_bits)
+    partial.veto_bits = partial.veto_bits[:0]
+    p = partial
+    rows = np.unique(np.concatenate([p.prompt, p.delayed, p.off_prompt, p.off_delayed]))
+    local = rows - g0
+    values = {n: cols[n][local] for n in dict.fromkeys(["t", *query.names])}
+    return PartOutput(partial, packed, rows, values, state.address)
+
+
+def run_part(task: PartTask, query: Query, *remote: Piece) -> PartOutput:
+    """Assemble the partition's rows (own files here, others' pieces) and run it."""
+    return _run_one(_state(), task, query, remote)
+
+
+def run_parts(tasks: Sequence[PartTask], query: Query, *remote: Piece) -> list[PartOutput]:
+    """Several partitions of this worker in one task (``sources`` ints index ``remote``,
+    pieces of other workers' files covering what any of the tasks needs)."""
+    state = _state()
+    return [_run_one(state, task, query, remote) for task in tasks]
+
+
+def load_files(refs: Sequence[FileRef], query: Query) -> dict[str, np.ndarray]:
+    """Every row of the columns and masks of ``refs`` (owned here), concatenated."""
+    cache = _state().cache
+    streams = [file_stream(cache, ref, query) for ref in refs]
+    names = list(dict.fromkeys(["t", *query.names, *query.exprs]))
+    return {n: np.concatenate([s[n] for s in streams]) for n in names}
