@@ -87,6 +87,7 @@ class JaasWorkerPlugin(WorkerPlugin):
 
     def _init(self, worker: Any) -> None:
         self.address = str(getattr(worker, "address", "") or "")
+        _quick_stream(worker)
         budget = self.budget or _default_budget(getattr(worker, "memory_limit", None))
         if budget != self.cache.budget:
             self.cache = ColumnCache(budget)
@@ -97,6 +98,15 @@ class JaasWorkerPlugin(WorkerPlugin):
             await worker.scheduler.jaas_claim(
                 worker=worker.address, files=self.files, local=self.local
             )
+
+
+STREAM_INTERVAL = 0.001  # s; the worker batches its messages to the scheduler for 2 ms
+
+
+def _quick_stream(worker: Any) -> None:
+    stream: Any = getattr(worker, "batched_stream", None)
+    if getattr(stream, "interval", 0) > STREAM_INTERVAL:
+        stream.interval = STREAM_INTERVAL
 
 
 def _state(worker: Any = None) -> JaasWorkerPlugin:
@@ -111,6 +121,7 @@ def _state(worker: Any = None) -> JaasWorkerPlugin:
         worker.plugins[PLUGIN_NAME] = plugin
     if not plugin.address:
         plugin.address = str(worker.address)
+        _quick_stream(worker)
     return plugin
 
 
