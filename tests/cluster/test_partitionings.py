@@ -75,3 +75,21 @@ def test_columns_from_the_workers_with_node_local_storage(
     before = ds.cache.stats().bytes_read
     assert_identical(res, ref)
     assert ds.cache.stats().bytes_read == before  # nothing read on the client
+
+
+def test_remembered_veto_work_follows_the_veto_conditions(handle: Cluster, sim_dir: Path) -> None:
+    """Workers remember each partition's veto phase: a changed veto condition or
+    window must not reuse it, a changed pair cut may."""
+    from jaas.engine.session.analysis import veto
+
+    ds = jaas.open(sim_dir, cache=ColumnCache())
+    for vetoes in (
+        QUERY["vetoes"],
+        [veto("detector", "muon", "1 ms", name="mu")],
+        [veto("detector", "muon and showering", "1 ms", name="mu")],
+        [veto("detector", "muon", "30 ms", name="mu")],
+    ):
+        query = dict(QUERY, vetoes=vetoes)
+        ref = local_coincidence(ds, **query)  # type: ignore[arg-type]
+        res = coincidence(ds, client=handle, partition_events=60, **query)  # type: ignore[arg-type]
+        assert_identical(res, ref)

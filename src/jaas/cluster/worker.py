@@ -21,9 +21,11 @@ from jaas.engine.core.correlate import Spec
 from jaas.engine.core.partition import (
     PartialResult,
     Partition,
+    VetoPhase,
     halo_bounds,
     rows_between,
     run_partition,
+    run_vetoes,
     samples_between,
 )
 from jaas.engine.lang.expr import Expr
@@ -84,6 +86,7 @@ class JaasWorkerPlugin(WorkerPlugin):
         self.local = local
         self.cache = ColumnCache(budget or _default_budget(None))
         self.address = ""
+        self.phases: dict[tuple[Any, ...], VetoPhase] = {}  # veto work per partition
 
     def _init(self, worker: Any) -> None:
         self.address = str(getattr(worker, "address", "") or "")
@@ -264,6 +267,26 @@ def _concat(pieces: list[Piece], names: Sequence[str]) -> tuple[int, dict[str, n
     return pieces[0].start, {n: np.concatenate([p.columns[n] for p in pieces]) for n in names}
 
 
+MAX_PHASES = 4096  # remembered veto phases per worker (bits of its halo events each)
+
+
+def _phase_key(task: PartTask, query: Query) -> tuple[Any, ...] | None:
+    """What a partition's veto phase depends on: its rows (files read here, by their
+    size and mtime) and the vetoes; None when rows come from other workers."""
+    refs = [s for s in task.sources if isinstance(s, FileRef)]
+    if len(refs) != len(task.sources):
+        return None
+    spec = query.spec
+    files = tuple((s.offset, s.n_events, ColumnCache.file_key(s.path)) for s in refs)
+    ex = query.exprs
+    triggers = tuple(str(ex[v.trigger]) if v.trigger in ex else v.trigger for v in spec.vetoes)
+    return (
+        task.t_lo, task.t_hi, task.lo, task.hi, files, spec.vetoes, triggers, spec.gap_veto,
+        spec.fiducial_radius, spec.mc_samples, spec.mc_seed,
+        np.ascontiguousarray(query.segments).tobytes(),
+    )  # fmt: skip
+
+
 def _run_one(
     state: JaasWorkerPlugin, task: PartTask, query: Query, remote: Sequence[Piece]
 ) -> PartOutput:
@@ -288,7 +311,15 @@ def _run_one(
     if any(v.kind != "detector" for v in spec.vetoes):
         samples = state.cache.veto_memo.samples(query.segments, spec)
     sub = samples_between(samples, task.t_lo, task.t_hi)
-    partial = run_partition(stream, part, spec, query.segments, sub)
+    key = _phase_key(task, query)
+    vp = state.phases.get(key) if key is not None else None
+    if vp is None:
+        vp = run_vetoes(stream, part, spec, query.segments, sub)
+        if key is not None:
+            if len(state.phases) >= MAX_PHASES:
+                state.phases.clear()
+            state.phases[key] = vp
+    partial = run_partition(stream, part, spec, query.segments, sub, vp)
     packed = pack_bits(partial.veto_bits)
     partial.veto_bits = partial.veto_bits[:0]
     p = partial
