@@ -93,3 +93,20 @@ def test_remembered_veto_work_follows_the_veto_conditions(handle: Cluster, sim_d
         ref = local_coincidence(ds, **query)  # type: ignore[arg-type]
         res = coincidence(ds, client=handle, partition_events=60, **query)  # type: ignore[arg-type]
         assert_identical(res, ref)
+
+
+def test_packed_bits_and_intervals_round_trip() -> None:
+    from jaas.cluster.worker import pack_bits, pack_intervals, unpack_bits, unpack_intervals
+
+    rng = np.random.default_rng(3)
+    for n in (0, 1, 7, 1000):
+        for p in (0.0, 0.05, 0.9):
+            bits = (rng.random(n) < p).astype(np.uint32) * np.uint32(9)
+            back = unpack_bits(pack_bits(bits), n)
+            assert back.dtype == np.uint32 and np.array_equal(back, bits)
+    iv = np.sort(rng.integers(10**17, 10**17 + 10**11, 400)).reshape(-1, 2)
+    packed = pack_intervals(iv)
+    assert packed is not None
+    np.testing.assert_array_equal(unpack_intervals(packed), iv)
+    assert pack_intervals(np.array([[0, 1 << 33]], np.int64)) is None  # too far: as is
+    assert pack_intervals(np.empty((0, 2), np.int64)) is None

@@ -33,6 +33,7 @@ from jaas.cluster.worker import (
     load_piece,
     run_parts,
     unpack_bits,
+    unpack_intervals,
 )
 from jaas.engine.core.correlate import Spec
 from jaas.engine.core.exposure import intervals_measure, normalize_intervals
@@ -277,6 +278,8 @@ def run(
     for o in outputs:
         part = o.partial.part
         o.partial.veto_bits = unpack_bits(o.packed, part.core_stop - part.core_start)
+        if o.intervals is not None:
+            o.partial.veto_intervals = unpack_intervals(o.intervals)
     bad = np.array([[x.start, x.end] for x in sub.lost], np.int64).reshape(-1, 2)
     result = merge([o.partial for o in outputs], spec, segments, bad=bad)
     if lost:

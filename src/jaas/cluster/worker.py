@@ -46,9 +46,11 @@ __all__ = [
     "load_files",
     "load_piece",
     "pack_bits",
+    "pack_intervals",
     "run_part",
     "run_parts",
     "unpack_bits",
+    "unpack_intervals",
     "worker_stats",
 ]
 
@@ -203,6 +205,7 @@ class PartOutput:
 
     partial: PartialResult
     packed: tuple[np.ndarray, np.ndarray] | np.ndarray
+    intervals: tuple[int, np.ndarray] | None  # veto intervals as uint32 steps, if they fit
     rows: np.ndarray
     values: dict[str, np.ndarray]
     worker: str
@@ -214,6 +217,28 @@ def pack_bits(bits: np.ndarray) -> tuple[np.ndarray, np.ndarray] | np.ndarray:
     if 2 * at.size >= bits.size:
         return bits
     return at.astype(np.int32), bits[at]
+
+
+def pack_intervals(iv: np.ndarray) -> tuple[int, np.ndarray] | None:
+    """Sorted (k, 2) intervals as (first bound, uint32 steps between bounds), or None
+    when a step does not fit (then they travel as they are)."""
+    flat = iv.reshape(-1)
+    if not flat.size:
+        return None
+    steps = np.diff(flat)
+    if steps.size and (steps.min() < 0 or steps.max() >= 1 << 32):
+        return None
+    return int(flat[0]), steps.astype(np.uint32)
+
+
+def unpack_intervals(packed: tuple[int, np.ndarray]) -> np.ndarray:
+    """The inverse of ``pack_intervals``."""
+    first, steps = packed
+    flat = np.empty(steps.size + 1, np.int64)
+    flat[0] = first
+    np.cumsum(steps, dtype=np.int64, out=flat[1:])
+    flat[1:] += first
+    return flat.reshape(-1, 2)
 
 
 def unpack_bits(packed: tuple[np.ndarray, np.ndarray] | np.ndarray, n: int) -> np.ndarray:
@@ -322,11 +347,14 @@ def _run_one(
     partial = run_partition(stream, part, spec, query.segments, sub, vp)
     packed = pack_bits(partial.veto_bits)
     partial.veto_bits = partial.veto_bits[:0]
+    intervals = pack_intervals(partial.veto_intervals)
+    if intervals is not None:
+        partial.veto_intervals = partial.veto_intervals[:0]
     p = partial
     rows = np.unique(np.concatenate([p.prompt, p.delayed, p.off_prompt, p.off_delayed]))
     local = rows - g0
     values = {n: cols[n][local] for n in dict.fromkeys(["t", *query.names])}
-    return PartOutput(partial, packed, rows, values, state.address)
+    return PartOutput(partial, packed, intervals, rows, values, state.address)
 
 
 def run_part(task: PartTask, query: Query, *remote: Piece) -> PartOutput:
