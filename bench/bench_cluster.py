@@ -6,16 +6,15 @@ Data: a seeded ``jaas.sim`` index-mode run with 30x the reactor IBD rate (0.5 da
 cylinders around muon tracks, 200 off-time windows, exposure with the volume-veto
 Monte Carlo), every backend must return the identical pairs.
 
-Measured in the same run:
-  * local engine (peer, one process): cold (empty column cache) and warm;
-  * cluster with 1 and with 2 worker processes (kernels loaded on a tiny query first):
-    cold (workers read Parquet) and warm (cached columns and masks), i.e. scaling
-    1 -> 2 workers;
+Measured in the same run, a 1-worker and a 2-worker cluster alive side by side:
+  * cold: local engine (empty column cache), each cluster (workers read Parquet);
+  * warm, interleaved repetitions (local, 1 worker, 2 workers, again...), query plus its
+    ``pairs`` table: scaling 1 -> 2 workers and the ratio to the local engine;
   * per-query overhead: warm queries on a tiny dataset (60 s, 1 file), cluster minus
-    local, median of 10;
+    local, medians over the interleaved repetitions;
   * hardware bound: the local warm time divided by the cores used (perfect scaling).
 
-Usage: .venv/bin/python bench/bench_cluster.py [--quick] [--days D]
+Usage: .venv/bin/python bench/bench_cluster.py [--quick] [--days D] [--reps N]
 """
 
 from __future__ import annotations
@@ -65,73 +64,82 @@ def make_data(root: Path, days: float) -> tuple[Path, Path]:
     return big, tiny
 
 
-def cluster_run(n: int, big: Path, tiny: Path, state: Path, ref: Any) -> dict[str, float]:
-    lc = local_cluster.start(n, state_dir=state / f"w{n}", dashboard=False)
-    try:
-        with connect(lc.address) as c:
-            small = jaas.open(tiny, cache=ColumnCache())
-            c.ibd(small)  # loads the numba kernels in the fresh worker processes
-            ds = jaas.open(big, cache=ColumnCache())
-            cold, res = timed(lambda: c.ibd(ds))
-            assert np.array_equal(res.result.delayed, ref.result.delayed), "pairs differ"
-            assert res.exposure == ref.exposure, "exposure differs"
-            warm, res2 = timed(lambda: c.ibd(ds))
-            assert res2.n_pairs == ref.n_pairs
-            stats = c.cache_stats()
-            over = statistics.median(timed(lambda: c.ibd(small))[0] for _ in range(10))
-            return {
-                "cold": cold,
-                "warm": warm,
-                "tiny": over,
-                "parts": float(len(res.backend_info.partitions)),
-                "cached_mb": sum(s.bytes_cached for s in stats.values()) / 1e6,
-            }
-    finally:
-        local_cluster.stop(state / f"w{n}")
+def _check(res: Any, ref: Any) -> None:
+    assert np.array_equal(res.result.delayed, ref.result.delayed), "pairs differ"
+    assert np.array_equal(res.result.prompt, ref.result.prompt), "pairs differ"
+    assert res.exposure == ref.exposure, "exposure differs"
+    assert res.pairs.equals(ref.pairs), "pair table differs"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="0.05 day instead of 0.5")
     ap.add_argument("--days", type=float, default=None)
+    ap.add_argument("--reps", type=int, default=5, help="interleaved repetitions")
     args = ap.parse_args()
     days = args.days or (0.05 if args.quick else 0.5)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         t_sim, (big, tiny) = timed(lambda: make_data(root, days))
         ds = jaas.open(big, cache=ColumnCache())
-        print(f"data: {ds.n_events:,} events, {len(ds.files)} files, {days} day "
-              f"(simulated in {t_sim:.1f} s); cores: {os.cpu_count()}")  # fmt: skip
-        jaas.ibd(jaas.open(tiny, cache=ColumnCache()))  # JIT warm-up
-        l_cold, ref = timed(lambda: jaas.ibd(ds))
-        l_warm, _ = timed(lambda: jaas.ibd(ds))
         small = jaas.open(tiny, cache=ColumnCache())
-        jaas.ibd(small)
-        l_tiny = statistics.median(timed(lambda: jaas.ibd(small))[0] for _ in range(10))
-        runs = {n: cluster_run(n, big, tiny, root, ref) for n in (1, 2)}
-
+        print(f"data: {ds.n_events:,} events, {len(ds.files)} files, {days} day "
+              f"(simulated in {t_sim:.1f} s); cores: {os.cpu_count()}; "
+              f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
+        jaas.ibd(small)  # JIT warm-up
+        l_cold, ref = timed(lambda: jaas.ibd(ds))
+        tiny_ref = jaas.ibd(small)
+        clusters = {n: local_cluster.start(n, state_dir=root / f"w{n}", dashboard=False)
+                    for n in (1, 2)}  # fmt: skip
+        try:
+            conns = {n: connect(lc.address) for n, lc in clusters.items()}
+            cold: dict[str, float] = {"local": l_cold}
+            for n, c in conns.items():
+                c.ibd(small)  # loads the numba kernels in the fresh worker processes
+                cold[f"dask{n}"], res = timed(lambda c=c: c.ibd(ds))
+                _check(res, ref)
+                _check(c.ibd(small), tiny_ref)
+            runners: dict[str, Callable[[Any], Any]] = {"local": lambda d: jaas.ibd(d)}
+            for n, c in conns.items():
+                runners[f"dask{n}"] = lambda d, c=c: c.ibd(d)
+            warm: dict[str, list[float]] = {k: [] for k in runners}
+            tiny_t: dict[str, list[float]] = {k: [] for k in runners}
+            for _ in range(args.reps):  # interleaved: load changes hit every backend alike
+                for k, fn in runners.items():
+                    dt, res = timed(lambda fn=fn: fn(ds).pairs)
+                    warm[k].append(dt)
+                    for _ in range(3):
+                        tiny_t[k].append(timed(lambda fn=fn: fn(small).pairs)[0])
+            stats = conns[2].cache_stats()
+            parts = {n: len(c.ibd(ds).backend_info.partitions) for n, c in conns.items()}
+            for c in conns.values():
+                c.close()
+        finally:
+            for n in clusters:
+                local_cluster.stop(root / f"w{n}")
+    med = {k: statistics.median(v) for k, v in warm.items()}
+    tmed = {k: statistics.median(v) for k, v in tiny_t.items()}
     cores = min(os.cpu_count() or 1, 2)
-    print(f"\nstandard IBD, {ref.n_pairs} pairs (identical on every backend)\n")
-    print(f"{'backend':<22}{'cold s':>9}{'warm s':>9}{'warm/cold':>11}{'parts':>7}")
-    print(f"{'local engine (peer)':<22}{l_cold:>9.3f}{l_warm:>9.3f}{l_warm / l_cold:>11.2f}{1:>7}")
-    for n, r in runs.items():
-        name = f"dask {n} worker(s)"
-        print(f"{name:<22}{r['cold']:>9.3f}{r['warm']:>9.3f}{r['warm'] / r['cold']:>11.2f}"
-              f"{int(r['parts']):>7}")  # fmt: skip
-    r1, r2 = runs[1], runs[2]
+    print(f"\nstandard IBD (+ pairs table), {ref.n_pairs} pairs (identical on every backend); "
+          f"median of {args.reps} interleaved warm runs\n")  # fmt: skip
+    print(f"{'backend':<22}{'cold s':>9}{'warm s':>9}{'tiny ms':>9}{'parts':>7}")
+    for k in runners:
+        p = parts.get(int(k[4:]), 1) if k.startswith("dask") else 1
+        print(f"{k:<22}{cold[k]:>9.3f}{med[k]:>9.3f}{1e3 * tmed[k]:>9.1f}{p:>7}")
     print("\nratios")
-    print(f"  scaling warm 1 -> 2 workers        {r1['warm'] / r2['warm']:6.2f} x (ideal 2)")
-    print(f"  scaling cold 1 -> 2 workers        {r1['cold'] / r2['cold']:6.2f} x")
-    print(f"  dask 2 workers vs local, warm      {r2['warm'] / l_warm:6.2f} x the time")
-    bound = l_warm / cores
-    print(f"  dask 2 workers vs bound ({cores} cores)   {r2['warm'] / bound:6.2f} x "
+    print(f"  scaling warm 1 -> 2 workers        {med['dask1'] / med['dask2']:6.2f} x (ideal 2)")
+    print(f"  dask 2 workers vs local, warm      {med['dask2'] / med['local']:6.2f} x the time")
+    print(f"  dask 1 worker vs local, warm       {med['dask1'] / med['local']:6.2f} x the time")
+    bound = med["local"] / cores
+    print(f"  dask 2 workers vs bound ({cores} cores)   {med['dask2'] / bound:6.2f} x "
           f"(bound = local warm / cores = {bound:.3f} s)")  # fmt: skip
-    over = 1e3 * (r2["tiny"] - l_tiny)
-    print(
-        f"  per-query overhead (tiny, warm)    {over:6.1f} ms "
-        f"(dask {1e3 * r2['tiny']:.1f} vs local {1e3 * l_tiny:.1f} ms, median of 10)"
-    )
-    print(f"  worker caches after the queries    {r2['cached_mb']:6.1f} MB on 2 workers")
+    for k in ("dask1", "dask2"):
+        over = 1e3 * (tmed[k] - tmed["local"])
+        print(f"  per-query overhead {k} (tiny)     {over:6.1f} ms "
+              f"({1e3 * tmed[k]:.1f} vs local {1e3 * tmed['local']:.1f} ms)")  # fmt: skip
+    mb = sum(s.bytes_cached for s in stats.values()) / 1e6
+    print(f"  worker caches after the queries    {mb:6.1f} MB on 2 workers")
+    print(f"  load average at the end            {os.getloadavg()[0]:6.1f}")
 
 
 if __name__ == "__main__":

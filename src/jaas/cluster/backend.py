@@ -12,7 +12,9 @@ dataset, reported as ``LostData`` and the query reruns on the rest (warm caches)
 
 from __future__ import annotations
 
+import functools
 import os
+import queue
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -21,7 +23,18 @@ import numpy as np
 
 from jaas.cluster import plan as _plan
 from jaas.cluster import registry as _registry
-from jaas.cluster.worker import FileRef, PartOutput, PartTask, Query, load_piece, run_part
+from jaas.cluster.columns import LazyColumns
+from jaas.cluster.worker import (
+    FileRef,
+    PartOutput,
+    PartTask,
+    Query,
+    load_files,
+    load_piece,
+    run_parts,
+    unpack_bits,
+    unpack_intervals,
+)
 from jaas.engine.core.correlate import Spec
 from jaas.engine.core.exposure import normalize_intervals
 from jaas.engine.core.partition import merge
@@ -47,88 +60,145 @@ QueryInfo = BackendInfo  # how a distributed query ran (the engine's typed backe
 _refs = _plan.file_refs
 
 
+BATCHES_PER_WORKER = 4  # tasks per worker and query: few round trips, yet a lost
+# worker's unfinished share is noticed and moved while the others still run
+
+
+def _batches(
+    parts: list[_plan.PlannedPartition], refs: list[FileRef], owners: dict[str, str | None]
+) -> dict[str, list[list[_plan.PlannedPartition]]]:
+    """Per home worker, its partitions (time order) cut into a few consecutive batches."""
+    per: dict[str, list[_plan.PlannedPartition]] = {}
+    for p in parts:
+        home = owners[refs[p.home].path]
+        if home is None:
+            raise JaasError(f"no worker owns {refs[p.home].path}")
+        per.setdefault(home, []).append(p)
+    out: dict[str, list[list[_plan.PlannedPartition]]] = {}
+    for w, ps in per.items():
+        k = min(len(ps), BATCHES_PER_WORKER)
+        out[w] = [ps[len(ps) * i // k : len(ps) * (i + 1) // k] for i in range(k)]
+    return out
+
+
 def _submit(
     client: Any,
     parts: list[_plan.PlannedPartition],
     refs: list[FileRef],
     query: Query,
     owners: dict[str, str | None],
-) -> tuple[dict[int, Any], set[str]]:
-    """One ``run_part`` per partition on the owner of its home file, ``load_piece`` tasks
-    on the owners of its other files; strict restrictions: a task runs where its
-    columns are cached (a lost worker's tasks are resubmitted by ``run``)."""
-    futures: dict[int, Any] = {}
+) -> tuple[dict[Any, list[int]], set[str]]:
+    """A few ``run_parts`` tasks per worker (partitions on the owner of their home
+    file) and one ``load_piece`` per other worker's file a batch needs, covering what all
+    its partitions need; strict restrictions: a task runs where its columns are cached
+    (a lost worker's tasks are resubmitted by ``run``)."""
+    futures: dict[Any, list[int]] = {}
     targets: set[str] = set()
-    for p in parts:
-        home = owners[refs[p.home].path]
-        if home is None:
-            raise JaasError(f"no worker owns {refs[p.home].path}")
-        sources: list[FileRef | int] = []
-        pieces: list[Any] = []
-        for i in p.files:
-            owner = owners[refs[i].path]
-            if owner is None:
-                raise JaasError(f"no worker owns {refs[i].path}")
-            targets.add(owner)
-            if owner == home:
-                sources.append(refs[i])
-                continue
-            sources.append(len(pieces))
-            pieces.append(
-                client.submit(load_piece, refs[i], query, p.lo, p.hi, workers=[owner], pure=False)
-            )
-        task = PartTask(p.index, p.t_lo, p.t_hi, p.lo, p.hi, tuple(sources))
-        futures[p.index] = client.submit(run_part, task, query, *pieces, workers=[home], pure=False)
+    for home, batches in _batches(parts, refs, owners).items():
+        targets.add(home)
+        for batch in batches:
+            need: dict[int, tuple[int, int]] = {}  # other owners' files: rows [lo, hi]
+            for p in batch:
+                for i in p.files:
+                    owner = owners[refs[i].path]
+                    if owner is None:
+                        raise JaasError(f"no worker owns {refs[i].path}")
+                    targets.add(owner)
+                    if owner != home:
+                        lo, hi = need.get(i, (p.lo, p.hi))
+                        need[i] = (min(lo, p.lo), max(hi, p.hi))
+            slot = {i: k for k, i in enumerate(need)}
+            pieces = [
+                client.submit(load_piece, refs[i], query, lo, hi, workers=[w], pure=False)
+                for i, (lo, hi) in need.items()
+                for w in [owners[refs[i].path]]
+            ]
+            tasks = []
+            for p in batch:
+                sources = tuple(slot[i] if i in slot else refs[i] for i in p.files)
+                tasks.append(PartTask(p.index, p.t_lo, p.t_hi, p.lo, p.hi, sources))
+            f = client.submit(run_parts, tasks, query, *pieces, workers=[home], pure=False)
+            futures[f] = [p.index for p in batch]
     return futures, targets
 
 
 def _collect(
     client: Any,
-    futures: dict[int, Any],
+    futures: dict[Any, list[int]],
     out: dict[int, PartOutput],
     paths: list[str],
     lost: dict[str, str],
     targets: set[str],
     report: Callable[[], None],
 ) -> str:
-    """Gather results into ``out`` as they complete (fetched in the background):
-    "done", or "lost" (files became unreachable) or "moved" (a worker we wait on is
-    gone); both checked whenever nothing completes for a while or a task fails."""
-    from distributed import as_completed
-
-    index = {f.key: k for k, f in futures.items()}
-    stream = as_completed(
-        list(futures.values()), with_results=True, raise_errors=False, loop=client.loop
-    )
+    """Gather results into ``out`` as they complete: "done", or "lost" (files became
+    unreachable) or "moved" (a worker we wait on is gone); both checked whenever nothing
+    completes for a while or a task fails."""
+    ready: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    for f in futures:
+        f.add_done_callback(ready.put)  # called from the client's threads as tasks end
     pending = set(futures)
-    idle_since = time.monotonic()
     while pending:
-        batch = stream.next_batch(block=False) if stream.has_ready() else []
-        failed = []
-        for f, value in batch:
-            k = index[f.key]
-            if f.status != "finished":
-                failed.append(f)
-                continue
-            pending.discard(k)
-            out[k] = value
-            report()
-        if batch and not failed:
-            idle_since = time.monotonic()
+        try:
+            done = [ready.get(timeout=0.5)]
+        except queue.Empty:
+            done = []
+        while not ready.empty():
+            done.append(ready.get())
+        done = [f for f in done if f in pending]
+        finished = [f for f in done if f.status == "finished"]
+        failed = [f for f in done if f.status != "finished"]
+        for f, value in zip(finished, client.gather(finished), strict=True):
+            pending.discard(f)
+            for k, o in zip(futures[f], value, strict=True):
+                out[k] = o
+                report()
+        if finished and not failed:
             continue
-        if failed or time.monotonic() - idle_since > 0.5:
-            idle_since = time.monotonic()
-            now_lost, alive = client.run_on_scheduler(_registry.status, paths)
-            status = "lost" if set(now_lost) - set(lost) else ""
-            if not status and targets - set(alive):
-                status = "moved"
-            if status:  # the caller re-plans (and redoes everything if files were lost)
-                client.cancel([futures[k] for k in pending])
-                return status
-            if failed:
-                failed[0].result()  # raises the task's error
-        time.sleep(0.002)
+        now_lost, alive = client.run_on_scheduler(_registry.status, paths)
+        status = "lost" if set(now_lost) - set(lost) else ""
+        if not status and targets - set(alive):
+            status = "moved"
+        if status:  # the caller re-plans (and redoes everything if files were lost)
+            client.cancel(list(pending))
+            return status
+        if failed:
+            failed[0].result()  # raises the task's error
     return "done"
+
+
+def _loader(
+    cluster: Cluster, ds: Dataset, query: Query, refs: list[FileRef], local: bool
+) -> Callable[[], dict[str, np.ndarray]]:
+    """Loads every column and mask of ``ds`` once: here when its files are readable
+    (shared storage), else from the workers owning them."""
+
+    def here() -> dict[str, np.ndarray]:
+        from jaas.engine.session.masks import cached_masks
+
+        cols = ds.load(list(query.names))
+        return {**cols, **cached_masks(ds.cache, ds._fingerprint(), query.exprs, cols)}
+
+    def remote() -> dict[str, np.ndarray]:
+        client = cluster.client
+        triples = [(os.path.abspath(f.path), f.t_min, f.t_max) for f in ds.files]
+        owners, _, _ = client.run_on_scheduler(_registry.assign, triples, local)
+        runs: list[tuple[str | None, list[FileRef]]] = []
+        for r in refs:
+            w = owners.get(r.path)
+            if not runs or runs[-1][0] != w:
+                runs.append((w, []))
+            runs[-1][1].append(r)
+        if any(w is None for w, _ in runs):
+            raise JaasError("the result's columns were on a lost worker: rerun the query")
+        got = client.gather(
+            [client.submit(load_files, rs, query, workers=[w], pure=False) for w, rs in runs]
+        )
+        names = list(dict.fromkeys(["t", *query.names, *query.exprs]))
+        return {n: np.concatenate([g[n] for g in got]) for n in names}
+
+    readable = not local and all(os.path.exists(r.path) for r in refs)
+    return functools.cache(here if readable else remote)
 
 
 def run(
@@ -143,7 +213,7 @@ def run(
     local_storage: bool | None = None,
     on_progress: Callable[[int, int], None] | None = None,
     desc: str = "query",
-) -> tuple[Dataset, Any, dict[str, np.ndarray], dict[str, np.ndarray], QueryInfo]:
+) -> tuple[Dataset, Any, LazyColumns, LazyColumns, QueryInfo]:
     """Run ``spec`` over ``ds`` on the cluster: (dataset actually used, Result, columns,
     masks, QueryInfo)."""
     t_start = time.perf_counter()
@@ -154,17 +224,22 @@ def run(
     paths = [p for p, _, _ in triples]
     before, after = spec.halo()
     names = tuple(sorted(needed))
-    n_workers = max(len(cluster.workers()), 1)
-    if partition_events is None and partition_ns is None and ds.files:
-        biggest = max(f.n_events for f in ds.files)
-        partition_events = min(biggest, -(-ds.n_events // (2 * n_workers)))
     info = BackendInfo("dask", cluster.address)
     lost: dict[str, str] = {}
     out: dict[int, PartOutput] = {}
+    limit = 0  # attempts: 2 + the number of workers of the first one
     with progress(total=0, desc=desc, unit="part") as bar:
-        for attempt in range(1, 3 + n_workers):
-            info.attempts = attempt
-            owners, now_lost, _ = client.run_on_scheduler(_registry.assign, triples, local)
+        while True:
+            if limit:
+                info.attempts += 1
+            owners, now_lost, alive = client.run_on_scheduler(
+                _registry.assign_with_workers, triples, local
+            )
+            if not limit:
+                limit = 2 + max(len(alive), 1)
+                if partition_events is None and partition_ns is None and ds.files:
+                    biggest = max(f.n_events for f in ds.files)
+                    partition_events = min(biggest, -(-ds.n_events // (2 * max(len(alive), 1))))
             if set(now_lost) - set(lost):
                 out.clear()  # the good time changes: every partition is redone
             lost.update(now_lost)
@@ -172,7 +247,7 @@ def run(
             if not sub.files:
                 raise JaasError(f"every file of dataset {ds.name!r} is unreachable: {sorted(lost)}")
             segments = normalize_intervals(sub.segments, what="segments")
-            query = Query(names, exprs, spec, segments, before, after, (*names, *exprs))
+            query = Query(names, exprs, spec, segments, before, after)
             # zero-row files hold no rows and no time: they take no part in the plan
             files = [f for f in sub.files if f.n_events > 0] or sub.files
             parts = _plan.plan(
@@ -188,20 +263,29 @@ def run(
                     on_progress(len(out), n)
 
             todo = [p for p in parts if p.index not in out]
-            futures, targets = _submit(client, todo, _refs(files), query, owners)
+            refs = _refs(files)
+            futures, targets = _submit(client, todo, refs, query, owners)
             status = _collect(client, futures, out, paths, lost, targets, report)
             if status == "done":
                 break
-        else:
-            raise JaasError(f"workers kept failing; unreachable files: {sorted(lost)}")
+            if info.attempts >= limit:
+                raise JaasError(f"workers kept failing; unreachable files: {sorted(lost)}")
     outputs = [out[p.index] for p in parts]
-    partials = [o.partial for o in outputs]
+    for o in outputs:
+        part = o.partial.part
+        o.partial.veto_bits = unpack_bits(o.packed, part.core_stop - part.core_start)
+        if o.intervals is not None:
+            o.partial.veto_intervals = unpack_intervals(o.intervals)
     bad = np.array([[x.start, x.end] for x in sub.lost], np.int64).reshape(-1, 2)
-    result = merge(partials, spec, segments, bad=bad)
+    result = merge([o.partial for o in outputs], spec, segments, bad=bad)
     if lost:
         _count_lost_time(result.exposure, ds, sub, bad)
-    cols = {n: np.concatenate([o.core[n] for o in outputs]) for n in names}
-    masks = {n: np.concatenate([o.core[n] for o in outputs]) for n in exprs}
+    rows, first = np.unique(np.concatenate([o.rows for o in outputs]), return_index=True)
+    stream = list(dict.fromkeys(["t", *names]))
+    values = {n: np.concatenate([o.values[n] for o in outputs])[first] for n in stream}
+    load = _loader(cluster, sub, query, refs, local)
+    cols = LazyColumns(stream, load, rows, values)
+    masks = LazyColumns(list(exprs), load)
     info.partitions = [
         (p.index, p.t_lo, p.t_hi, o.worker) for p, o in zip(parts, outputs, strict=True)
     ]

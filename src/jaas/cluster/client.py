@@ -37,6 +37,9 @@ class Cluster:
     def __init__(self, client: Any, *, local_storage: bool = False) -> None:
         self.client = client
         self.local_storage = local_storage
+        stream: Any = getattr(client, "scheduler_comm", None)  # batches for 10 ms by default
+        if getattr(stream, "interval", 0) > _registry.STREAM_INTERVAL:
+            stream.interval = _registry.STREAM_INTERVAL
 
     @property
     def address(self) -> str:

@@ -19,7 +19,15 @@ from typing import Any
 
 from distributed.diagnostics.plugin import SchedulerPlugin
 
-__all__ = ["PLUGIN_NAME", "FileEntry", "Registry", "RegistryPlugin", "assign", "snapshot"]
+__all__ = [
+    "PLUGIN_NAME",
+    "FileEntry",
+    "Registry",
+    "RegistryPlugin",
+    "assign",
+    "assign_with_workers",
+    "snapshot",
+]
 
 PLUGIN_NAME = "jaas-registry"
 
@@ -201,6 +209,27 @@ def assign(
     owners = reg.assign(files, local=local)
     local_paths = [p for p, _, _ in files if reg.files[p].local]
     return owners, reg.lost([p for p, _, _ in files]), local_paths
+
+
+def assign_with_workers(
+    files: list[tuple[str, int, int]], local: bool = False, *, dask_scheduler: Any = None
+) -> tuple[dict[str, str | None], dict[str, str], list[str]]:
+    """(owners, lost, worker addresses): ``assign`` and the worker list in one round trip."""
+    owners, lost_files, _ = assign(files, local, dask_scheduler=dask_scheduler)
+    quick_streams(dask_scheduler)
+    return owners, lost_files, sorted(dask_scheduler.workers)
+
+
+STREAM_INTERVAL = 0.001  # s; distributed batches messages for 2-10 ms
+
+
+def quick_streams(scheduler: Any) -> None:
+    """Shorten the scheduler's message batching towards workers and clients: a query
+    sends a few messages each way, each batching delay adds to its latency."""
+    for comms in (getattr(scheduler, "stream_comms", {}), getattr(scheduler, "client_comms", {})):
+        for bs in comms.values():
+            if getattr(bs, "interval", 0) > STREAM_INTERVAL:
+                bs.interval = STREAM_INTERVAL
 
 
 def snapshot(*, dask_scheduler: Any = None) -> dict[str, Any]:

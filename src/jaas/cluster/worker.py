@@ -25,9 +25,11 @@ from jaas.engine.core.correlate import Spec
 from jaas.engine.core.partition import (
     PartialResult,
     Partition,
+    VetoPhase,
     halo_bounds,
     rows_between,
     run_partition,
+    run_vetoes,
     samples_between,
 )
 from jaas.engine.lang.expr import Expr
@@ -44,9 +46,15 @@ __all__ = [
     "PartTask",
     "Piece",
     "Query",
+    "load_files",
     "load_piece",
+    "pack_bits",
+    "pack_intervals",
     "run_part",
+    "run_parts",
     "run_pieces",
+    "unpack_bits",
+    "unpack_intervals",
     "worker_stats",
 ]
 
@@ -84,9 +92,11 @@ class JaasWorkerPlugin(WorkerPlugin):
         self.local = local
         self.cache = ColumnCache(budget or _default_budget(None))
         self.address = ""
+        self.phases: dict[tuple[Any, ...], VetoPhase] = {}  # veto work per partition
 
     def _init(self, worker: Any) -> None:
         self.address = str(getattr(worker, "address", "") or "")
+        _quick_stream(worker)
         budget = self.budget or _default_budget(getattr(worker, "memory_limit", None))
         if budget != self.cache.budget:
             self.cache = ColumnCache(budget)
@@ -97,6 +107,15 @@ class JaasWorkerPlugin(WorkerPlugin):
             await worker.scheduler.jaas_claim(
                 worker=worker.address, files=self.files, local=self.local
             )
+
+
+STREAM_INTERVAL = 0.001  # s; the worker batches its messages to the scheduler for 2 ms
+
+
+def _quick_stream(worker: Any) -> None:
+    stream: Any = getattr(worker, "batched_stream", None)
+    if getattr(stream, "interval", 0) > STREAM_INTERVAL:
+        stream.interval = STREAM_INTERVAL
 
 
 def _state(worker: Any = None) -> JaasWorkerPlugin:
@@ -111,6 +130,7 @@ def _state(worker: Any = None) -> JaasWorkerPlugin:
         worker.plugins[PLUGIN_NAME] = plugin
     if not plugin.address:
         plugin.address = str(worker.address)
+        _quick_stream(worker)
     return plugin
 
 
@@ -148,7 +168,7 @@ class Query:
     segments: np.ndarray
     before: int
     after: int
-    gather: tuple[str, ...]  # columns whose core rows return to the client
+    gather: tuple[str, ...] = ()  # columns whose core rows return (Spark backend)
 
 
 @dataclass(frozen=True)
@@ -182,11 +202,56 @@ class Piece:
 
 @dataclass
 class PartOutput:
-    """A partition's partial result, its core rows of the gathered columns, its worker."""
+    """A partition's partial result without its per-event arrays: the veto bits are
+    ``packed`` (nonzero positions and values, or dense when most are set) and of the
+    gathered columns only the ``rows`` that pairs reference travel (global indices,
+    sorted, with their ``values``)."""
 
     partial: PartialResult
-    core: dict[str, np.ndarray]
+    packed: tuple[np.ndarray, np.ndarray] | np.ndarray
+    intervals: tuple[int, np.ndarray] | None  # veto intervals as uint32 steps, if they fit
+    rows: np.ndarray
+    values: dict[str, np.ndarray]
     worker: str
+
+
+def pack_bits(bits: np.ndarray) -> tuple[np.ndarray, np.ndarray] | np.ndarray:
+    """Veto bits as (positions, values) of the nonzero ones, or dense when that is smaller."""
+    at = np.flatnonzero(bits)
+    if 2 * at.size >= bits.size:
+        return bits
+    return at.astype(np.int32), bits[at]
+
+
+def pack_intervals(iv: np.ndarray) -> tuple[int, np.ndarray] | None:
+    """Sorted (k, 2) intervals as (first bound, uint32 steps between bounds), or None
+    when a step does not fit (then they travel as they are)."""
+    flat = iv.reshape(-1)
+    if not flat.size:
+        return None
+    steps = np.diff(flat)
+    if steps.size and (steps.min() < 0 or steps.max() >= 1 << 32):
+        return None
+    return int(flat[0]), steps.astype(np.uint32)
+
+
+def unpack_intervals(packed: tuple[int, np.ndarray]) -> np.ndarray:
+    """The inverse of ``pack_intervals``."""
+    first, steps = packed
+    flat = np.empty(steps.size + 1, np.int64)
+    flat[0] = first
+    np.cumsum(steps, dtype=np.int64, out=flat[1:])
+    flat[1:] += first
+    return flat.reshape(-1, 2)
+
+
+def unpack_bits(packed: tuple[np.ndarray, np.ndarray] | np.ndarray, n: int) -> np.ndarray:
+    """The inverse of ``pack_bits`` for ``n`` events."""
+    if isinstance(packed, np.ndarray):
+        return packed
+    bits = np.zeros(n, np.uint32)
+    bits[packed[0]] = packed[1]
+    return bits
 
 
 def file_stream(cache: ColumnCache, ref: FileRef, query: Query) -> dict[str, np.ndarray]:
@@ -217,24 +282,31 @@ def _concat(pieces: list[Piece], names: Sequence[str]) -> tuple[int, dict[str, n
     return pieces[0].start, {n: np.concatenate([p.columns[n] for p in pieces]) for n in names}
 
 
-def run_part(task: PartTask, query: Query, *remote: Piece) -> PartOutput:
-    """Assemble the partition's rows (own files here, others' pieces) and run it."""
-    state = _state()
-    pieces = [
-        remote[s]
-        if isinstance(s, int)
-        else _slice(s.path, s.offset, file_stream(state.cache, s, query), task.lo, task.hi)
-        for s in task.sources
-    ]
-    partial, core = run_pieces(task, query, pieces, state.cache)
-    return PartOutput(partial, core, state.address)
+MAX_PHASES = 4096  # remembered veto phases per worker (bits of its halo events each)
 
 
-def run_pieces(
+def _phase_key(task: PartTask, query: Query) -> tuple[Any, ...] | None:
+    """What a partition's veto phase depends on: its rows (files read here, by their
+    size and mtime) and the vetoes; None when rows come from other workers."""
+    refs = [s for s in task.sources if isinstance(s, FileRef)]
+    if len(refs) != len(task.sources):
+        return None
+    spec = query.spec
+    files = tuple((s.offset, s.n_events, ColumnCache.file_key(s.path)) for s in refs)
+    ex = query.exprs
+    triggers = tuple(str(ex[v.trigger]) if v.trigger in ex else v.trigger for v in spec.vetoes)
+    return (
+        task.t_lo, task.t_hi, task.lo, task.hi, files, spec.vetoes, triggers, spec.gap_veto,
+        spec.fiducial_radius, spec.mc_samples, spec.mc_seed,
+        np.ascontiguousarray(query.segments).tobytes(),
+    )  # fmt: skip
+
+
+def _assemble(
     task: PartTask, query: Query, pieces: list[Piece], cache: ColumnCache
-) -> tuple[PartialResult, dict[str, np.ndarray]]:
-    """The engine's partition step on the partition's rows (``pieces`` in time order):
-    its partial result and the core rows of the gathered columns (Dask and Spark)."""
+) -> tuple[int, dict[str, np.ndarray], int, int, dict[str, np.ndarray], Partition, Any]:
+    """The partition's rows (``pieces`` in time order) cut to its core and halo: the first
+    global row, the columns, the core bounds, the stream, the partition, its MC samples."""
     names = list(dict.fromkeys(["t", *query.names, *query.exprs]))
     if not pieces:
         g0, cols = 0, {n: np.zeros(0, np.int64 if n == "t" else np.float64) for n in names}
@@ -245,11 +317,70 @@ def run_pieces(
     part = Partition(task.index, g0 + h0, g0 + a, g0 + b, g0 + h1, task.t_lo, task.t_hi)
     stream = {n: v[h0:h1] for n, v in cols.items()}
     stream["t"] = t[h0:h1]
-    spec = query.spec
     samples = None
-    if any(v.kind != "detector" for v in spec.vetoes):
-        samples = cache.veto_memo.samples(query.segments, spec)
-    sub = samples_between(samples, task.t_lo, task.t_hi)
-    partial = run_partition(stream, part, spec, query.segments, sub)
+    if any(v.kind != "detector" for v in query.spec.vetoes):
+        samples = cache.veto_memo.samples(query.segments, query.spec)
+    return g0, cols, a, b, stream, part, samples_between(samples, task.t_lo, task.t_hi)
+
+
+def run_pieces(
+    task: PartTask, query: Query, pieces: list[Piece], cache: ColumnCache
+) -> tuple[PartialResult, dict[str, np.ndarray]]:
+    """The engine's partition step on the partition's rows (``pieces`` in time order):
+    its partial result and the core rows of the gathered columns (the Spark executor)."""
+    _, cols, a, b, stream, part, sub = _assemble(task, query, pieces, cache)
+    partial = run_partition(stream, part, query.spec, query.segments, sub)
     core = {n: np.ascontiguousarray(cols[n][a:b]) for n in query.gather}
     return partial, core
+
+
+def _run_one(
+    state: JaasWorkerPlugin, task: PartTask, query: Query, remote: Sequence[Piece]
+) -> PartOutput:
+    pieces = [
+        _slice(remote[s].path, remote[s].start, remote[s].columns, task.lo, task.hi)
+        if isinstance(s, int)
+        else _slice(s.path, s.offset, file_stream(state.cache, s, query), task.lo, task.hi)
+        for s in task.sources
+    ]
+    g0, cols, _, _, stream, part, sub = _assemble(task, query, pieces, state.cache)
+    spec = query.spec
+    key = _phase_key(task, query)
+    vp = state.phases.get(key) if key is not None else None
+    if vp is None:
+        vp = run_vetoes(stream, part, spec, query.segments, sub)
+        if key is not None:
+            if len(state.phases) >= MAX_PHASES:
+                state.phases.clear()
+            state.phases[key] = vp
+    partial = run_partition(stream, part, spec, query.segments, sub, vp)
+    packed = pack_bits(partial.veto_bits)
+    partial.veto_bits = partial.veto_bits[:0]
+    intervals = pack_intervals(partial.veto_intervals)
+    if intervals is not None:
+        partial.veto_intervals = partial.veto_intervals[:0]
+    p = partial
+    rows = np.unique(np.concatenate([p.prompt, p.delayed, p.off_prompt, p.off_delayed]))
+    local = rows - g0
+    values = {n: cols[n][local] for n in dict.fromkeys(["t", *query.names])}
+    return PartOutput(partial, packed, intervals, rows, values, state.address)
+
+
+def run_part(task: PartTask, query: Query, *remote: Piece) -> PartOutput:
+    """Assemble the partition's rows (own files here, others' pieces) and run it."""
+    return _run_one(_state(), task, query, remote)
+
+
+def run_parts(tasks: Sequence[PartTask], query: Query, *remote: Piece) -> list[PartOutput]:
+    """Several partitions of this worker in one task (``sources`` ints index ``remote``,
+    pieces of other workers' files covering what any of the tasks needs)."""
+    state = _state()
+    return [_run_one(state, task, query, remote) for task in tasks]
+
+
+def load_files(refs: Sequence[FileRef], query: Query) -> dict[str, np.ndarray]:
+    """Every row of the columns and masks of ``refs`` (owned here), concatenated."""
+    cache = _state().cache
+    streams = [file_stream(cache, ref, query) for ref in refs]
+    names = list(dict.fromkeys(["t", *query.names, *query.exprs]))
+    return {n: np.concatenate([s[n] for s in streams]) for n in names}

@@ -85,8 +85,8 @@ class Execution:
 
     dataset: Dataset
     result: Result
-    columns: dict[str, np.ndarray]
-    masks: dict[str, np.ndarray]
+    columns: Mapping[str, np.ndarray]  # a distributed backend may load them lazily
+    masks: Mapping[str, np.ndarray]
     info: BackendInfo
 
 

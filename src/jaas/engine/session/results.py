@@ -12,6 +12,7 @@ import datetime as _dt
 import json
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -38,6 +39,18 @@ __all__ = ["CoincidenceResult", "DtFit", "SelectionResult", "file_label", "fit_e
 
 _DAY_NS = 86_400 * 10**9
 _PAIR_COLUMNS = ("run", "file_id", "entry", "t", "E", "x", "y", "z", "r")
+
+
+def _take(cols: Mapping[str, np.ndarray], name: str, idx: np.ndarray) -> np.ndarray:
+    """``cols[name][idx]``; a lazily loaded mapping (distributed result) may answer
+    from the rows it holds with its ``take`` without loading the whole column."""
+    take = getattr(cols, "take", None)
+    return take(name, idx) if callable(take) else cols[name][idx]
+
+
+def _dr(cols: Mapping[str, np.ndarray], p: np.ndarray, d: np.ndarray) -> np.ndarray:
+    dx = [_take(cols, c, d).astype(np.float64) - _take(cols, c, p) for c in "xyz"]
+    return np.sqrt(dx[0] ** 2 + dx[1] ** 2 + dx[2] ** 2)
 
 
 _LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.+-]{0,99}")
@@ -181,8 +194,8 @@ class CoincidenceResult:
     selection: dict[str, Any]
     spec: Spec
     result: Result
-    columns: dict[str, np.ndarray] = field(repr=False)
-    masks: dict[str, np.ndarray] = field(repr=False)
+    columns: Mapping[str, np.ndarray] = field(repr=False)  # may load lazily (see _take)
+    masks: Mapping[str, np.ndarray] = field(repr=False)
     ibd_selection: IBDSelection | None = None
     backend_info: BackendInfo = field(default_factory=BackendInfo)
     provenance: dict[str, Any] = field(init=False)
@@ -229,11 +242,9 @@ class CoincidenceResult:
         for role, idx in (("prompt", p), ("delayed", d)):
             for c in _PAIR_COLUMNS:
                 if c in self.columns:
-                    out[f"{role}_{c}"] = self.columns[c][idx]
-        t = self.columns["t"]
-        out["dt_us"] = (t[d] - t[p]) / 1e3
-        dx = [self.columns[c][d].astype(np.float64) - self.columns[c][p] for c in "xyz"]
-        out["dr_m"] = np.sqrt(dx[0] ** 2 + dx[1] ** 2 + dx[2] ** 2)
+                    out[f"{role}_{c}"] = _take(self.columns, c, idx)
+        out["dt_us"] = (_take(self.columns, "t", d) - _take(self.columns, "t", p)) / 1e3
+        out["dr_m"] = _dr(self.columns, p, d)
         for name, values in self.result.columns.items():
             out[f"prompt_{name}"] = values[p]
             out[f"delayed_{name}"] = values[d]
@@ -243,15 +254,13 @@ class CoincidenceResult:
     def offtime_pairs(self) -> pd.DataFrame:
         """Pairs found in the off-time windows (accidental sample), same columns."""
         p, d = self.result.off_prompt, self.result.off_delayed
-        t = self.columns["t"]
         out: dict[str, np.ndarray] = {}
         for role, idx in (("prompt", p), ("delayed", d)):
             for c in ("E", "r"):
-                out[f"{role}_{c}"] = self.columns[c][idx]
+                out[f"{role}_{c}"] = _take(self.columns, c, idx)
         out["window"] = self.result.off_window
-        dx = [self.columns[c][d].astype(np.float64) - self.columns[c][p] for c in "xyz"]
-        out["dr_m"] = np.sqrt(dx[0] ** 2 + dx[1] ** 2 + dx[2] ** 2)
-        out["dt_us"] = (t[d] - t[p]) / 1e3
+        out["dr_m"] = _dr(self.columns, p, d)
+        out["dt_us"] = (_take(self.columns, "t", d) - _take(self.columns, "t", p)) / 1e3
         return pd.DataFrame(out)
 
     # --- fits, histograms, truth --------------------------------------------------
