@@ -44,3 +44,4 @@ export const lagIcon: Record<string, string> = {
   STOP: "⏹",
   REWIND: "⏪",
 };
+export type JobsQuery = NonNullable<paths["/api/jobs"]["get"]["parameters"]["query"]>;
