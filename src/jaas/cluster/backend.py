@@ -122,6 +122,9 @@ def _submit(
     return futures, targets
 
 
+GATHER_TIMEOUT_S = 5.0  # per finished task's result (see _collect)
+
+
 def _collect(
     client: Any,
     futures: dict[Any, list[int]],
@@ -148,12 +151,21 @@ def _collect(
         done = [f for f in done if f in pending]
         finished = [f for f in done if f.status == "finished"]
         failed = [f for f in done if f.status != "finished"]
-        for f, value in zip(finished, client.gather(finished), strict=True):
+        stalled = False
+        for f in finished:
+            try:
+                # with a deadline: a result held by a worker that died meanwhile would be
+                # recomputed only on that worker (restricted), i.e. never
+                value = f.result(timeout=GATHER_TIMEOUT_S)
+            except TimeoutError:
+                stalled = True
+                ready.put(f)  # tried again unless the check below re-plans
+                continue
             pending.discard(f)
             for k, o in zip(futures[f], value, strict=True):
                 out[k] = o
                 report()
-        if finished and not failed:
+        if finished and not failed and not stalled:
             continue
         now_lost, alive = client.run_on_scheduler(_registry.status, paths)
         status = "lost" if set(now_lost) - set(lost) else ""
