@@ -29,6 +29,17 @@ def test_up_prints_address_and_dashboard(cli_cluster: tuple[str, str, Path]) -> 
     assert "hits" in res.output
 
 
+def test_status_without_a_cluster_says_so(tmp_path: Path) -> None:
+    cmd = "from jaas.cli.main import main; main()"
+    res = subprocess.run(
+        [sys.executable, "-c", cmd, "cluster", "status", "--state-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert res.returncode == 1
+    assert f"no cluster recorded in {tmp_path}: start one with `jaas cluster up`" in res.stderr
+    assert "Traceback" not in res.stderr and "ValueError" not in res.stderr
+
+
 def test_up_twice_refused_and_down_stops_processes(tmp_path: Path) -> None:
     runner = CliRunner()
     state = str(tmp_path)

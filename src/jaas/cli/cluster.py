@@ -105,6 +105,13 @@ def status(state_dir: Path | None) -> None:
     from jaas.cluster.client import state_dir as default_dir
 
     sdir = state_dir or default_dir()
+    if not (sdir / "scheduler.json").is_file():
+        from jaas.errors import ConfigError
+
+        raise ConfigError(
+            f"no cluster recorded in {sdir}: start one with `jaas cluster up`"
+            + ("" if state_dir else " (or give its --state-dir)")
+        )
     with connect(str(sdir / "scheduler.json")) as c:
         click.echo(repr(c))
         reg = c.registry()
