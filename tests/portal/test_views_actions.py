@@ -82,11 +82,11 @@ def test_actions_refuse_read_scope_and_bad_input(client, tokens):
     r = client.post(
         "/api/actions/reset", json={"files": ["run1_0001.raw"], "stage": "zz"}, headers=_op(tokens)
     )
-    assert r.status_code == 422 and "zz" in r.json()["detail"]
+    assert r.status_code == 404 and "zz" in r.json()["detail"]  # names what does not exist
     r = client.post(
         "/api/actions/reset", json={"files": ["nope.raw"], "stage": "a"}, headers=_op(tokens)
     )
-    assert r.status_code == 422 and "nope.raw" in r.json()["detail"]
+    assert r.status_code == 404 and "nope.raw" in r.json()["detail"]
     r = client.post("/api/actions/reset", json={"files": [], "stage": "a"}, headers=_op(tokens))
     assert r.status_code == 422 and "files" in r.json()["detail"]
     r = client.post("/api/actions/replay", json={"states": ["done"]}, headers=_op(tokens))

@@ -14,7 +14,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from jaas.errors import ConfigError, PipelineError
+from jaas.errors import ConfigError, NotInCatalogError, PipelineError
 from jaas.kup.manifest import run_of_file
 from jaas.kup.states import State
 from jaas.portal.app import _ERRORS, LedgerDep, OperatorDep
@@ -32,7 +32,11 @@ from jaas.portal.source import LedgerSource, plan_id
 __all__ = ["replay_preview", "reset_preview", "router"]
 
 router = APIRouter(tags=["actions"])
-_CHANGED = {**_ERRORS, 409: {"model": ErrorOut, "description": "plan changed"}}
+_CHANGED = {
+    **_ERRORS,
+    404: {"model": ErrorOut, "description": "no such stage, or a file without a job at it"},
+    409: {"model": ErrorOut, "description": "plan changed"},
+}
 
 
 def _chain(source: LedgerSource) -> list[str]:
@@ -59,10 +63,18 @@ def _preview(source: LedgerSource, action: str, rows: list[dict[str, Any]]) -> A
     return ActionPreview(action=action, plan=plan_id(jobs), jobs=jobs, products=products)
 
 
+def _known_stage(source: LedgerSource, name: str) -> None:
+    """404 (naming the stages) for a stage the pipeline does not have."""
+    try:
+        source.ledger.config.stage(name)
+    except ConfigError as exc:
+        raise NotInCatalogError(str(exc)) from None
+
+
 def reset_preview(source: LedgerSource, body: ResetRequest) -> ActionPreview:
-    """The jobs a reset of ``body.files`` at ``body.stage`` changes (422: a file has none)."""
+    """The jobs a reset of ``body.files`` at ``body.stage`` changes (404: a file has none)."""
     config = source.ledger.config
-    config.stage(body.stage)  # ConfigError naming the stages
+    _known_stage(source, body.stage)
     chain = _chain(source)
     downstream = {s: config.stage(s).version for s in chain[chain.index(body.stage) :]}
     rows = [
@@ -70,7 +82,7 @@ def reset_preview(source: LedgerSource, body: ResetRequest) -> ActionPreview:
     ]
     lacking = sorted(set(body.files) - {r["file"] for r in rows})
     if lacking:
-        raise ConfigError(
+        raise NotInCatalogError(
             f"no job at stage {body.stage!r} or after it for: {', '.join(lacking[:5])}"
         )
     return _preview(source, "reset", rows)
@@ -78,7 +90,7 @@ def reset_preview(source: LedgerSource, body: ResetRequest) -> ActionPreview:
 
 def _replay_rows(source: LedgerSource, body: ReplayRequest) -> list[dict[str, Any]]:
     if body.stage is not None:
-        source.ledger.config.stage(body.stage)
+        _known_stage(source, body.stage)
     chosen = set(body.states)
     return [
         r

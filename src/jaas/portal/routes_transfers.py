@@ -1,8 +1,10 @@
 """Transfers and replicas, from the transfer layer's read models (``jaas.transfer.views``).
 
-The transfer tables live in the same database as the ledger; when they are not there
-(no transfer layer configured) the view says so (``configured: false``) and creates
-nothing. A file's replicas are those whose LFN ends with the file's name.
+The transfer tables live in the same database as the ledger (migration 0005 makes them
+in every pipeline database); while they hold no request and no replica, or are missing
+(a database not yet upgraded), no transfer layer is configured: the view says so
+(``configured: false``) and creates nothing. A file's replicas are those whose LFN ends
+with the file's name.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import posixpath
 import time
 
 from fastapi import APIRouter
-from sqlalchemy import inspect
+from sqlalchemy import exists, inspect, select
 
 from jaas.portal.app import _ERRORS, LedgerDep, ReaderDep
 from jaas.portal.schemas import ReplicaOut, TransferRunOut, TransfersOut
@@ -30,7 +32,11 @@ def _ledger(source: LedgerSource) -> TransferLedger | None:
     names = set(inspect(engine).get_table_names())
     if not {t.name for t in tables.metadata.sorted_tables} <= names:
         return None
-    return TransferLedger(engine)
+    with engine.connect() as conn:
+        used = conn.execute(
+            select(exists(select(tables.requests.c.id)) | exists(select(tables.site_replicas.c.id)))
+        ).scalar()
+    return TransferLedger(engine) if used else None
 
 
 def _replica(r: ReplicaView) -> ReplicaOut:
