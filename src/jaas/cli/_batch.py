@@ -21,6 +21,7 @@ from jaas.progress import progress
 
 __all__ = [
     "BatchError",
+    "catalog_check",
     "catalog_url",
     "open_catalog",
     "plan_outputs",
@@ -143,6 +144,22 @@ def register_output(cat: Any, res: Any, staged: Path, *, rebuilt: str | None, **
                 "rebuild it on purpose, pass --rebuilt REASON)"
             ) from exc
         raise
+
+
+def catalog_check(
+    cat: Any, *, rebuilt: str | None, meta_keys: Sequence[str] = (), **kw: Any
+) -> Callable[[Any, Path], None] | None:
+    """A step's ``check`` registering its staged output in ``cat`` (see ``register_output``),
+    or None without a catalog. ``kw`` are the row's fields; ``meta_keys`` are copied from the
+    step result's meta into the row's ``meta``."""
+    if cat is None:
+        return None
+
+    def check(res: Any, staged: Path) -> None:
+        meta = {**kw.get("meta", {}), **{k: res.meta.get(k) for k in meta_keys}}
+        register_output(cat, res, staged, rebuilt=rebuilt, **{**kw, "meta": meta})
+
+    return check
 
 
 def catalog_url(value: str | None) -> str | None:

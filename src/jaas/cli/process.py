@@ -7,9 +7,9 @@ from pathlib import Path
 import click
 
 from jaas.cli._batch import (
+    catalog_check,
     open_catalog,
     plan_outputs,
-    register_output,
     replace_options,
     run_batch,
 )
@@ -64,11 +64,9 @@ def convert(
     plan = plan_outputs(raw, lambda path: default_rtraw_path(path, outdir))
     cat = open_catalog(catalog_url)
 
-    def register(res: StepResult, staged: Path) -> None:
-        if cat is not None:
-            meta = {"compression": res.meta.get("compression")}
-            kw = {"kind": "rtraw", "input_kind": "raw", "meta": meta}
-            register_output(cat, res, staged, rebuilt=rebuilt, **kw)
+    register = catalog_check(
+        cat, rebuilt=rebuilt, kind="rtraw", input_kind="raw", meta_keys=("compression",)
+    )
 
     replace = overwrite or rebuilt is not None
 
@@ -142,12 +140,10 @@ def index(
         if fid is None:
             raise ConfigError(f"{shown(path)}: no file_seq in its metadata; pass --file-id")
 
-        def register(res: StepResult, staged: Path) -> None:
-            if cat is not None and parent is not None:
-                meta = {"format": fmt, "file_id": int(fid)}
-                kw = {"kind": "index", "input_kind": "esd", "run": run, "seq": seq}
-                kw |= {"parent": parent, "meta": meta}
-                register_output(cat, res, staged, rebuilt=rebuilt, **kw)
+        register = catalog_check(
+            cat, rebuilt=rebuilt, kind="index", input_kind="esd", run=run, seq=seq,
+            parent=parent, meta={"format": fmt, "file_id": int(fid)},
+        )  # fmt: skip
 
         res = build_index(
             path, out, file_id=int(fid), run=run, fmt=fmt, force=force,

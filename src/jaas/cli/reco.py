@@ -7,9 +7,9 @@ from pathlib import Path
 import click
 
 from jaas.cli._batch import (
+    catalog_check,
     open_catalog,
     plan_outputs,
-    register_output,
     replace_options,
     run_batch,
 )
@@ -71,17 +71,14 @@ def run(
     """
     from jaas.cli.process import report
     from jaas.formats.esd import default_esd_path
-    from jaas.formats.rtraw import StepResult
     from jaas.reco.run import reconstruct
 
     plan = plan_outputs(rtraw, lambda path: default_esd_path(path, outdir))
     cat = open_catalog(catalog_url)
 
-    def register(res: StepResult, staged: Path) -> None:
-        if cat is not None:
-            meta = {"calib_version": res.meta.get("calib_version")}
-            kw = {"kind": "esd", "input_kind": "rtraw", "meta": meta}
-            register_output(cat, res, staged, rebuilt=rebuilt, **kw)
+    register = catalog_check(
+        cat, rebuilt=rebuilt, kind="esd", input_kind="rtraw", meta_keys=("calib_version",)
+    )
 
     replace = overwrite or rebuilt is not None
 
