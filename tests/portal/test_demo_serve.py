@@ -29,7 +29,8 @@ def _get(url: str) -> tuple[int, bytes]:
 
 
 @pytest.mark.slow
-def test_demo_serve_shows_the_live_pipeline_then_stops_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "kill"])
+def test_demo_serve_shows_the_live_pipeline_then_stops_it(tmp_path: Path, stop: int) -> None:
     port = _free_port()
     out = tmp_path / "demo"
     proc = subprocess.Popen(
@@ -57,7 +58,7 @@ def test_demo_serve_shows_the_live_pipeline_then_stops_it(tmp_path: Path) -> Non
         state = out / "kup-demo" / "kup"
         assert any(status(state).processes.values())  # the pipeline is still running
     finally:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop)
         try:
             output, _ = proc.communicate(timeout=120)
         except subprocess.TimeoutExpired:

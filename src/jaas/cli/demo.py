@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -256,8 +257,16 @@ def _serve_portal(state_dir: Path, port: int) -> None:
     from jaas.kup.pipeline import down
 
     click.secho(f"operator portal: http://127.0.0.1:{port}/  (Ctrl-C stops it)", bold=True)
+
+    def stop(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    # uvicorn shuts down on SIGTERM, then raises the signal again: with the default handler
+    # that would end the process before the pipeline is stopped (a `kill` or `timeout`)
+    previous = signal.signal(signal.SIGTERM, stop)
     try:
         serve.main([str(state_dir), "--port", str(port)], standalone_mode=False, prog_name="portal")
     finally:
         down(state_dir, timeout=10)
         click.echo(f"pipeline in {state_dir} stopped")
+        signal.signal(signal.SIGTERM, previous)
