@@ -157,7 +157,8 @@ def test_quality_rates_update_when_files_publish(browser, make_app, spa, ledger,
         page.goto(srv.url + "/quality")
         row = page.locator('[data-hour="0"]')
         row.wait_for(timeout=120000)  # the first ibd() compiles its kernels
-        assert row.inner_text().split("\t")[1:] == ["4", "2", "1"]
+        # the seconds of data in the hour (file span 1 s .. 100 s), then the counts
+        assert row.inner_text().split("\t")[1:] == ["99 s of data", "4", "2", "1"]
         assert "1 file(s) published" in page.inner_text("h2")
         page.wait_for_timeout(1000)  # the stream is open before the next file publishes
         later = [(3600.0 + 10, 500.0, 1), *_ibd(3600.0 + 100), *_ibd(3600.0 + 200)]
@@ -166,7 +167,8 @@ def test_quality_rates_update_when_files_publish(browser, make_app, spa, ledger,
         assert t is not None
         ledger.finish(t, exit_code=0)  # the last stage published a file: a quality frame
         page.locator('[data-hour="1"]').wait_for(timeout=60000)
-        assert page.locator('[data-hour="1"]').inner_text().split("\t")[1:] == ["5", "1", "2"]
+        hour1 = page.locator('[data-hour="1"]').inner_text().split("\t")[1:]
+        assert hour1 == ["190 s of data", "5", "1", "2"]  # file span 3610 s .. 3800 s
         shot(page, "quality")
 
 

@@ -53,10 +53,13 @@ def test_rates_per_hour_follow_the_published_dataset(client, ledger, tmp_path):
     assert q["triggers"] == [5, 6]
     assert q["muons"] == [3, 1]
     assert q["ibd"] == [1, 2]
+    # seconds of data per hour from the file's span (1 s .. 3900 s): rates need them
+    assert q["covered_s"] == [3599.0, 300.0]
     # a newly published file: the cache sees the dataset changed
     later = [(2 * 3600.0 + 10, 500.0, 1), *_ibd(2 * 3600.0 + 100)]
     _publish(ledger.url, _index(tmp_path / "b.index.parquet", 1, later), 1)
     q = client.get("/api/quality").json()
     assert q["files"] == 2 and q["muons"] == [3, 1, 1] and q["ibd"] == [1, 2, 1]
+    assert q["covered_s"] == [3599.0, 300.0, 90.0]  # 7210 s .. 7300.0002 s
     r = client.get("/api/quality", params={"dataset": ""})
     assert r.status_code == 422 and "dataset" in r.json()["detail"]

@@ -35,6 +35,17 @@ def _per_hour(t: np.ndarray, first: int, n: int) -> list[int]:
     return [int(x) for x in np.bincount(idx.astype(np.int64), minlength=n)[:n]]
 
 
+def _covered(spans: list[tuple[int, int]], first: int, n: int) -> list[float]:
+    """Seconds of each hour inside the files' ``[t_min, t_max]`` spans (which a dataset
+    keeps from overlapping)."""
+    out = np.zeros(n)
+    for lo, hi in spans:
+        for i in range(max(0, (lo - first) // HOUR_NS), min(n, (hi - first) // HOUR_NS + 1)):
+            start = first + i * HOUR_NS
+            out[i] += max(0, min(hi, start + HOUR_NS) - max(lo, start)) / 1e9
+    return [round(float(x), 3) for x in out]
+
+
 class QualityCache:
     """Rates per hour of one catalog dataset, recomputed only when its files change."""
 
@@ -76,6 +87,7 @@ class QualityCache:
             triggers=_per_hour(t, first, n),
             muons=_per_hour(t[cols["cls"] == EventClass.MUON], first, n),
             ibd=_per_hour(np.asarray(prompt_t), first, n),
+            covered_s=_covered([(f.t_min, f.t_max) for f in ds.files], first, n),
         )
 
 

@@ -413,6 +413,11 @@ class QualityOut(BaseModel):
     triggers: list[int] = Field(default_factory=list, description="events per hour")
     muons: list[int] = Field(default_factory=list, description="CD muons (cls == 1) per hour")
     ibd: list[int] = Field(default_factory=list, description="IBD candidates (prompt) per hour")
+    covered_s: list[float] = Field(
+        default_factory=list,
+        description="seconds of each hour covered by the dataset's files (3600: a whole hour; "
+        "less: the live hour or a gap), to turn the counts into rates",
+    )
 
 
 __all__ += ["QualityOut"]
