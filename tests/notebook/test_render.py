@@ -67,6 +67,24 @@ def test_exposure_and_truth_html(ibd_result) -> None:  # type: ignore[no-untyped
     assert "IBD (reactor)" in tcells
 
 
+def test_text_summaries_round_numbers_to_their_uncertainty(ibd_result) -> None:  # type: ignore[no-untyped-def]
+    text = ibd_result.summary()
+    rate, err = ibd_result.rate_per_day()
+    assert f"({with_error(rate, err, 'per day of good time')})" in text
+    acc = ibd_result.result.accidentals
+    assert f"accidentals {with_error(acc.estimate, acc.error, 'pairs')} (" in text
+    fit = ibd_result.fit_dt()
+    assert f"tau = {with_error(fit.tau_us, fit.tau_err_us, 'us')}," in str(fit)
+    report = ibd_result.truth()
+    rate_ibd, err_ibd = report.rates_per_day["IBD (reactor)"]
+    line = next(ln for ln in str(report).splitlines() if ln.strip().startswith("IBD (reactor)"))
+    assert with_error(rate_ibd, err_ibd) in line
+    # no number in these lines carries more digits than its uncertainty allows
+    for ln in (next(ln for ln in text.splitlines() if ln.startswith("pairs")), line):
+        value_s, err_s = re.search(r"([-\d.]+) ± ([\d.]+)", ln).groups()  # type: ignore[union-attr]
+        assert len(value_s.partition(".")[2]) == len(err_s.partition(".")[2])
+
+
 def test_selection_result_html(ds: jaas.Dataset) -> None:
     sel = ds.select("E > 1 MeV and not muon")
     cells = _cells(sel._repr_html_())

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from jaas._fmt import with_error
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
@@ -69,7 +71,6 @@ def plot_pairs(res: CoincidenceResult, path: str | os.PathLike[str] | None = Non
     with _style(hep):
         fig = _figure(2, 2, (10, 7))
         _draw(fig, res, hep)
-    from jaas.notebook.fmt import with_error  # lazily, as the results' HTML reprs
 
     rate, err = res.rate_per_day()
     fig.suptitle(
@@ -132,7 +133,6 @@ def _draw(fig: Figure, res: CoincidenceResult, hep: Any) -> None:
         norm = fit.tau_us * (np.exp(-lo / fit.tau_us) - np.exp(-hi / fit.tau_us))
         f = fit.signal_fraction
         y = fit.n * width * (f * np.exp(-x / fit.tau_us) / norm + (1 - f) / (hi - lo))
-        from jaas.notebook.fmt import with_error
 
         tau = with_error(fit.tau_us, fit.tau_err_us, "us")
         ax.plot(x, y, color="C0", lw=1.5, label=f"fit tau = {tau}")

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from jaas._fmt import with_error
 from jaas._io import atomic_path
 from jaas._version import __version__
 from jaas.engine.core.correlate import Result, Spec
@@ -95,7 +96,7 @@ class DtFit:
 
     def __str__(self) -> str:
         return (
-            f"dt fit: tau = {self.tau_us:.1f} ± {self.tau_err_us:.1f} us, "
+            f"dt fit: tau = {with_error(self.tau_us, self.tau_err_us, 'us')}, "
             f"signal fraction {self.signal_fraction:.3f} ({self.n} pairs)"
             + ("" if self.valid else "  [fit did not converge]")
         )
@@ -320,14 +321,15 @@ class CoincidenceResult:
             else:
                 lines.append(f"  {key:<10} {value}")
         lines.append(str(self.exposure))
-        lines.append(f"pairs       {self.n_pairs:,}  ({rate:.2f} ± {err:.2f} per day of good time)")
+        lines.append(
+            f"pairs       {self.n_pairs:,}  ({with_error(rate, err, 'per day of good time')})"
+        )
         acc = self.accidentals_per_day()
-        if acc is not None and self.result.accidentals is not None:
+        accidentals = self.result.accidentals
+        if acc is not None and accidentals is not None:
             lines.append(
-                f"accidentals {self.result.accidentals.estimate:.2f} ± "
-                f"{self.result.accidentals.error:.2f} pairs "
-                f"({acc[0]:.3f} ± {acc[1]:.3f} per day; "
-                f"{self.result.accidentals.n_windows} off-time windows)"
+                f"accidentals {with_error(accidentals.estimate, accidentals.error, 'pairs')} "
+                f"({with_error(*acc, 'per day')}; {accidentals.n_windows} off-time windows)"
             )
         if self.n_pairs >= 5:
             lines.append(str(self.fit_dt()))

@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from jaas._fmt import with_error
 from jaas.engine.lang.expr import parse_condition
 from jaas.errors import FormatError
 
@@ -72,13 +73,13 @@ class TruthReport:
         )
         lines.append(f"true reactor IBD before cuts: {self.true_ibd_per_day:.1f} per day")
         lines.append("selected pairs per day of good time, by true source")
-        lines.append("                                  ours            published")
+        lines.append(f"  {'':<22} {'ours':>17}   published")
         keys = list(dict.fromkeys([*PUBLISHED_RATES, *self.rates_per_day]))
         for key in keys:
             rate, err = self.rates_per_day.get(key, (0.0, 0.0))
             pub = PUBLISHED_RATES.get(key)
             pub_s = f"{pub:6.2f}" if pub is not None else "     -"
-            lines.append(f"  {key:<22} {rate:8.2f} ± {err:5.2f}   {pub_s}")
+            lines.append(f"  {key:<22} {with_error(rate, err):>17}   {pub_s}")
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
 
