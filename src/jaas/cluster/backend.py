@@ -6,16 +6,21 @@ lost worker's tasks move; strict with node-local storage). Rows of the halo that
 files owned by other workers come from ``load_piece`` tasks on those owners, Dask moving
 them worker to worker; a halo may span any number of partitions and workers. The client
 merges the partial results with the engine's ``merge``: the result is identical to the
-local engine's. With node-local storage, files whose worker is lost are cut from the
-dataset, reported as ``LostData`` and the query reruns on the rest (warm caches).
+local engine's. The per-event veto bits and the veto intervals stay on the workers that
+computed them (``KeptVetoes``): the result is a ``LazyResult`` fetching them on first
+access (recomputed if a worker dropped or lost them). With node-local storage, files
+whose worker is lost are cut from the dataset, reported as ``LostData`` and the query
+reruns on the rest (warm caches).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import queue
 import time
+import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -26,9 +31,11 @@ from jaas.cluster import registry as _registry
 from jaas.cluster.columns import LazyColumns
 from jaas.cluster.worker import (
     FileRef,
+    Kept,
     PartOutput,
     PartTask,
     Query,
+    fetch_kept,
     load_files,
     load_piece,
     run_parts,
@@ -40,6 +47,7 @@ from jaas.engine.core.exposure import normalize_intervals
 from jaas.engine.core.partition import merge
 from jaas.engine.lang.expr import Expr
 from jaas.engine.session.backend import BackendInfo, BuiltQuery, Execution
+from jaas.engine.session.results import LazyResult
 from jaas.errors import ConfigError, JaasError
 from jaas.progress import progress
 
@@ -239,6 +247,7 @@ def run(
     info = BackendInfo("dask", cluster.address)
     lost: dict[str, str] = {}
     out: dict[int, PartOutput] = {}
+    token = uuid.uuid4().hex  # the workers keep this query's veto arrays under it
     limit = 0  # attempts: 2 + the number of workers of the first one
     with progress(total=0, desc=desc, unit="part") as bar:
         while True:
@@ -259,7 +268,7 @@ def run(
             if not sub.files:
                 raise JaasError(f"every file of dataset {ds.name!r} is unreachable: {sorted(lost)}")
             segments = normalize_intervals(sub.segments, what="segments")
-            query = Query(names, exprs, spec, segments, before, after)
+            query = Query(names, exprs, spec, segments, before, after, keep=token)
             # zero-row files hold no rows and no time: they take no part in the plan
             files = [f for f in sub.files if f.n_events > 0] or sub.files
             parts = _plan.plan(
@@ -283,13 +292,12 @@ def run(
             if info.attempts >= limit:
                 raise JaasError(f"workers kept failing; unreachable files: {sorted(lost)}")
     outputs = [out[p.index] for p in parts]
-    for o in outputs:
-        part = o.partial.part
-        o.partial.veto_bits = unpack_bits(o.packed, part.core_stop - part.core_start)
-        if o.intervals is not None:
-            o.partial.veto_intervals = unpack_intervals(o.intervals)
     bad = np.array([[x.start, x.end] for x in sub.lost], np.int64).reshape(-1, 2)
-    result = merge([o.partial for o in outputs], spec, segments, bad=bad)
+    result = merge([_with_vetoes(o, _shipped(o)) for o in outputs], spec, segments, bad=bad)
+    if any(o.packed is None for o in outputs):  # left on the workers: fetched when asked
+        fetch = _VetoFetch(cluster, local, triples, parts, outputs, refs, query, lost)
+        result = LazyResult.wrap(result, functools.partial(fetch, spec, segments, bad))
+        cluster.track(result)  # fetched before the connection closes
     if lost:
         _count_lost_time(result.exposure, ds, sub, bad)
     rows, first = np.unique(np.concatenate([o.rows for o in outputs]), return_index=True)
@@ -308,6 +316,94 @@ def run(
 
 
 _count_lost_time = _plan.count_lost_time
+
+
+def _shipped(o: PartOutput) -> Kept | None:
+    """The veto arrays a partition output carries, None if they stayed on its worker."""
+    if o.packed is None:
+        return None
+    return (o.packed, o.intervals, o.partial.veto_intervals)
+
+
+def _with_vetoes(o: PartOutput, kept: Kept | None) -> Any:
+    """The output's partial result with the veto arrays ``kept`` unpacked (None: empty)."""
+    if kept is None:
+        empty = np.zeros(0, np.uint32)
+        return dataclasses.replace(
+            o.partial, veto_bits=empty, veto_intervals=np.zeros((0, 2), np.int64)
+        )
+    packed, iv, raw = kept
+    part = o.partial.part
+    bits = unpack_bits(packed, part.core_stop - part.core_start)
+    intervals = raw if iv is None else unpack_intervals(iv)
+    return dataclasses.replace(o.partial, veto_bits=bits, veto_intervals=intervals)
+
+
+FETCH_TIMEOUT_S = 60.0  # per worker's kept veto arrays; past it they are recomputed
+
+
+@dataclasses.dataclass
+class _VetoFetch:
+    """Fetches a query's veto arrays from the workers that ran its partitions; those
+    gone (worker lost, or dropped from its ``KeptVetoes``) are recomputed on the
+    current owners (identical: a partition's result depends on its rows only)."""
+
+    cluster: Cluster
+    local: bool
+    triples: list[tuple[str, int, int]]
+    parts: list[_plan.PlannedPartition]
+    outputs: list[PartOutput]
+    refs: list[FileRef]
+    query: Query
+    lost: dict[str, str]
+
+    def __call__(
+        self, spec: Spec, segments: np.ndarray, bad: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        client = self.cluster.client
+        if getattr(client, "status", "running") != "running":
+            raise JaasError(
+                "this result's veto bits stayed on the cluster and its connection is "
+                "closed: read res.result.veto_bits before closing the distributed.Client "
+                "(jaas.cluster.Cluster.close fetches them itself)"
+            )
+        owners, now_lost, alive = client.run_on_scheduler(
+            _registry.assign_with_workers, self.triples, self.local
+        )
+        by_worker: dict[str, list[int]] = {}
+        for k, o in enumerate(self.outputs):
+            by_worker.setdefault(o.worker, []).append(k)
+        got: dict[int, Kept] = {}
+        for w, ks in by_worker.items():
+            if w not in alive:
+                continue
+            indices = [self.parts[k].index for k in ks]
+            f = client.submit(fetch_kept, self.query.keep, indices, workers=[w], pure=False)
+            try:
+                values = f.result(timeout=FETCH_TIMEOUT_S)
+            except Exception:  # the worker died or hangs: recomputed below
+                client.cancel([f])
+                continue
+            got.update({k: v for k, v in zip(ks, values, strict=True) if v is not None})
+        missing = [self.parts[k] for k in range(len(self.outputs)) if k not in got]
+        if missing:
+            if set(now_lost) - set(self.lost):
+                raise JaasError(
+                    "the result's veto bits were on a lost worker whose files are now "
+                    f"unreachable ({sorted(set(now_lost) - set(self.lost))}): rerun the query"
+                )
+            ship = dataclasses.replace(self.query, keep="")
+            futures, targets = _submit(client, missing, self.refs, ship, owners)
+            out: dict[int, PartOutput] = {}
+            paths = [p for p, _, _ in self.triples]
+            status = _collect(client, futures, out, paths, dict(self.lost), targets, lambda: None)
+            if status != "done":
+                raise JaasError("workers were lost while fetching the veto bits: rerun the query")
+            at = {p.index: k for k, p in enumerate(self.parts)}
+            got.update({at[i]: kept for i, o in out.items() if (kept := _shipped(o))})
+        partials = [_with_vetoes(o, got[k]) for k, o in enumerate(self.outputs)]
+        merged = merge(partials, spec, segments, bad=bad)
+        return merged.veto_bits, merged.veto_intervals
 
 
 class DaskBackend:
@@ -342,7 +438,8 @@ class DaskBackend:
         self.on_progress = on_progress
 
     def close(self) -> None:
-        """Disconnect if this backend opened the connection (an address was given)."""
+        """Disconnect if this backend opened the connection (an address was given);
+        results still holding veto arrays on the workers fetch them first."""
         if self._owned:
             self.cluster.close()
 

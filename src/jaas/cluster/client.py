@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,7 @@ class Cluster:
     def __init__(self, client: Any, *, local_storage: bool = False) -> None:
         self.client = client
         self.local_storage = local_storage
+        self._lazy: list[weakref.ref[Any]] = []  # results whose veto arrays are remote
         stream: Any = getattr(client, "scheduler_comm", None)  # batches for 10 ms by default
         if getattr(stream, "interval", 0) > _registry.STREAM_INTERVAL:
             stream.interval = _registry.STREAM_INTERVAL
@@ -83,8 +85,23 @@ class Cluster:
 
         return ibd(ds, selection, client=self, **kwargs)
 
+    def track(self, result: Any) -> None:
+        """Remember a ``LazyResult`` fetching from this cluster: ``close`` fetches its
+        veto arrays first, so results stay whole after disconnecting."""
+        self._lazy = [r for r in self._lazy if r() is not None]
+        self._lazy.append(weakref.ref(result))
+
     def close(self) -> None:
-        """Disconnect (the cluster keeps running)."""
+        """Disconnect (the cluster keeps running); results of this connection still
+        holding veto arrays on the workers fetch them first."""
+        lazy, self._lazy = self._lazy, []
+        for ref in lazy:
+            got = ref()
+            if got is not None and not got.loaded:
+                try:
+                    got.veto_bits  # noqa: B018 - loads both arrays while connected
+                except Exception:  # cluster unusable: reading them later says why
+                    continue
         self.client.close()
 
     def __enter__(self) -> Cluster:

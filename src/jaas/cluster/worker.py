@@ -10,6 +10,7 @@ partition and runs the engine's ``run_partition`` on them.
 from __future__ import annotations
 
 import itertools
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +47,7 @@ __all__ = [
     "PartTask",
     "Piece",
     "Query",
+    "fetch_kept",
     "load_files",
     "load_piece",
     "pack_bits",
@@ -93,6 +95,7 @@ class JaasWorkerPlugin(WorkerPlugin):
         self.cache = ColumnCache(budget or _default_budget(None))
         self.address = ""
         self.phases: dict[tuple[Any, ...], VetoPhase] = {}  # veto work per partition
+        self.kept = KeptVetoes()  # per-event veto arrays of recent queries (fetch_kept)
 
     def _init(self, worker: Any) -> None:
         self.address = str(getattr(worker, "address", "") or "")
@@ -169,6 +172,7 @@ class Query:
     before: int
     after: int
     gather: tuple[str, ...] = ()  # columns whose core rows return (Spark backend)
+    keep: str = ""  # a query token: veto bits and intervals stay on the worker under it
 
 
 @dataclass(frozen=True)
@@ -200,15 +204,20 @@ class Piece:
         return self.start + len(self.columns["t"])
 
 
+Packed = tuple[np.ndarray, np.ndarray] | np.ndarray  # veto bits, see pack_bits
+Kept = tuple[Packed, tuple[int, np.ndarray] | None, np.ndarray]  # bits, intervals, raw
+
+
 @dataclass
 class PartOutput:
     """A partition's partial result without its per-event arrays: the veto bits are
     ``packed`` (nonzero positions and values, or dense when most are set) and of the
     gathered columns only the ``rows`` that pairs reference travel (global indices,
-    sorted, with their ``values``)."""
+    sorted, with their ``values``). With ``Query.keep`` the veto bits and intervals do
+    not travel at all (``packed`` and ``intervals`` None): ``fetch_kept`` returns them."""
 
     partial: PartialResult
-    packed: tuple[np.ndarray, np.ndarray] | np.ndarray
+    packed: Packed | None
     intervals: tuple[int, np.ndarray] | None  # veto intervals as uint32 steps, if they fit
     rows: np.ndarray
     values: dict[str, np.ndarray]
@@ -245,7 +254,47 @@ def unpack_intervals(packed: tuple[int, np.ndarray]) -> np.ndarray:
     return flat.reshape(-1, 2)
 
 
-def unpack_bits(packed: tuple[np.ndarray, np.ndarray] | np.ndarray, n: int) -> np.ndarray:
+KEEP_BYTES = 256 * 1024**2  # per worker: veto arrays of recent queries kept for fetch_kept
+
+
+class KeptVetoes:
+    """Veto bits and intervals of recent queries' partitions, least recently stored
+    dropped first beyond ``budget`` bytes (a client then recomputes what is missing)."""
+
+    def __init__(self, budget: int = KEEP_BYTES) -> None:
+        self.budget = budget
+        self.nbytes = 0
+        self._items: OrderedDict[tuple[str, int], tuple[Kept, int]] = OrderedDict()
+
+    @staticmethod
+    def _size(item: Kept) -> int:
+        packed, iv, raw = item
+        arrays = [*(packed if isinstance(packed, tuple) else (packed,)), raw]
+        return sum(a.nbytes for a in arrays) + (iv[1].nbytes if iv is not None else 0)
+
+    def put(self, token: str, index: int, item: Kept) -> None:
+        old = self._items.pop((token, index), None)
+        if old is not None:
+            self.nbytes -= old[1]
+        size = self._size(item)
+        self._items[(token, index)] = (item, size)
+        self.nbytes += size
+        while self.nbytes > self.budget and len(self._items) > 1:
+            _, (_, n) = self._items.popitem(last=False)
+            self.nbytes -= n
+
+    def get(self, token: str, index: int) -> Kept | None:
+        got = self._items.get((token, index))
+        return None if got is None else got[0]
+
+
+def fetch_kept(token: str, indices: Sequence[int]) -> list[Kept | None]:
+    """The kept veto arrays of query ``token``'s partitions ``indices`` (None: gone)."""
+    kept = _state().kept
+    return [kept.get(token, i) for i in indices]
+
+
+def unpack_bits(packed: Packed, n: int) -> np.ndarray:
     """The inverse of ``pack_bits`` for ``n`` events."""
     if isinstance(packed, np.ndarray):
         return packed
@@ -354,10 +403,16 @@ def _run_one(
                 state.phases.clear()
             state.phases[key] = vp
     partial = run_partition(stream, part, spec, query.segments, sub, vp)
-    packed = pack_bits(partial.veto_bits)
+    packed: Packed | None = pack_bits(partial.veto_bits)
     partial.veto_bits = partial.veto_bits[:0]
     intervals = pack_intervals(partial.veto_intervals)
     if intervals is not None:
+        partial.veto_intervals = partial.veto_intervals[:0]
+    if query.keep and packed is not None:  # stays here until fetched (lazy on the client)
+        if isinstance(packed, np.ndarray):
+            packed = packed.copy()  # not a view pinning the halo's bits
+        state.kept.put(query.keep, task.index, (packed, intervals, partial.veto_intervals))
+        packed, intervals = None, None
         partial.veto_intervals = partial.veto_intervals[:0]
     p = partial
     rows = np.unique(np.concatenate([p.prompt, p.delayed, p.off_prompt, p.off_delayed]))

@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import math
 from collections.abc import Mapping, Sequence
@@ -74,6 +75,14 @@ def quantity(value: str | float | int, dimension: Literal["time", "length", "ene
         if not math.isfinite(value):
             raise SelectionError(f"{value!r} is not a finite {dimension}")
         return float(value)
+    if not isinstance(value, str):
+        raise SelectionError(f"a {dimension} must be text or a number, got {type(value).__name__}")
+    return _quantity(value, dimension)
+
+
+@functools.lru_cache(maxsize=1024)
+def _quantity(value: str, dimension: Literal["time", "length", "energy"]) -> float:
+    """``quantity`` of a text (parsed once per text: warm queries repeat their windows)."""
     expr = parse(value, {})
     if expr.columns:
         raise SelectionError(
@@ -219,13 +228,33 @@ def _conditions(
     units: Mapping[str, str | None] = UNITS,
 ) -> dict[str, Expr]:
     out: dict[str, Expr] = {}
+    units_key = tuple(units.items())
+    derived_key = tuple(derived.items()) if derived else ()
     for name, text in texts.items():
         try:
-            out[name] = parse_condition(text, units, derived)
+            if isinstance(text, str) and all(isinstance(v, str) for _, v in derived_key):
+                out[name] = _parsed(text, units_key, derived_key)
+            else:  # not text: parse_condition names what is wrong
+                out[name] = parse_condition(text, units, derived)
         except SelectionError as err:  # name the argument that held the bad text
             err.argument = err.argument or _argument(name)
             raise
     return out
+
+
+PARSED_CACHE = 512  # condition texts remembered (an Expr is immutable: safe to share)
+
+
+@functools.lru_cache(maxsize=PARSED_CACHE)
+def _parsed(
+    text: str,
+    units: tuple[tuple[str, str | None], ...],
+    derived: tuple[tuple[str, str], ...],
+) -> Expr:
+    """``parse_condition`` remembered per (text, units, derived columns): a warm query
+    (a panel release, a notebook cell rerun) repeats its conditions; errors are not
+    remembered (each call raises a fresh ``SelectionError``)."""
+    return parse_condition(text, dict(units), dict(derived) or None)
 
 
 def select(

@@ -12,8 +12,8 @@ import datetime as _dt
 import json
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,7 +36,14 @@ if TYPE_CHECKING:
     from jaas.engine.session.dataset import Dataset
     from jaas.engine.session.truth import TruthReport
 
-__all__ = ["CoincidenceResult", "DtFit", "SelectionResult", "file_label", "fit_exponential"]
+__all__ = [
+    "CoincidenceResult",
+    "DtFit",
+    "LazyResult",
+    "SelectionResult",
+    "file_label",
+    "fit_exponential",
+]
 
 _DAY_NS = 86_400 * 10**9
 _PAIR_COLUMNS = ("run", "file_id", "entry", "t", "E", "x", "y", "z", "r")
@@ -52,6 +59,69 @@ def _take(cols: Mapping[str, np.ndarray], name: str, idx: np.ndarray) -> np.ndar
 def _dr(cols: Mapping[str, np.ndarray], p: np.ndarray, d: np.ndarray) -> np.ndarray:
     dx = [_take(cols, c, d).astype(np.float64) - _take(cols, c, p) for c in "xyz"]
     return np.sqrt(dx[0] ** 2 + dx[1] ** 2 + dx[2] ** 2)
+
+
+VetoArrays = tuple[np.ndarray, np.ndarray]  # (veto_bits, veto_intervals)
+
+
+class LazyResult(Result):
+    """A ``Result`` whose per-event veto arrays (``veto_bits``, ``veto_intervals``) come
+    from ``provider`` on first access: a distributed backend leaves them on its workers
+    until asked (``vetoed``, ``vetoed_by``, ``truth()``). Everything else is eager;
+    assigning either array stores it. Pickles as a plain, loaded ``Result``.
+    """
+
+    _LAZY = ("veto_bits", "veto_intervals")
+
+    @classmethod
+    def wrap(cls, result: Result, provider: Callable[[], VetoArrays]) -> LazyResult:
+        """``result`` (its own veto arrays ignored) with the veto arrays of ``provider``."""
+        out = cls.__new__(cls)
+        for f in fields(Result):
+            if f.name not in cls._LAZY:
+                object.__setattr__(out, f.name, getattr(result, f.name))
+        out.__dict__["_provider"] = provider
+        return out
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the veto arrays are here (fetched or assigned)."""
+        return "_veto_bits" in self.__dict__
+
+    def _get(self, name: str) -> np.ndarray:
+        d = self.__dict__
+        if f"_{name}" not in d:
+            bits, intervals = d["_provider"]()
+            d.setdefault("_veto_bits", bits)
+            d.setdefault("_veto_intervals", intervals)
+        return d[f"_{name}"]
+
+    @property
+    def veto_bits(self) -> np.ndarray:
+        return self._get("veto_bits")
+
+    @veto_bits.setter
+    def veto_bits(self, value: np.ndarray) -> None:
+        if "_veto_intervals" not in self.__dict__ and "_provider" in self.__dict__:
+            self._get("veto_intervals")
+        self.__dict__["_veto_bits"] = value
+
+    @property
+    def veto_intervals(self) -> np.ndarray:
+        return self._get("veto_intervals")
+
+    @veto_intervals.setter
+    def veto_intervals(self, value: np.ndarray) -> None:
+        if "_veto_bits" not in self.__dict__ and "_provider" in self.__dict__:
+            self._get("veto_bits")
+        self.__dict__["_veto_intervals"] = value
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Result, tuple(getattr(self, f.name) for f in fields(Result)))
+
+    def __repr__(self) -> str:
+        state = "loaded" if self.loaded else "on the workers"
+        return f"<LazyResult: {len(self.delayed):,} pairs, veto arrays {state}>"
 
 
 _LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.+-]{0,99}")
