@@ -10,6 +10,13 @@ bare ``python -c pass``) and a bare Kafka produce -> consume round trip on the s
 
 Usage: .venv/bin/python bench/bench_kup.py [--quick] [--files N] [--slots S] [--reps R]
        [--poll SECONDS]
+       .venv/bin/python bench/bench_kup.py --latency [--trickle N] [--poll SECONDS]
+           only the 1-stage warm chain (1 burst file, then N one at a time): outbox row ->
+           attempt start; with PYTHONPATH at two source trees, interleaved, for A/B runs
+       .venv/bin/python bench/bench_kup.py --idle SECONDS
+           CPU seconds used by the relay and the stage worker of an idle 1-stage pipeline
+           (after one file went through) over SECONDS: run it with PYTHONPATH pointing
+           at two source trees, interleaved, to compare relay loops.
 """
 
 from __future__ import annotations
@@ -238,6 +245,52 @@ def kafka_floor(n: int, extra: dict[str, object] | None = None) -> tuple[float, 
     return pct(lat, 0.5), pct(lat, 0.95)
 
 
+def _cpu_s(pid: int) -> float:
+    """utime + stime of a process and its reaped children, seconds (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def idle_cpu(seconds: float, work: Path) -> None:
+    """Relay + worker CPU of an idle warm 1-stage pipeline over ``seconds``."""
+    import json
+
+    import jaas
+
+    sd = work / "idle"
+    (work / "stages").mkdir(exist_ok=True)
+    stages = work / "stages" / "chain1.yaml"
+    stages.write_text(stages_yaml(1))
+    f = work / "idle0.raw"
+    f.write_bytes(os.urandom(64))
+    settings = KupSettings(state_dir=sd, stages=str(stages), slots=2, session_timeout_ms=3000)
+    up(settings, monitor_interval=None)
+    ledger = Ledger(settings.database, settings.pipeline())
+    try:
+        ingest(sd, [f])
+        deadline = time.monotonic() + 120
+        while ledger.counts()["s0"].get("done", 0) < 1:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"stuck at {ledger.counts()}")
+            time.sleep(0.05)
+        time.sleep(3.0)  # settle: group joined, attempt reaped
+        state = json.loads((sd / "state.json").read_text())
+        pids = {"relay": state["relay"], **{f"worker {k}": v for k, v in state["workers"].items()}}
+        before = {k: _cpu_s(p) for k, p in pids.items()}
+        l0 = os.getloadavg()[0]
+        time.sleep(seconds)
+        used = {k: _cpu_s(p) - before[k] for k, p in pids.items()}
+    finally:
+        ledger.close()
+        down(sd, timeout=5)
+    src = Path(jaas.__file__).resolve().parents[2]
+    print(f"idle {seconds:g} s, source {src}, load average {l0:.1f} -> {os.getloadavg()[0]:.1f}")
+    for k, v in used.items():
+        print(f"  {k:<12} {v:6.2f} CPU s  ({100 * v / seconds:5.2f} % of a core)")
+    total = sum(used.values())
+    print(f"  {'total':<12} {total:6.2f} CPU s  ({100 * total / seconds:5.2f} % of a core)")
+
+
 def summarize(runs: list[dict]) -> dict:
     """Best files/s and median latencies over the repetitions of one chain and mode."""
     out = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
@@ -253,7 +306,27 @@ def main() -> None:
     ap.add_argument("--slots", type=int, default=2, help="executor slots per stage worker")
     ap.add_argument("--poll", type=float, default=0.2, help="poll_interval of relay and workers")
     ap.add_argument("--reps", type=int, help="repetitions of each (chain, mode) (1 / 2)")
+    ap.add_argument("--idle", type=float, metavar="SECONDS", help="idle CPU of relay + worker")
+    ap.add_argument("--latency", action="store_true", help="only the 1-stage warm latency")
     a = ap.parse_args()
+    if a.latency:
+        import jaas
+
+        with tempfile.TemporaryDirectory(prefix="bench_kup_lat_") as tmp:
+            l0 = os.getloadavg()[0]
+            r = run_chain(1, 1, a.trickle or 20, a.slots, Path(tmp), True, a.poll)
+        src = Path(jaas.__file__).resolve().parents[2]
+        print(
+            f"source {src}, poll_interval {a.poll:g} s, load average {l0:.1f} -> "
+            f"{os.getloadavg()[0]:.1f}\n  idle: created->start p50 {r['created_p50'] * 1e3:.0f} "
+            f"/ p95 {r['created_p95'] * 1e3:.0f} ms, published->start p50 "
+            f"{r['published_p50'] * 1e3:.0f} / p95 {r['published_p95'] * 1e3:.0f} ms"
+        )
+        return
+    if a.idle:
+        with tempfile.TemporaryDirectory(prefix="bench_kup_idle_") as tmp:
+            idle_cpu(a.idle, Path(tmp))
+        return
     n = a.files or (12 if a.quick else 60)
     nt = a.trickle or (5 if a.quick else 20)
     reps = a.reps or (1 if a.quick else 2)

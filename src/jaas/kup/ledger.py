@@ -67,6 +67,7 @@ from jaas.kup.states import (
 
 __all__ = [
     "LOST",
+    "OUTBOX_CHANNEL",
     "Ledger",
     "Orphan",
     "OrphanVerdict",
@@ -112,6 +113,9 @@ attempts = Table(
     Column("reason", Text),
     Column("classification", String(16)),
 )
+
+#: PostgreSQL channel notified (at commit) by every transaction that writes outbox rows
+OUTBOX_CHANNEL = "jaas_kup_outbox"
 
 outbox = Table(
     "kup_outbox",
@@ -327,6 +331,8 @@ class Ledger:
                 created=now,
             )
         )
+        if conn.dialect.name == "postgresql":  # wakes a LISTENing relay at commit
+            conn.execute(select(func.pg_notify(OUTBOX_CHANNEL, "")))
 
     def _submit(
         self, conn: Connection, key: JobKey, input_path: str | None, now: dt.datetime

@@ -4,10 +4,19 @@ Run as ``python -m jaas.kup.relay STATE_DIR`` (``jaas kup up`` does it).
 Reconciliation: the relay keeps a sentinel topic (``<group_prefix>.epoch``) that nobody
 writes to; when it is missing the broker is new (the embedded one keeps nothing across a
 restart), so the relay recreates every topic and writes a fresh message for every queued job.
+
+Between steps the relay waits on an :class:`OutboxWatch` instead of re-querying the
+outbox: on PostgreSQL it ``LISTEN``s to the channel the ledger notifies when it writes
+outbox rows; on SQLite it reads ``PRAGMA data_version`` (it changes when another
+connection commits; a few microseconds) every ``check`` seconds on a kept connection.
+Either way a new row is published within ~``check`` seconds of its commit, while the full
+step (due retries, expired leases, the outbox query) runs only every ``poll`` seconds
+when nothing changes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import sys
@@ -17,9 +26,9 @@ from typing import Any
 
 from jaas.kup.bus import Bus, BusConfig, Message
 from jaas.kup.config import KupSettings, PipelineConfig
-from jaas.kup.ledger import Ledger, dead_letter_topic
+from jaas.kup.ledger import OUTBOX_CHANNEL, Ledger, dead_letter_topic
 
-__all__ = ["Relay", "all_topics", "main"]
+__all__ = ["OutboxWatch", "Relay", "all_topics", "main"]
 
 log = logging.getLogger("jaas.kup.relay")
 
@@ -31,6 +40,94 @@ def all_topics(config: PipelineConfig) -> list[str]:
     return sorted(topics)
 
 
+class OutboxWatch:
+    """Waits until the ledger's database may have new outbox rows, cheaply.
+
+    Args:
+        ledger: the ledger whose database is watched.
+        check: seconds between two ``PRAGMA data_version`` reads (SQLite only).
+
+    An in-memory SQLite ledger (one shared connection) has nothing to watch: :meth:`wait`
+    then just sleeps. A watch whose connection fails falls back to sleeping and reconnects
+    at the next wait.
+    """
+
+    def __init__(self, ledger: Ledger, check: float = 0.02) -> None:
+        self.ledger = ledger
+        self.check = check
+        self._dialect = ledger.engine.dialect.name
+        self._conn: Any = None
+        self._version: Any = None
+
+    def _open(self) -> Any:
+        if self._dialect == "sqlite" and self.ledger.engine.url.database in (None, "", ":memory:"):
+            return None
+        if self._dialect not in ("sqlite", "postgresql"):
+            return None
+        raw = self.ledger.engine.raw_connection()
+        conn: Any = raw.driver_connection
+        raw.detach()  # ours for good: not returned to (or reset by) the pool
+        if self._dialect == "postgresql":
+            conn.autocommit = True
+            conn.execute(f"LISTEN {OUTBOX_CHANNEL}")
+        else:
+            self._version = self._data_version(conn)
+        return conn
+
+    @staticmethod
+    def _data_version(conn: Any) -> int:
+        return int(conn.execute("PRAGMA data_version").fetchone()[0])
+
+    def wait(self, stop: threading.Event, timeout: float) -> bool:
+        """Return True as soon as the database changed (or may have), False after
+        ``timeout`` seconds without a change or when ``stop`` is set."""
+        try:
+            if self._conn is None:
+                self._conn = self._open()
+                if self._conn is None:
+                    stop.wait(timeout)
+                    return False
+            if self._dialect == "postgresql":
+                return self._wait_notify(stop, timeout)
+            return self._wait_version(stop, timeout)
+        except Exception as exc:  # a lost connection: sleep, reconnect next time
+            log.warning("outbox watch failed, polling instead: %s", exc)
+            self.close()
+            stop.wait(timeout)
+            return False
+
+    def _wait_notify(self, stop: threading.Event, timeout: float) -> bool:
+        end = time.monotonic() + timeout
+        while not stop.is_set():
+            left = end - time.monotonic()
+            if left <= 0:
+                return False
+            # short slices so that ``stop`` is seen within 0.2 s
+            if any(True for _ in self._conn.notifies(timeout=min(left, 0.2), stop_after=1)):
+                for _ in self._conn.notifies(timeout=0):  # drain the others
+                    pass
+                return True
+        return False
+
+    def _wait_version(self, stop: threading.Event, timeout: float) -> bool:
+        end = time.monotonic() + timeout
+        while not stop.wait(min(self.check, max(end - time.monotonic(), 0.0))):
+            version = self._data_version(self._conn)
+            if version != self._version:
+                self._version = version
+                return True
+            if time.monotonic() >= end:
+                return False
+        return False
+
+    def close(self) -> None:
+        """Close the kept connection (a later :meth:`wait` opens a new one)."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):  # already broken
+                conn.close()
+
+
 class Relay:
     """One relay loop over a ledger and a bus.
 
@@ -38,13 +135,18 @@ class Relay:
         ledger: the pipeline ledger.
         bus: the message bus.
         sentinel: name of the topic whose absence means "the broker lost everything".
+        check: seconds between two cheap change checks of the database while idle
+            (see :class:`OutboxWatch`).
     """
 
-    def __init__(self, ledger: Ledger, bus: Bus, sentinel: str = "jaas-kup.epoch") -> None:
+    def __init__(
+        self, ledger: Ledger, bus: Bus, sentinel: str = "jaas-kup.epoch", check: float = 0.02
+    ) -> None:
         self.ledger = ledger
         self.bus = bus
         self.sentinel = sentinel
         self.reconciled = 0
+        self.watch = OutboxWatch(ledger, check)
 
     def reconcile(self) -> int:
         """Recreate topics and requeue messages if the broker is new; return jobs requeued."""
@@ -70,25 +172,43 @@ class Relay:
         return len(ids)
 
     def step(self) -> int:
-        """Fire due retries, expire leases, publish; return messages published."""
-        self.ledger.fire_due_retries()
-        self.ledger.expire_leases()
-        return self.publish_pending()
+        """Publish, fire due retries, expire leases (and publish what they queued); return
+        messages published. New rows go out first: the sweeps do not delay them."""
+        n = self.publish_pending()
+        if self.ledger.fire_due_retries() + self.ledger.expire_leases():
+            n += self.publish_pending()
+        return n
 
     def run(self, stop: threading.Event, poll: float = 0.2, reconcile_every: float = 2.0) -> None:
-        """Loop until ``stop`` is set; broker outages are logged and retried."""
-        next_check = 0.0
-        while not stop.is_set():
-            try:
-                if time.monotonic() >= next_check:
-                    self.reconcile()
-                    next_check = time.monotonic() + reconcile_every
-                if self.step() == 0:
-                    stop.wait(poll)
-            except Exception as exc:  # broker or DB hiccup: keep going
-                log.warning("relay step failed, retrying: %s", exc)
-                next_check = 0.0
-                stop.wait(max(poll, 0.5))
+        """Loop until ``stop`` is set; broker outages are logged and retried.
+
+        When nothing was published, the loop waits until the database changes (a new
+        outbox row, see :class:`OutboxWatch`: then only the outbox is published) or until
+        the next full :meth:`step` (due retries, expired leases), ``poll`` seconds after
+        the previous one.
+        """
+        next_check = next_sweep = 0.0
+        try:
+            while not stop.is_set():
+                try:
+                    now = time.monotonic()
+                    if now >= next_check:
+                        self.reconcile()
+                        next_check = time.monotonic() + reconcile_every
+                    if now >= next_sweep:  # the full step, at least every ``poll`` s
+                        n = self.step()
+                        next_sweep = time.monotonic() + poll
+                    else:  # woken by a change: only the outbox
+                        n = self.publish_pending()
+                    if n == 0:
+                        wake = min(next_sweep, next_check) - time.monotonic()
+                        self.watch.wait(stop, max(wake, 0.0))
+                except Exception as exc:  # broker or DB hiccup: keep going
+                    log.warning("relay step failed, retrying: %s", exc)
+                    next_check = 0.0
+                    stop.wait(max(poll, 0.5))
+        finally:
+            self.watch.close()
 
 
 def main(argv: list[str] | None = None) -> int:
