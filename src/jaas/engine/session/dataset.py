@@ -12,7 +12,9 @@ import glob
 import itertools
 import json
 import os
+import threading
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
@@ -20,15 +22,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
-from jaas.engine.core.partition import VetoMemo
 from jaas.engine.session.cache import ColumnCache, default_cache
 from jaas.errors import ConfigError, FormatError
 from jaas.formats.index import index_column_names, index_metadata, is_hdf5, read_index
 from jaas.formats.schema import INDEX_SCHEMA
 
 if TYPE_CHECKING:
+    from jaas.engine.core.partition import VetoMemo
     from jaas.engine.session.analysis import IBDSelection
     from jaas.engine.session.results import CoincidenceResult, SelectionResult
 
@@ -290,9 +293,9 @@ class Dataset:
         # the dataset-level arrays are what the cache keeps: a warm query copies nothing
         if not self.files:
             return {n: np.zeros(0, INDEX_SCHEMA.field(n).type.to_pandas_dtype()) for n in names}
+        warm_numba()  # the kernels' first call then finds numba ready (see warm_numba)
         cols = list(dict.fromkeys(["t", *names]))
-        parts = [_load_columns(f.path, cols) for f in self.files]
-        out = {n: np.concatenate([p[n] for p in parts]) for n in cols}
+        out = _read_files(self.files, cols)
         t = out["t"]
         if len(t) > 1 and np.any(t[1:] < t[:-1]):  # overlapping files: restore time order
             order = np.argsort(t, kind="stable")
@@ -300,9 +303,106 @@ class Dataset:
         return {n: out[n] for n in names}
 
 
+def _read_files(files: Sequence[IndexFile], columns: list[str]) -> dict[str, np.ndarray]:
+    """``columns`` of ``files``, concatenated in order, copied once.
+
+    Every file's Arrow chunks are copied straight into its slice of one preallocated
+    array per column (no per-file array, no concatenation); the files are read
+    concurrently (the Parquet decoding and the copies release the GIL).
+    """
+    dtypes = {n: _column_dtype(files, n) for n in columns}
+    offsets = np.concatenate([[0], np.cumsum([f.n_events for f in files])]).astype(np.int64)
+    out = {n: np.empty(int(offsets[-1]), dtype=dtypes[n]) for n in columns}
+    workers = max(1, min(len(files), os.cpu_count() or 1))
+
+    def one(i: int) -> None:
+        f = files[i]
+        if is_hdf5(f.path):
+            table = read_index(f.path, columns)
+        else:
+            try:
+                table = pq.read_table(f.path, columns=columns, use_threads=workers == 1)
+            except (OSError, pa.ArrowInvalid) as exc:
+                raise FormatError(f"not a readable index file: {exc}", path=f.path) from exc
+        if table.num_rows != f.n_events:
+            raise FormatError(
+                f"index file changed while reading: {table.num_rows} rows, its footer said "
+                f"{f.n_events}; reopen the dataset",
+                path=f.path,
+            )
+        start = int(offsets[i])
+        for name in columns:
+            pos = start
+            for chunk in table.column(name).chunks:
+                n = len(chunk)
+                out[name][pos : pos + n] = chunk.to_numpy(zero_copy_only=False)
+                pos += n
+
+    if workers == 1:
+        for i in range(len(files)):
+            one(i)
+    else:
+        with ThreadPoolExecutor(workers, thread_name_prefix="jaas-read") as pool:
+            for future in [pool.submit(one, i) for i in range(len(files))]:
+                future.result()
+    return out
+
+
 def _load_columns(path: str, columns: list[str]) -> dict[str, np.ndarray]:
     table = read_index(path, columns)
     return {name: table.column(name).to_numpy() for name in columns}
+
+
+def _column_dtype(files: Sequence[IndexFile], name: str) -> np.dtype[Any]:
+    """The numpy type holding column ``name`` of every file (as ``np.concatenate``
+    would promote it)."""
+    types = []
+    for f in files:
+        if is_hdf5(f.path):
+            field_type = INDEX_SCHEMA.field(name).type if name in INDEX_SCHEMA.names else None
+        else:
+            schema = pq.read_schema(f.path)
+            field_type = schema.field(name).type if name in schema.names else None
+        if field_type is None:
+            raise FormatError(f"index file has no column {name!r}", path=f.path)
+        types.append(np.dtype(field_type.to_pandas_dtype()))
+    return np.result_type(*types)
+
+
+_WARM_LOCK = threading.Lock()
+_warm_thread: threading.Thread | None = None
+
+
+def warm_numba() -> None:
+    """Get numba's compiler ready in a background thread, once per process.
+
+    The first call of any kernel (even one loaded from numba's cache) initialises
+    numba's extension entry points and its target registries (which import e.g.
+    SciPy's BLAS for numba.np.linalg): about a second of Python work on a cold
+    process. Started when a query begins reading columns, it runs while the Parquet
+    decoding (which releases the GIL) keeps the other core busy. It holds numba's
+    compiler lock, so a kernel called meanwhile simply waits for it.
+    """
+    global _warm_thread
+    with _WARM_LOCK:
+        if _warm_thread is not None:
+            return
+        _warm_thread = threading.Thread(target=_init_numba, name="jaas-numba-warm")
+        _warm_thread.start()
+
+
+def _init_numba() -> None:
+    try:
+        from numba.core import entrypoints
+        from numba.core.compiler_lock import global_compiler_lock
+        from numba.core.registry import cpu_target
+
+        with global_compiler_lock:
+            entrypoints.init_all()
+            cpu_target.target_context.refresh()
+            cpu_target.typing_context.refresh()
+    except Exception:  # an optimisation only: the first kernel call does it anyway
+        pass
 
 
 def _segments_from_files(
