@@ -41,7 +41,7 @@ def test_one_machine_config_loads_in_jupyterhub(tmp_path, monkeypatch) -> None:
     assert c.JupyterHub.authenticator_class == "dummy"
     assert c.Authenticator.allowed_users == {"alice", "bob", "carol"}
     assert c.Authenticator.admin_users == {"carol"}
-    assert c.JupyterHub.spawner_class == "simple"
+    assert c.JupyterHub.spawner_class == "jaas.notebook.spawner.CgroupSpawner"
     assert (c.Spawner.mem_limit, c.Spawner.cpu_limit) == ("4G", 2.0)
     [service] = c.JupyterHub.services
     assert service["name"] == "jaas-cluster" and "middleware" in service["command"]
@@ -50,15 +50,20 @@ def test_one_machine_config_loads_in_jupyterhub(tmp_path, monkeypatch) -> None:
     assert env["JAAS_SCHEDULER"] == f"tcp://127.0.0.1:{hs.scheduler_port}"
     assert env["JAAS_CACHE_BYTES"] == str(512 * 2**20) and env["JAAS_DATA"] == "/data/run1"
     # the spawner's real limit traits accept the values
-    from jupyterhub.spawner import SimpleLocalProcessSpawner
+    from jaas.notebook.cgroups import cgroups
+    from jaas.notebook.spawner import CgroupSpawner
 
-    sp = SimpleLocalProcessSpawner(config=c)
+    sp = CgroupSpawner(config=c)
     assert sp.mem_limit == 4 * 2**30 and sp.cpu_limit == 2.0
+    assert sp.cgroup_name == f"jaas-hub-{hs.port}"
+    for d in cgroups(sp.cgroup_name, create=False).parents():  # made by the config check
+        d.rmdir()
 
 
 def test_an_external_cluster_starts_no_service(tmp_path, monkeypatch) -> None:
     c = _load(tmp_path, monkeypatch, JAAS_HUB_SCHEDULER="tcp://head:8786", JAAS_HUB_AUTH="pam")
     assert c.JupyterHub.authenticator_class == "pam"
+    assert c.JupyterHub.spawner_class == "simple"  # no limits: no cgroups
     assert "services" not in c.JupyterHub
     assert user_env(hub_settings(), "x")["JAAS_SCHEDULER"] == "tcp://head:8786"
 

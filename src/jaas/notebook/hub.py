@@ -3,10 +3,11 @@
 ``configure(c, hub_settings())`` fills a JupyterHub config object (what
 ``deploy/jupyterhub/jupyterhub_config.py`` and ``jaas hub`` do): configurable-http-proxy
 on ``JAAS_HUB_IP:JAAS_HUB_PORT``, the local process spawner (every user a JupyterLab
-server in ``JAAS_HUB_DIR/home/NAME``), per-user limits, the authenticator, and one
-hub-managed service, ``jaas-cluster``: a Dask cluster with the jaas file ownership and
-column cache (``jaas hub middleware``). Every user's kernel gets ``JAAS_SCHEDULER`` (so
-``ds.ibd()`` runs on the shared cluster: a second user's first query is warm),
+server in ``JAAS_HUB_DIR/home/NAME``), per-user limits enforced in cgroups, the
+authenticator, and one hub-managed service, ``jaas-cluster``: a Dask cluster with the
+jaas file ownership and column cache (``jaas hub middleware``). Every user's kernel
+gets ``JAAS_SCHEDULER`` (so ``ds.ibd()`` runs on the shared cluster: a second user's
+first query is warm),
 ``JAAS_DATA`` (opened as ``ds``) and its own ``JAAS_CACHE_BYTES``.
 
 Settings (environment of the hub; a bad value is a one-line ``ConfigError``):
@@ -23,9 +24,10 @@ Settings (environment of the hub; a bad value is a one-line ``ConfigError``):
 ``JAAS_HUB_OIDC_*``             ``AUTHORIZE_URL``, ``TOKEN_URL``, ``USERDATA_URL``,
                                 ``CLIENT_ID``, ``CLIENT_SECRET``, ``CALLBACK_URL``;
                                 optional ``SCOPE``, ``USERNAME_CLAIM``
-``JAAS_HUB_MEM_LIMIT`` / ``CPU``  per-user server limits (``4G``, ``2``): exported as
-                                MEM_LIMIT/CPU_LIMIT, enforced by spawners that can
-                                (systemd, Kubernetes)
+``JAAS_HUB_MEM_LIMIT`` / ``CPU``  per-user server limits (``4G``, ``2``), enforced by
+                                the kernel: each user's server and kernels run in
+                                their own cgroup (``jaas.notebook.cgroups``); the hub
+                                refuses to start if it cannot make one
 ``JAAS_HUB_CACHE_BYTES``        column-cache budget of every user kernel (``1GiB``)
 ``JAAS_HUB_SCHEDULER``          use this running cluster instead of starting one
 ``JAAS_HUB_WORKERS``            workers of the hub's cluster (2),
@@ -242,11 +244,34 @@ def middleware_command(hs: HubSettings) -> list[str]:
     ]  # fmt: skip
 
 
+def _limits(c: Any, hs: HubSettings) -> None:
+    """Per-user limits in cgroups, or no limits; never limits that are not enforced."""
+    if hs.mem_limit is None and hs.cpu_limit is None:
+        c.JupyterHub.spawner_class = "simple"
+        return
+    from jaas.notebook.cgroups import cgroups
+
+    name = f"jaas-hub-{hs.port}"
+    try:
+        cgroups(name)
+    except ConfigError as e:
+        raise ConfigError(
+            f"JAAS_HUB_MEM_LIMIT/JAAS_HUB_CPU_LIMIT cannot be enforced here ({e}); run the hub "
+            "as root on a machine with memory and cpu cgroups, or unset the limits"
+        ) from None
+    c.JupyterHub.spawner_class = "jaas.notebook.spawner.CgroupSpawner"
+    c.CgroupSpawner.cgroup_name = name
+    if hs.mem_limit is not None:
+        c.Spawner.mem_limit = hs.mem_limit
+    if hs.cpu_limit is not None:
+        c.Spawner.cpu_limit = hs.cpu_limit
+
+
 def configure(c: Any, hs: HubSettings) -> None:
     """Fill JupyterHub config ``c`` for jaas (see the module docstring).
 
     Raises:
-        ConfigError: no configurable-http-proxy found.
+        ConfigError: no configurable-http-proxy found; limits set that cannot be enforced.
     """
     if hs.proxy is None:
         raise ConfigError(
@@ -263,17 +288,13 @@ def configure(c: Any, hs: HubSettings) -> None:
     c.JupyterHub.pid_file = str(hs.state_dir / "jupyterhub.pid")
     c.JupyterHub.cleanup_servers = True
     _authenticator(c, hs)
-    c.JupyterHub.spawner_class = "simple"
+    _limits(c, hs)
     c.SimpleLocalProcessSpawner.home_dir_template = str(hs.state_dir / "home" / "{username}")
     c.Spawner.cmd = [sys.executable, "-m", "jupyterhub.singleuser"]
     c.Spawner.default_url = "/lab"
     c.Spawner.args = ["--allow-root"] if os.geteuid() == 0 else []
     c.Spawner.http_timeout = 120
     c.Spawner.start_timeout = 180
-    if hs.mem_limit is not None:
-        c.Spawner.mem_limit = hs.mem_limit
-    if hs.cpu_limit is not None:
-        c.Spawner.cpu_limit = hs.cpu_limit
     c.Spawner.pre_spawn_hook = _pre_spawn(hs)
     if hs.scheduler is None:
         c.JupyterHub.services = [{"name": SERVICE, "command": middleware_command(hs)}]
