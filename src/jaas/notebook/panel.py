@@ -88,6 +88,7 @@ class SelectionPanel:
         self._survival = 1.0
         self._last_cuts: Cuts | None = None
         self._last_cols: dict[str, np.ndarray] = {}
+        self._counts: dict[int, tuple[np.ndarray, int]] = {}  # read-only mask -> its count
         c = cuts or Cuts()
         fr, f = w.FloatRangeSlider, w.FloatSlider
         self.controls: dict[str, w.ValueWidget] = {
@@ -281,13 +282,26 @@ class SelectionPanel:
         n_loose = loose.n_pairs
         n_win = int(self._loose_last.sum())
         rows = [
-            ("prompt candidates", int(res.masks["__prompt"].sum()), 1.0),
-            ("delayed candidates", int(res.masks["__delayed"].sum()), 1.0),
+            ("prompt candidates", self._count(res.masks["__prompt"]), 1.0),
+            ("delayed candidates", self._count(res.masks["__delayed"]), 1.0),
             ("pairs, dt < 2 ms (loose)", n_loose, 1.0),
             ("in E, r, dt, dR windows", n_win, n_win / n_loose if n_loose else 0.0),
             ("vetoes + mode", res.n_pairs, res.n_pairs / n_win if n_win else 0.0),
         ]
         return cutflow_html(rows, "cut-flow (data)")
+
+    def _count(self, mask: np.ndarray) -> int:
+        """``mask.sum()``, remembered for a read-only mask (the column cache's): a release
+        that changed no energy or radius cut does not count 10^7 booleans again."""
+        got = self._counts.get(id(mask))
+        if got is not None and got[0] is mask:
+            return got[1]
+        n = int(np.count_nonzero(mask))
+        if not mask.flags.writeable:
+            if len(self._counts) > 8:
+                self._counts.clear()
+            self._counts[id(mask)] = (mask, n)
+        return n
 
     def plots_html(self) -> str:
         """The last good histograms as inline SVG (HTML), drawn from their bin counts."""

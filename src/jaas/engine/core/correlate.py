@@ -161,7 +161,7 @@ def correlate(
         ([1], [2], 10000)
     """
     spec.validate()
-    cols = _check_columns(columns, spec)
+    cols = _check_columns(columns, spec, veto_memo)
     t = cols["t"]
     if segments is None:
         segs = np.array([[t[0], t[-1] + 1]], np.int64) if t.size else np.empty((0, 2), np.int64)
@@ -181,7 +181,9 @@ def correlate(
     return merge(partials, spec, segs, bad=bad, threads=threads)
 
 
-def _check_columns(columns: Mapping[str, np.ndarray], spec: Spec) -> dict[str, np.ndarray]:
+def _check_columns(
+    columns: Mapping[str, np.ndarray], spec: Spec, memo: VetoMemo | None = None
+) -> dict[str, np.ndarray]:
     missing = [c for c in spec.required_columns() if c not in columns]
     if missing:
         raise ConfigError(
@@ -208,7 +210,7 @@ def _check_columns(columns: Mapping[str, np.ndarray], spec: Spec) -> dict[str, n
     for name in ("x", "y", "z", *TRACK_COLUMNS):
         if name in columns and name not in out:
             out[name] = np.asarray(columns[name])
-    i = int(first_unsorted(t))
+    i = -1 if memo is not None and memo.known_sorted(t) else int(first_unsorted(t))
     if i >= 0:
         raise ConfigError(
             f"column 't' is not time-sorted: entry {i} (t={t[i]}) precedes entry {i - 1} "

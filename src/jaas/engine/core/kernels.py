@@ -41,6 +41,7 @@ __all__ = [
     "mark_detector_veto",
     "mark_gap_veto",
     "mark_volume_veto",
+    "since_at",
     "since_last",
     "union2",
     "union_intervals",
@@ -324,4 +325,44 @@ def since_last(t, x, y, z, seg_lo, seg_hi, mu, ax, ay, az, bx, by, bz, horizon, 
         if mu[i] and cur >= 0:
             last = i
             last_seg = cur
+    return dt, dist
+
+
+@njit(cache=True, nogil=True)
+def since_at(t, x, y, z, seg_lo, seg_hi, mu, ax, ay, az, bx, by, bz, horizon, rows):
+    """:func:`since_last` at the slice indices ``rows`` only (any order): for each row,
+    a walk back to the previous ``mu`` event of its segment within ``horizon``.
+
+    Same values as ``since_last(...)[rows]`` when the slice holds every event of the
+    ``horizon`` ns before each row. Cost: O(rows x events walked back).
+    """
+    m = rows.size
+    dt = np.full(m, np.inf)
+    dist = np.full(m, np.nan)
+    for r in range(m):
+        i = rows[r]
+        ti = t[i]
+        s = np.searchsorted(seg_hi, ti, side="right")
+        if s == seg_lo.size or seg_lo[s] > ti:
+            continue  # outside every segment
+        stop = max(seg_lo[s], ti - horizon)  # the muon: same segment, within horizon
+        j = i - 1
+        while j >= 0 and t[j] >= stop:
+            if mu[j]:
+                dt[r] = ti - t[j]
+                d2 = _dist2(
+                    np.float64(x[i]),
+                    np.float64(y[i]),
+                    np.float64(z[i]),
+                    np.float64(ax[j]),
+                    np.float64(ay[j]),
+                    np.float64(az[j]),
+                    np.float64(bx[j]),
+                    np.float64(by[j]),
+                    np.float64(bz[j]),
+                    True,
+                )
+                dist[r] = np.sqrt(d2)
+                break
+            j -= 1
     return dt, dist

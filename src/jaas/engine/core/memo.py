@@ -55,6 +55,7 @@ class VetoMemo:
         self._key: tuple[Any, ...] | None = None
         self._arrays: list[np.ndarray] = []
         self._phases: dict[Partition, VetoPhase] = {}
+        self._sorted: np.ndarray | None = None  # a read-only time column checked sorted
 
     def samples(self, segments: I64, spec: Spec) -> tuple[np.ndarray, ...]:
         """``mc_samples`` for ``segments`` and ``spec``, remembered (read-only arrays)."""
@@ -106,8 +107,23 @@ class VetoMemo:
                 self._key, self._arrays, self._phases = key, arrays, {}
             return self._phases
 
+    def known_sorted(self, t: np.ndarray) -> bool:
+        """True if the read-only ``t`` was already found time-sorted here; else checks it
+        (``first_unsorted``) and remembers it if sorted. Warm queries skip the check."""
+        from jaas.engine.core._intervals import first_unsorted
+
+        with self._lock:
+            if self._sorted is t:
+                return True
+        if not _frozen(t) or int(first_unsorted(t)) >= 0:
+            return False
+        with self._lock:
+            self._sorted = t  # held: its identity stays valid
+        return True
+
     def clear(self) -> None:
         """Forget everything remembered."""
         with self._lock:
             self._samples.clear()
             self._key, self._arrays, self._phases = None, [], {}
+            self._sorted = None

@@ -80,6 +80,7 @@ class PartialResult:
     mc_live: int = 0
     mc_pass: int = 0
     mc_pass_by_veto: dict[str, int] = field(default_factory=dict)
+    pair_columns: dict[str, np.ndarray] = field(default_factory=dict)  # since at="pairs"
 
 
 def _triggers(cols: Mapping[str, np.ndarray], trigger: str, segs: I64) -> I64:
@@ -179,7 +180,8 @@ def run_partition(
         segments: all good-time segments (normalised).
         samples: the volume-veto Monte Carlo samples (t, x, y, z) in ``[t_lo, t_hi)``.
         vetoes: the result of :func:`run_vetoes` for the same arguments, if known (it
-            is not modified).
+            is not modified; its arrays are shared by the result when read-only, as
+            ``run_partitions`` makes the phases it remembers, else copied).
     """
     t = cols["t"]
     off = part.halo_start
@@ -215,29 +217,58 @@ def run_partition(
                 offp = K.coincide_sweep(common, *masks, o.start_ns, step, o.n, args)
             else:
                 offp = K.coincide(common, *masks, spec.shifts(), args)
-    columns: dict[str, np.ndarray] = {}
-    for s in spec.since:
-        n = t.size
-        trk = [cols[a] if a in cols else np.full(n, np.nan, np.float32) for a in TRACK_COLUMNS]
-        xyz = [cols[a] for a in ("x", "y", "z")]
-        dt, dist = K.since_last(t, *xyz, seg_lo, seg_hi, cols[s.mask], *trk, s.horizon_ns, lo, hi)
-        columns[s.name] = dt
-        columns[s.name + "_dist"] = dist
-
+    on = _sorted_pairs(*pairs, off)[:2]
+    offtime = _sorted_pairs(*offp, off)
+    roles = {"prompt": on[0], "delayed": on[1], "off_prompt": offtime[0]}
+    roles["off_delayed"] = offtime[1]
+    columns, at_pairs = _since(cols, spec, segments, lo, hi, {r: i - off for r, i in roles.items()})
     partial = PartialResult(
         part,
-        *(_sorted_pairs(*pairs, off)[:2]),
-        *_sorted_pairs(*offp, off),
-        bits[lo:hi] if fresh else bits[lo:hi].copy(),
+        *on,
+        *offtime,
+        bits[lo:hi] if fresh or not bits.flags.writeable else bits[lo:hi].copy(),
         columns,
-        vp.union if fresh else vp.union.copy(),
+        vp.union if fresh or not vp.union.flags.writeable else vp.union.copy(),
         vp.veto_ns,
         vp.muon_veto_ns,
     )
+    partial.pair_columns = at_pairs
     if vp.mc is not None:
         partial.mc_live, partial.mc_pass, by = vp.mc
         partial.mc_pass_by_veto = dict(by)
     return partial
+
+
+def _since(
+    cols: Mapping[str, np.ndarray],
+    spec: Spec,
+    segments: I64,
+    lo: int,
+    hi: int,
+    rows: dict[str, I64],
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The ``since`` columns: per core event ``[lo, hi)`` for ``at="events"``, and at the
+    pairs' ``rows`` (slice indices by role) for ``at="pairs"``. :func:`merge` takes the
+    per-event ones at the pairs."""
+    columns: dict[str, np.ndarray] = {}
+    at_pairs: dict[str, np.ndarray] = {}
+    if not spec.since:
+        return columns, at_pairs
+    t = cols["t"]
+    seg_lo, seg_hi = segments[:, 0].copy(), segments[:, 1].copy()
+    xyz = [cols[a] for a in ("x", "y", "z")]
+    nan = np.broadcast_to(np.float32(np.nan), t.shape)  # untracked: no copy of n NaNs
+    trk = [cols.get(a, nan) for a in TRACK_COLUMNS]
+    for s in spec.since:
+        ev = (t, *xyz, seg_lo, seg_hi, cols[s.mask], *trk, s.horizon_ns)
+        if s.at == "events":
+            columns[s.name], columns[s.name + "_dist"] = K.since_last(*ev, lo, hi)
+            continue
+        got = {role: K.since_at(*ev, idx) for role, idx in rows.items()}
+        for k, suffix in enumerate(("", "_dist")):
+            for role, values in got.items():
+                at_pairs[f"{role}_{s.name}{suffix}"] = values[k]
+    return columns, at_pairs
 
 
 def _mc(
@@ -317,6 +348,8 @@ def run_partitions(
         vp = phases.get(p)
         if vp is None:
             vp = run_vetoes(sl, p, spec, segments, sub)
+            vp.bits.setflags(write=False)  # shared with results: no copy per query
+            vp.union.setflags(write=False)
             if len(phases) >= VetoMemo.max_partitions:  # many plans: bounded memory
                 phases.clear()
             phases[p] = vp
@@ -393,16 +426,27 @@ def merge(
 
     shifts = spec.shifts()
     off_w = col("off_window")
+    idx = {role: col(role) for role in ("prompt", "delayed", "off_prompt", "off_delayed")}
+    at_pairs: dict[str, np.ndarray] = {}
+    for s in spec.since:
+        for suffix in ("", "_dist"):
+            for role, rows in idx.items():
+                key = f"{role}_{s.name}{suffix}"
+                if s.at == "events":
+                    at_pairs[key] = columns[s.name + suffix][rows]
+                else:
+                    at_pairs[key] = cat([p.pair_columns[key] for p in partials])
     return Result(
         spec=spec,
-        prompt=col("prompt"),
-        delayed=col("delayed"),
+        prompt=idx["prompt"],
+        delayed=idx["delayed"],
         veto_bits=col("veto_bits"),
         veto_intervals=iv,
         exposure=exp,
         columns=columns,
-        off_prompt=col("off_prompt"),
-        off_delayed=col("off_delayed"),
+        pair_columns=at_pairs,
+        off_prompt=idx["off_prompt"],
+        off_delayed=idx["off_delayed"],
         off_window=off_w,
         accidentals=Accidentals(int(off_w.size), int(shifts.size)) if shifts.size else None,
     )

@@ -309,7 +309,7 @@ def build_query(
     for name, cond in (since or {}).items():
         key = f"__since_{name}"
         texts[key] = cond
-        since_specs.append(SinceLast(name, key))
+        since_specs.append(SinceLast(name, key, at="pairs"))  # reported at the pairs only
     exprs = _conditions(texts, derived, units)
     spec = Spec(
         vetoes=tuple(veto_specs),

@@ -316,9 +316,9 @@ class CoincidenceResult:
                     out[f"{role}_{c}"] = _take(self.columns, c, idx)
         out["dt_us"] = (_take(self.columns, "t", d) - _take(self.columns, "t", p)) / 1e3
         out["dr_m"] = _dr(self.columns, p, d)
-        for name, values in self.result.columns.items():
-            out[f"prompt_{name}"] = values[p]
-            out[f"delayed_{name}"] = values[d]
+        for name, values in self.result.pair_columns.items():  # since columns at the pairs
+            if not name.startswith("off_"):
+                out[name] = values
         return pd.DataFrame(out)
 
     @cached_property
