@@ -45,3 +45,4 @@ export const lagIcon: Record<string, string> = {
   REWIND: "⏪",
 };
 export type JobsQuery = NonNullable<paths["/api/jobs"]["get"]["parameters"]["query"]>;
+export type LagHistory = components["schemas"]["LagHistory"];

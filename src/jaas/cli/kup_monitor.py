@@ -79,14 +79,14 @@ def format_alerts(rows: list[dict[str, Any]], title: str = "alerts") -> str:
 @_STATE
 @click.option("--interval", type=float, default=2.0, show_default=True, help="Refresh every N s.")
 @click.option("--once", is_flag=True, help="Print one snapshot and exit.")
-@click.option("--window", type=int, default=10, show_default=True, help="Burrow window size.")
+@click.option("--window", type=int, help="Burrow window size [default: the stages YAML's, 10].")
 @click.option("--lag-warn", type=int, help="Lag (messages) from which a partition is WARN.")
 @click.option("--lag-error", type=int, help="Lag (messages) from which a partition is ERR.")
 def monitor(
     state_dir: Path,
     interval: float,
     once: bool,
-    window: int,
+    window: int | None,
     lag_warn: int | None,
     lag_error: int | None,
 ) -> None:
@@ -94,10 +94,10 @@ def monitor(
 
     Example: `jaas kup monitor kup/ --interval 5` (Ctrl-C to quit), or `--once` in scripts.
     """
-    thresholds = (
-        None if lag_warn is None and lag_error is None else LagThresholds(lag_warn, lag_error)
-    )
-    mon = open_monitor(state_dir, window=window, thresholds=thresholds)
+    given: dict[str, Any] = {} if window is None else {"window": window}
+    if lag_warn is not None or lag_error is not None:  # else the stages YAML's thresholds
+        given["thresholds"] = LagThresholds(lag_warn, lag_error)
+    mon = open_monitor(state_dir, **given)
     store = AlertStore(mon.ledger.engine)
     stop = threading.Event()
     try:

@@ -14,6 +14,14 @@ Rules (each configurable in :class:`AlertRules`):
 
 An alert is identified by ``(rule, subject)``; while active it is one row, updated in
 place (de-duplicated); when its condition clears the row gets its ``resolved`` time.
+
+A pipeline configures its monitor in the stages YAML (:class:`MonitorConfig`, key
+``monitor``): the Burrow window, optional numeric lag thresholds and these rules, e.g.::
+
+    monitor:
+      window: 5            # observations per partition (x the monitor interval = the window)
+      lag_warn: 100
+      rules: {failure_window: 300, queued_stall: 120}
 """
 
 from __future__ import annotations
@@ -22,13 +30,15 @@ import enum
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
 from jaas.errors import ConfigError
-from jaas.kup.lag import LagStatus, severity_of
+from jaas.kup.lag import LagStatus, LagThresholds, severity_of
 
 if TYPE_CHECKING:
     from jaas.kup.snapshot import Snapshot, StageSnapshot
 
-__all__ = ["Alert", "AlertRules", "Severity", "evaluate_rules"]
+__all__ = ["Alert", "AlertRules", "MonitorConfig", "Severity", "evaluate_rules"]
 
 
 class Severity(enum.StrEnum):
@@ -77,6 +87,37 @@ class AlertRules:
                 raise ConfigError(f"alert rules: {name}={getattr(self, name)}: expected > 0")
         if self.min_attempts < 1:
             raise ConfigError(f"alert rules: min_attempts={self.min_attempts}: expected >= 1")
+
+
+AlertRules.__pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[attr-defined]
+
+
+class MonitorConfig(BaseModel):
+    """The ``monitor`` section of a stages YAML: lag window and thresholds, alert rules.
+
+    The lag rule's window in seconds is ``window`` x the monitor's interval (``jaas kup up
+    --monitor-interval``): a consumer that stops committing is STOP once it has been silent
+    for longer than the window spans.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    window: int = Field(default=10, ge=2, description="observations per partition (Burrow)")
+    lag_warn: int | None = Field(default=None, ge=1, description="lag (messages) -> WARN")
+    lag_error: int | None = Field(default=None, ge=1, description="lag (messages) -> ERR")
+    rules: AlertRules = Field(default_factory=lambda: AlertRules())
+
+    @model_validator(mode="after")
+    def _ordered(self) -> MonitorConfig:
+        _ = self.thresholds  # warn <= error
+        return self
+
+    @property
+    def thresholds(self) -> LagThresholds | None:
+        """The numeric lag thresholds (None: Burrow's rules only)."""
+        if self.lag_warn is None and self.lag_error is None:
+            return None
+        return LagThresholds(self.lag_warn, self.lag_error)
 
 
 def evaluate_rules(snap: Snapshot, rules: AlertRules | None = None) -> list[Alert]:

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from jaas._yaml import Located, line_of, load_located
 from jaas.errors import ConfigError
+from jaas.kup.alert_rules import MonitorConfig
 from jaas.kup.states import RetryPolicy
 
 __all__ = [
@@ -138,6 +139,7 @@ class PipelineConfig(_Strict):
 
     stages: list[StageConfig] = Field(min_length=1)
     source: str | None = None
+    monitor: MonitorConfig = Field(default_factory=MonitorConfig)  # lag window, alert rules
 
     @model_validator(mode="after")
     def _chain(self) -> PipelineConfig:

@@ -5,7 +5,12 @@ and state, attempts that ended or started recently) and the :class:`~jaas.kup.bu
 (topics, high watermarks, committed offsets of each stage's consumer group, group
 liveness), and hands them to :class:`jaas.kup.snapshot.LagTracker` (the pure core: Burrow
 windows, rates). :func:`run_forever` collects every ``interval`` s, evaluates and stores
-the alerts, and writes a history row per stage (table ``kup_monitor_history``) for charts.
+the alerts, and writes a history row per stage (table ``kup_monitor_history``) and one per
+(group, partition) (table ``kup_lag_partitions``: committed offset, high watermark, lag,
+Burrow status) for charts; both are pruned after ``retention_days``.
+
+The Burrow window, lag thresholds and alert rules come from the ``monitor`` section of the
+pipeline's stages YAML (:class:`jaas.kup.alert_rules.MonitorConfig`) unless given.
 """
 
 from __future__ import annotations
@@ -50,7 +55,9 @@ __all__ = [
     "StageSnapshot",
     "history_table",
     "main",
+    "partitions_table",
     "read_history",
+    "read_partition_history",
     "run_forever",
 ]
 
@@ -72,6 +79,23 @@ history_table = Table(
     Column("consumed", Integer),
     Column("lag", Integer),
     Column("lag_status", String(8)),
+)
+
+
+partitions_table = Table(
+    "kup_lag_partitions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False, index=True),
+    Column("stage", String(64), nullable=False),
+    Column("group", String(255), nullable=False),
+    Column("topic", String(255), nullable=False),
+    Column("partition", Integer, nullable=False),
+    Column("committed", Integer),
+    Column("high", Integer, nullable=False),
+    Column("lag", Integer, nullable=False),
+    Column("status", String(8), nullable=False),
+    Column("reason", String(255)),
 )
 
 
@@ -219,8 +243,26 @@ class Monitor:
             }
             for s in snap.stages
         ]
+        parts = [
+            {
+                "at": at,
+                "stage": s.stage,
+                "group": p.group,
+                "topic": p.topic,
+                "partition": p.partition,
+                "committed": p.committed,
+                "high": p.high,
+                "lag": p.lag,
+                "status": p.status.value,
+                "reason": p.reason[:255],
+            }
+            for s in snap.stages
+            for p in s.partitions
+        ]
         with self.ledger.engine.begin() as conn:
             conn.execute(insert(history_table), rows)
+            if parts:
+                conn.execute(insert(partitions_table), parts)
         return len(rows)
 
     def prune_history(self, before: dt.datetime) -> int:
@@ -232,6 +274,7 @@ class Monitor:
 def _prune(ledger: Ledger, before: dt.datetime) -> int:
     with ledger.engine.begin() as conn:
         res = conn.execute(delete(history_table).where(history_table.c.at < before))
+        conn.execute(delete(partitions_table).where(partitions_table.c.at < before))
         return int(res.rowcount or 0)
 
 
@@ -253,13 +296,34 @@ def read_history(
     return rows
 
 
+def read_partition_history(
+    ledger: Ledger, since: dt.datetime | None = None
+) -> list[dict[str, Any]]:
+    """Per-partition lag rows (oldest first), optionally since a time."""
+    ensure_schema(ledger.engine)
+    t = partitions_table
+    q = select(t).order_by(t.c.at, t.c.id)
+    if since is not None:
+        q = q.where(t.c.at >= since)
+    with ledger.engine.connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(q)]
+    for r in rows:
+        r["at"] = r["at"] if r["at"].tzinfo else r["at"].replace(tzinfo=dt.UTC)
+    return rows
+
+
 def open_monitor(state_dir: str | Path, **kwargs: Any) -> Monitor:
-    """A :class:`Monitor` on the pipeline in ``state_dir`` (its ledger and broker)."""
+    """A :class:`Monitor` on the pipeline in ``state_dir`` (its ledger and broker), with the
+    window, thresholds and rules of its stages YAML's ``monitor`` section unless given."""
     settings = KupSettings.load(state_dir)
     state_path = Path(state_dir) / "state.json"
     state = json.loads(state_path.read_text(encoding="utf-8")) if state_path.is_file() else {}
     bootstrap = settings.bootstrap or state.get("bootstrap")
-    ledger = Ledger(settings.database, settings.pipeline())
+    config = settings.pipeline()
+    kwargs.setdefault("window", config.monitor.window)
+    kwargs.setdefault("thresholds", config.monitor.thresholds)
+    kwargs.setdefault("rules", config.monitor.rules)
+    ledger = Ledger(settings.database, config)
     return Monitor(ledger, bootstrap, group_prefix=settings.group_prefix, **kwargs)
 
 

@@ -287,7 +287,7 @@ def _include_views(app: FastAPI) -> None:
     # the view routers import this module's dependencies, so they are imported here
     import importlib
 
-    for name in ("dashboard", "runs", "alerts", "actions", "transfers", "quality"):
+    for name in ("dashboard", "runs", "alerts", "actions", "transfers", "quality", "lag"):
         app.include_router(importlib.import_module(f"jaas.portal.routes_{name}").router)
 
 

@@ -17,7 +17,6 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from jaas.db import ensure_schema
 from jaas.errors import NotInCatalogError
-from jaas.kup.alerts import AlertRules
 from jaas.portal.app import _ERRORS, LedgerDep, OperatorDep, ReaderDep
 from jaas.portal.auth import _aware
 from jaas.portal.schemas import (
@@ -58,6 +57,7 @@ _THRESHOLDS = {
     "failure_rate": ("failure_window", "failure_warn", "failure_critical", "min_attempts"),
     "stuck_running": ("stuck_factor",),
     "stuck_queued": ("queued_stall",),
+    "lag": ("window", "lag_warn", "lag_error"),  # window: observations x monitor interval
 }
 
 
@@ -118,14 +118,19 @@ _NOT_FOUND = {**_ERRORS, 404: {"model": ErrorOut, "description": "unknown alert"
 
 
 @router.get("/api/alerts/rules", response_model=list[RuleOut], responses=_ERRORS)
-def rules(_: ReaderDep) -> list[RuleOut]:
-    """The alert rules and their thresholds (the monitor's defaults)."""
-    values = dataclasses.asdict(AlertRules())
+def rules(source: LedgerDep, _: ReaderDep) -> list[RuleOut]:
+    """The alert rules and their thresholds as the pipeline configures them (the
+    ``monitor`` section of its stages YAML; the monitor's defaults where it says nothing)."""
+    config = source.ledger.config.monitor
+    values: dict[str, float | None] = dict(dataclasses.asdict(config.rules))
+    values |= {"window": config.window, "lag_warn": config.lag_warn, "lag_error": config.lag_error}
     return [
         RuleOut(
             name=name,
             description=text,
-            thresholds={k: float(values[k]) for k in _THRESHOLDS.get(name, ())},
+            thresholds={
+                k: float(v) for k in _THRESHOLDS.get(name, ()) if (v := values[k]) is not None
+            },
         )
         for name, text in RULES.items()
     ]
