@@ -3,14 +3,19 @@
 For each length in --days (default 1, 30): simulate an index-mode run (reused when the
 directory holds one), then in a fresh process per cache budget run the full standard
 IBD selection cold (empty cache) and warm (same query again) and report events, pairs,
-seconds, ns per event, peak RSS and the cache's high-water mark
-(``CacheStats.peak_bytes``). Below the data size the local query streams file-aligned
-partitions (``jaas.engine.session.stream``), so peak RSS follows the budget, not the
-data. Budgets: a large cache and ``--small-cache`` bytes (default: 1/10 of the index
-columns read, at least three files' columns). Pairs, veto bits and exposure must be
-identical for both budgets.
+seconds, ns per event, peak RSS, the Arrow memory pool's peak and the cache's high-water
+mark (``CacheStats.peak_bytes``). Below the data size the local query streams
+file-aligned partitions (``jaas.engine.session.stream``), so peak RSS follows the
+budget, not the data. Budgets: a large cache (in memory) and ``--small-cache`` bytes
+(default: 1/10 of the index columns read, at least three files' columns). Where the
+in-memory run would not fit this machine (~190 B/event, over 70% of its memory, or
+--no-big), a second streamed run with 4x the small budget takes its place. Pairs, veto
+bits and exposure must be identical for both budgets ("same").
 
-Usage: .venv/bin/python bench/bench_scale.py [--days 1 30 90] [--dir DIR]
+Prints the curve (ns/event and peak RSS against days); --plot PATH writes it as a PNG.
+
+Usage: .venv/bin/python bench/bench_scale.py [--days 1 30 90] [--dir DIR] [--threads N]
+       [--plot curve.png]
 """
 
 from __future__ import annotations
@@ -25,28 +30,42 @@ import time
 from pathlib import Path
 
 _CHILD = """
-import json, resource, sys, time
+import gc, hashlib, json, resource, sys, time
+import pyarrow as pa
 from jaas.engine.session.cache import ColumnCache
 from jaas.engine.session.dataset import open_dataset
-budget = int(sys.argv[2])
+budget, threads = int(sys.argv[2]), int(sys.argv[3])
 cache = ColumnCache(budget=budget)
 ds = open_dataset(sys.argv[1], cache=cache)
-t0 = time.perf_counter(); res = ds.ibd(); cold = time.perf_counter() - t0
+import jaas.engine.session.analysis, jaas.engine.core.kernels  # noqa: imports first
+imports = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def digest(r):
+    h = hashlib.sha256()
+    for a in (r.prompt, r.delayed, r.veto_bits, r.veto_intervals, r.off_prompt,
+              r.off_delayed, r.off_window):
+        h.update(a.tobytes())
+    h.update(repr(sorted(r.exposure.to_dict().items())).encode())
+    return h.hexdigest()
+t0 = time.perf_counter(); res = ds.ibd(threads=threads); cold = time.perf_counter() - t0
 r = res.result
-t0 = time.perf_counter(); r2 = ds.ibd().result; warm = time.perf_counter() - t0
-assert (r.prompt == r2.prompt).all()
+out = {"cold": cold, "pairs": int(r.prompt.size), "pairs_hash": digest(r),
+       "events": int(r.veto_bits.size), "result_mb": (r.veto_bits.nbytes
+       + r.veto_intervals.nbytes) / 1e6,
+       "streamed": res.backend_info.address == "streaming", "files": len(ds.files),
+       "imports_mb": imports}
+del res, r; gc.collect()  # the bench holds one result at a time
+t0 = time.perf_counter(); r2 = ds.ibd(threads=threads).result
+out["warm"] = time.perf_counter() - t0
+assert digest(r2) == out["pairs_hash"]
 st = cache.stats()
-print(json.dumps({"cold": cold, "warm": warm, "pairs": int(r.prompt.size),
-                  "pairs_hash": hash(r.prompt.tobytes() + r.delayed.tobytes()
-                                     + r.veto_bits.tobytes()
-                                     + repr(sorted(r.exposure.to_dict().items())).encode()),
-                  "events": int(r.veto_bits.size), "read": st.bytes_read,
-                  "held": st.bytes_cached, "peak_held": st.peak_bytes,
-                  "streamed": res.backend_info.address == "streaming",
-                  "files": len(ds.files),
-                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+out.update(read=st.bytes_read, held=st.bytes_cached, peak_held=st.peak_bytes,
+           arrow_peak_mb=pa.default_memory_pool().max_memory() / 1e6,
+           rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+print(json.dumps(out))
 """
 _FILE_EVENTS = 200_000  # a streamed partition is one file plus its halo
+_IN_MEMORY_B_PER_EVENT = 190  # measured peak RSS per event of the in-memory query
+_BIG = 64 * 1024**3
 
 
 def run_dir(base: Path, days: float) -> Path:
@@ -62,44 +81,119 @@ def run_dir(base: Path, days: float) -> Path:
     return out
 
 
-def query(path: Path, budget: int) -> dict[str, float]:
+def query(path: Path, budget: int, threads: int) -> dict[str, float]:
     env = {**os.environ, "PYTHONHASHSEED": "0", "JAAS_PROGRESS": "0"}
-    cmd = [sys.executable, "-c", _CHILD, str(path), str(budget)]
+    cmd = [sys.executable, "-c", _CHILD, str(path), str(budget), str(threads)]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
     result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
 
 
+def _events(path: Path) -> int:
+    from jaas.engine.session.dataset import open_dataset
+
+    return open_dataset(path).n_events
+
+
+def _mem_total() -> int:
+    with open("/proc/meminfo") as f:
+        return int(f.readline().split()[1]) * 1024
+
+
+def _plot(curve: list[tuple[float, int, dict[str, float]]], path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
+    for label, pick in (("cold", "cold"), ("warm", "warm")):
+        for streamed, style in ((True, "o-"), (False, "s--")):
+            pts = [(d, r[pick] / r["events"] * 1e9) for d, _, r in curve
+                   if bool(r["streamed"]) == streamed]  # fmt: skip
+            if pts:
+                kind = "streamed" if streamed else "in memory"
+                a1.plot(*zip(*pts, strict=True), style, label=f"{label}, {kind}")
+    for streamed, style in ((True, "o-"), (False, "s--")):
+        pts = [(d, r["rss_mb"]) for d, _, r in curve if bool(r["streamed"]) == streamed]
+        if pts:
+            a2.plot(*zip(*pts, strict=True), style, label="streamed" if streamed else "in memory")
+    a1.set(xlabel="days", ylabel="ns / event", title="standard IBD query")
+    a2.set(xlabel="days", ylabel="peak RSS (MB)", title="memory")
+    a1.legend()
+    a2.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    print(f"plot: {path}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--days", type=float, nargs="+", default=[1.0, 30.0])
-    ap.add_argument("--dir", default="/tmp/jaas_bench_scale")
+    ap.add_argument("--dir", default="/tmp/jaas_scale")
     ap.add_argument("--small-cache", type=int, default=None, help="bytes (default data/10)")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--no-big", action="store_true", help="never run the in-memory query")
+    ap.add_argument("--plot", default=None, help="write the curve to this PNG")
     a = ap.parse_args()
     os.environ.setdefault("JAAS_PROGRESS", "0")
     base = Path(a.dir)
-    print(f"load average {os.getloadavg()}")
+    print(f"load average {os.getloadavg()}, threads {a.threads}")
     head = f"{'days':>5} {'cache MB':>9} {'events':>12} {'pairs':>6} {'cold s':>8} {'warm s':>8}"
     print(
-        head + f" {'cold ns/ev':>10} {'warm ns/ev':>10} {'peak RSS MB':>11} "
-        f"{'cache peak MB':>13} streamed same"
+        head + f" {'cold ns/ev':>10} {'warm ns/ev':>10} {'peak RSS MB':>11} {'imports':>7}"
+        f" {'arrow pk':>8} {'result':>6} {'cache peak MB':>13} streamed same"
     )
+    curve: list[tuple[float, int, dict[str, float]]] = []
     for days in a.days:
         path = run_dir(base, days)
-        big = query(path, 64 * 1024**3)
-        # data/10, but room for the files of one partition (a file and its neighbours)
-        per_file = int(big["held"]) // max(int(big["files"]), 1)
-        small_budget = a.small_cache or max(int(big["held"]) // 10, 3 * per_file)
-        small = query(path, small_budget)
-        same = big["pairs_hash"] == small["pairs_hash"]
-        for budget, r in ((64 * 1024**3, big), (small_budget, small)):
-            n = r["events"]
+        n = _events(path)
+        fits = n * _IN_MEMORY_B_PER_EVENT < 0.7 * _mem_total() and not a.no_big
+        runs: list[tuple[int, dict[str, float]]] = []
+        if fits:
+            big = query(path, _BIG, a.threads)
+            per_file = int(big["held"]) // max(int(big["files"]), 1)
+            small_budget = a.small_cache or max(int(big["held"]) // 10, 3 * per_file)
+            runs.append((_BIG, big))
+            runs.append((small_budget, query(path, small_budget, a.threads)))
+        else:  # in memory does not fit: two streamed budgets
+            from jaas.engine.session.analysis import IBDSelection, build_query, prepare
+            from jaas.engine.session.dataset import open_dataset
+            from jaas.engine.session.stream import query_bytes
+
+            ds = open_dataset(path)
+            sel = IBDSelection()
+            spec, exprs, _ = build_query(
+                prompt=sel.prompt_condition, delayed=sel.delayed_condition,
+                dt=(sel.dt_min, sel.dt_max), dr=sel.dr_max, vetoes=sel.vetoes,
+                offtime=sel.offtime,
+            )  # fmt: skip
+            data = query_bytes(ds, prepare(spec, exprs))
+            small_budget = a.small_cache or max(data // 10, 3 * data // len(ds.files))
+            runs.append((small_budget, query(path, small_budget, a.threads)))
+            runs.append((4 * small_budget, query(path, 4 * small_budget, a.threads)))
+        same = runs[0][1]["pairs_hash"] == runs[1][1]["pairs_hash"]
+        for budget, r in runs:
+            n = int(r["events"])
             print(
                 f"{days:>5g} {budget / 1e6:>9.0f} {n:>12,.0f} {r['pairs']:>6.0f} {r['cold']:>8.2f}"
                 f" {r['warm']:>8.3f} {r['cold'] / n * 1e9:>10.1f} {r['warm'] / n * 1e9:>10.1f}"
-                f" {r['rss_mb']:>11.0f} {r['peak_held'] / 1e6:>13.0f} {bool(r['streamed'])!s:>8}"
-                f" {same}"
+                f" {r['rss_mb']:>11.0f} {r['imports_mb']:>7.0f} {r['arrow_peak_mb']:>8.0f}"
+                f" {r['result_mb']:>6.0f} {r['peak_held'] / 1e6:>13.0f}"
+                f" {bool(r['streamed'])!s:>8} {same}",
+                flush=True,
             )
+            curve.append((days, budget, r))
+    print("curve (streamed, smallest budget): days, cold ns/event, warm ns/event, peak RSS MB")
+    for days in a.days:
+        pts = [(b, r) for d, b, r in curve if d == days and r["streamed"]]
+        if pts:
+            _, r = min(pts, key=lambda x: x[0])
+            n = r["events"]
+            print(f"  {days:>5g} {r['cold'] / n * 1e9:8.1f} {r['warm'] / n * 1e9:8.1f} "
+                  f"{r['rss_mb']:8.0f}")  # fmt: skip
+    if a.plot:
+        _plot(curve, a.plot)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"(this process, which simulated, peak RSS {rss:.0f} MB)")
 

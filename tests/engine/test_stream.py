@@ -14,8 +14,17 @@ from jaas.engine.session.analysis import IBDSelection, build_query, dataset_unit
 from jaas.engine.session.cache import ColumnCache
 from jaas.engine.session.dataset import open_dataset
 from jaas.engine.session.results import CoincidenceResult
-from jaas.engine.session.stream import query_bytes, should_stream
+from jaas.engine.session.stream import (
+    PackedMask,
+    _workers,
+    columns_bytes,
+    query_bytes,
+    should_stream,
+    should_stream_columns,
+)
 from jaas.sim.run import simulate
+
+_POOLS: list[object] = []  # Arrow pools set for a test: kept alive with their buffers
 
 
 @pytest.fixture(scope="module")
@@ -136,3 +145,94 @@ def test_a_file_changed_on_disk_is_a_clear_error(sim_dir: Path, tmp_path: Path) 
     pq.write_table(table.slice(0, table.num_rows // 2), victim)
     with pytest.raises(FormatError, match="changed on disk: reopen the dataset"):
         ds.ibd()
+
+
+def test_two_threads_stream_two_partitions_at_once_to_the_same_result(sim_dir: Path) -> None:
+    want = open_dataset(sim_dir, cache=ColumnCache(budget=4 * 1024**3)).ibd()
+    ds = open_dataset(sim_dir, cache=ColumnCache(budget=1))
+    sel = IBDSelection()
+    spec, exprs, _ = build_query(
+        prompt=sel.prompt_condition, delayed=sel.delayed_condition,
+        dt=(sel.dt_min, sel.dt_max), dr=sel.dr_max, vetoes=sel.vetoes, offtime=sel.offtime,
+        units=dataset_units(ds),
+    )  # fmt: skip
+    data = query_bytes(ds, prepare(spec, exprs))
+    largest = max(f.n_events for f in ds.files) * data // ds.n_events
+    budget = 6 * largest  # two partitions' files (each a file and its neighbours)
+    assert budget < data
+    ds = open_dataset(sim_dir, cache=ColumnCache(budget=budget))
+    assert _workers(ds, prepare(spec, exprs), list(ds.files), 2) == 2
+    got = ds.ibd(threads=2)
+    assert got.backend_info.address == "streaming"
+    _same(got, want)
+    # a budget for one partition's files only: one at a time, the same result
+    ds = open_dataset(sim_dir, cache=ColumnCache(budget=3 * largest))
+    assert _workers(ds, prepare(spec, exprs), list(ds.files), 2) == 1
+    _same(ds.ibd(threads=2), want)
+
+
+def test_select_above_the_budget_streams_to_the_same_selection(sim_dir: Path) -> None:
+    cond = "1.9 MeV < E < 2.5 MeV and r < 16 m"
+    want = open_dataset(sim_dir, cache=ColumnCache(budget=4 * 1024**3)).select(cond)
+    ds = open_dataset(sim_dir, cache=ColumnCache(budget=1))
+    names = ["file_id", "entry", "E", "x", "y", "z", "r"]
+    budget = columns_bytes(ds, names) // 10  # the columns are 10x the cache
+    cache = ColumnCache(budget=budget)
+    ds = open_dataset(sim_dir, cache=cache)
+    assert should_stream_columns(ds, names)
+    got = ds.select(cond)
+    assert isinstance(got.mask, PackedMask)  # streamed: 1 bit per event
+    assert 0 < got.n == want.n < len(want.mask)
+    assert np.array_equal(np.asarray(got.mask), want.mask)
+    assert got.events_table.equals(want.events_table)
+    assert got.hist("E", bins=20).values().tolist() == want.hist("E", bins=20).values().tolist()
+    assert got.summary() == want.summary()
+    assert 0 < cache.stats().peak_bytes <= budget
+    # a column read later (not held) comes whole through the cache
+    assert np.array_equal(np.asarray(got.columns["E"]), np.asarray(want.columns["E"]))
+
+
+def test_streamed_peak_memory_at_ten_times_the_budget(sim_dir: Path) -> None:
+    """Traced numpy memory plus the Arrow pool's own peak (Parquet buffers, which
+    tracemalloc does not see) of a streamed IBD query with the data >= 10x the budget
+    stay below budget + one partition's working set + the result's per-event parts."""
+    import pyarrow as pa
+
+    ds = open_dataset(sim_dir, cache=ColumnCache(budget=1))
+    sel = IBDSelection()
+    spec, exprs, _ = build_query(
+        prompt=sel.prompt_condition, delayed=sel.delayed_condition,
+        dt=(sel.dt_min, sel.dt_max), dr=sel.dr_max, vetoes=sel.vetoes, offtime=sel.offtime,
+        units=dataset_units(ds),
+    )  # fmt: skip
+    data = query_bytes(ds, prepare(spec, exprs))
+    budget = data // 10
+    open_dataset(sim_dir, cache=ColumnCache(budget=budget)).ibd()  # imports, compilation
+    ds = open_dataset(sim_dir, cache=ColumnCache(budget=budget))
+    largest = max(f.n_events for f in ds.files)
+    part = largest * data // ds.n_events  # one file's columns
+    old = pa.default_memory_pool()
+    pool = pa.proxy_memory_pool(old)  # its own peak; never freed (buffers outlive it)
+    _POOLS.append(pool)
+    pa.set_memory_pool(pool)
+    tracemalloc.start()
+    try:
+        res = ds.ibd()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        pa.set_memory_pool(old)
+    assert res.backend_info.address == "streaming"
+    assert res.result.prompt.size > 0
+    segments = normalize_intervals(ds.segments, what="segments")
+    mc = sum(a.nbytes for a in ds.veto_memo.samples(segments, spec))  # fixed size
+    # one partition: its file and neighbours (3 files), their concatenation with the
+    # halo, masks and the kernels' work arrays: 8 files' columns at most
+    per_partition = 8 * part
+    # the result's per-event parts: veto bits (4 B) and the masks packed to bits, and
+    # the veto intervals (16 B each)
+    result = res.result.veto_bits.nbytes + res.result.veto_intervals.nbytes
+    result += sum((ds.n_events + 7) // 8 for _ in exprs)
+    bound = budget + mc + per_partition + result
+    assert peak + pool.max_memory() < bound, (peak, pool.max_memory(), bound, data)
+    assert res.result.veto_bits.nbytes == 4 * ds.n_events  # one array, not two

@@ -262,10 +262,15 @@ def select(
 ) -> SelectionResult:
     """Events of ``ds`` passing ``condition`` (no correlation), with exposure and provenance."""
     from jaas.engine.session.results import SelectionResult
+    from jaas.engine.session.stream import select_streaming, should_stream_columns
 
     ds.check()
     expr = parse_condition(condition, dataset_units(ds), derived)
-    cols = ds.load(sorted(expr.columns | {"file_id", "entry", "E", "x", "y", "z", "r"}))
+    names = sorted(expr.columns | {"file_id", "entry", "E", "x", "y", "z", "r"})
+    if should_stream_columns(ds, names):  # above the cache budget: file by file
+        cols, mask = select_streaming(ds, expr, names)
+        return SelectionResult(dataset=ds, condition=str(condition), columns=cols, mask=mask)
+    cols = ds.load(names)
     mask = np.asarray(expr.evaluate(cols), dtype=bool)
     return SelectionResult(dataset=ds, condition=str(condition), columns=cols, mask=mask)
 

@@ -136,7 +136,7 @@ class LocalBackend:
 
         del label
         if should_stream(ds, query):  # data above the cache budget: file by file
-            return run_streaming(ds, query)
+            return run_streaming(ds, query, threads=threads)
         started = time.perf_counter()
         cols = ds.load(list(query.columns))
         masks = cached_masks(ds.cache, ds._fingerprint(), query.exprs, cols)

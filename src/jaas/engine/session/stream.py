@@ -21,11 +21,15 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
 
 from jaas.engine.core.exposure import normalize_intervals
 from jaas.engine.core.partition import (
@@ -51,10 +55,13 @@ if TYPE_CHECKING:
 __all__ = [
     "PackedMask",
     "SparseColumn",
+    "columns_bytes",
     "file_stream",
     "query_bytes",
     "run_streaming",
+    "select_streaming",
     "should_stream",
+    "should_stream_columns",
 ]
 
 _FAR = 1 << 62
@@ -63,8 +70,13 @@ I64 = npt.NDArray[np.int64]
 
 def query_bytes(ds: Dataset, query: BuiltQuery) -> int:
     """Bytes of the columns ``query`` reads over all of ``ds`` (from footers: no read)."""
+    return columns_bytes(ds, query.columns)
+
+
+def columns_bytes(ds: Dataset, columns: Sequence[str]) -> int:
+    """Bytes of ``columns`` (with ``t``) over all of ``ds``, from the schema: no read."""
     per_event = 0
-    for name in dict.fromkeys(["t", *query.columns]):
+    for name in dict.fromkeys(["t", *columns]):
         try:
             per_event += np.dtype(INDEX_SCHEMA.field(name).type.to_pandas_dtype()).itemsize
         except KeyError:  # an extra column of a schema mapping: assume 8 bytes
@@ -80,10 +92,42 @@ def _time_disjoint(files: list[IndexFile]) -> bool:
 def should_stream(ds: Dataset, query: BuiltQuery) -> bool:
     """Whether the local backend streams ``query``: its columns exceed the cache budget
     and the files are time-disjoint (their concatenation is the time-ordered stream)."""
+    return should_stream_columns(ds, query.columns)
+
+
+def should_stream_columns(ds: Dataset, columns: Sequence[str]) -> bool:
+    """Whether reading ``columns`` of ``ds`` streams (see :func:`should_stream`)."""
     timed = [f for f in ds.files if f.n_events > 0]
     if len(timed) < 2 or not _time_disjoint(ds.files):
         return False
-    return query_bytes(ds, query) > ds.cache.budget
+    return columns_bytes(ds, columns) > ds.cache.budget
+
+
+def select_streaming(
+    ds: Dataset, expr: Expr, columns: Sequence[str]
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """``select`` file by file: the selected rows of ``columns`` (as :class:`SparseColumn`,
+    other rows read through the cache on demand) and the mask packed to bits."""
+    names = list(dict.fromkeys(["t", *columns]))
+    exprs = {"__select": expr}
+    rows: list[I64] = []
+    kept: dict[str, list[np.ndarray]] = {n: [] for n in names}
+    packed: list[tuple[np.ndarray, int]] = []
+    first = 0
+    for f in (f for f in ds.files if f.n_events > 0):
+        cols = file_stream(ds.cache, f.path, f.n_events, names, exprs)
+        mask = np.asarray(cols["__select"], dtype=bool)
+        at = np.flatnonzero(mask)
+        rows.append(at + first)
+        for n in names:
+            kept[n].append(cols[n][at])
+        packed.append((np.packbits(mask), f.n_events))
+        first += f.n_events
+        del cols, mask
+        release_arrow_memory()
+    held = np.concatenate(rows) if rows else np.empty(0, np.int64)
+    out = {n: SparseColumn(ds, n, held, np.concatenate(kept[n])) for n in names}
+    return cast(dict[str, np.ndarray], out), cast(np.ndarray, PackedMask(packed))
 
 
 class SparseColumn(np.lib.mixins.NDArrayOperatorsMixin):
@@ -133,6 +177,8 @@ class SparseColumn(np.lib.mixins.NDArrayOperatorsMixin):
     def __getitem__(self, idx: Any) -> Any:
         if self._full is None and not isinstance(idx, slice | tuple):
             want = np.asarray(idx)
+            if want.dtype == bool and want.shape == (self._n,):  # a selection mask
+                want = np.flatnonzero(want)
             if want.dtype.kind in "iu":
                 pos = np.searchsorted(self._rows, want)
                 pos_ok = np.minimum(pos, max(len(self._rows) - 1, 0))
@@ -208,8 +254,53 @@ def _partitions(
         yield t_lo, t_hi, need
 
 
-def run_streaming(ds: Dataset, query: BuiltQuery) -> Execution:
-    """Run ``query`` over ``ds`` one file-aligned partition at a time (exact)."""
+@dataclass
+class _Piece:
+    """What one streamed partition leaves: its partial result, the stream rows its
+    pairs use (with their column values) and its core's masks packed to bits."""
+
+    partial: PartialResult
+    rows: I64
+    kept: dict[str, np.ndarray]
+    packed: dict[str, tuple[np.ndarray, int]]
+
+
+def _in_order(
+    fn: Callable[..., _Piece], plan: list[tuple[int, int, list[int]]], workers: int
+) -> Iterator[_Piece]:
+    """``fn(k, *plan[k])`` for every k, in order, at most ``workers`` at once."""
+    if workers <= 1:
+        for k, args in enumerate(plan):
+            yield fn(k, *args)
+        return
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pending: deque[Future[_Piece]] = deque()
+        for k, args in enumerate(plan):
+            pending.append(pool.submit(fn, k, *args))
+            if len(pending) >= workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def release_arrow_memory() -> None:
+    """Give the Arrow memory pool's free pages back to the system (the Parquet reader's
+    buffers of evicted files; without it the pool keeps them and RSS grows)."""
+    pa.default_memory_pool().release_unused()
+
+
+def _workers(ds: Dataset, query: BuiltQuery, files: list[IndexFile], threads: int) -> int:
+    """Partitions in flight: ``threads`` when the cache holds their files (a partition
+    reads its file and its neighbours'), else one after another."""
+    if threads <= 1:
+        return 1
+    largest = max(f.n_events for f in files) * query_bytes(ds, query) // max(ds.n_events, 1)
+    return max(1, min(threads, ds.cache.budget // max(3 * largest, 1)))
+
+
+def run_streaming(ds: Dataset, query: BuiltQuery, *, threads: int = 1) -> Execution:
+    """Run ``query`` over ``ds`` one file-aligned partition at a time (exact); with
+    ``threads`` > 1, that many partitions at once when the cache budget allows."""
     started = time.perf_counter()
     spec = query.spec
     spec.validate()
@@ -222,12 +313,9 @@ def run_streaming(ds: Dataset, query: BuiltQuery) -> Execution:
     if any(v.kind != "detector" for v in spec.vetoes):
         samples = ds.veto_memo.samples(segments, spec)
     names = list(dict.fromkeys(["t", *query.columns]))
-    partials: list[PartialResult] = []
-    kept: dict[str, list[np.ndarray]] = {n: [] for n in names}
-    kept_rows: list[I64] = []
-    packed: dict[str, list[tuple[np.ndarray, int]]] = {n: [] for n in query.exprs}
-    info = BackendInfo("local", address="streaming")
-    for k, (t_lo, t_hi, need) in enumerate(_partitions(files, before, after)):
+    n_all = int(first_row[-1])
+
+    def one(k: int, t_lo: int, t_hi: int, need: list[int]) -> _Piece:
         lo = -_FAR if k == 0 else t_lo - before
         hi = _FAR if k == len(files) - 1 else t_hi - 1 + after
         pieces = []
@@ -238,29 +326,57 @@ def run_streaming(ds: Dataset, query: BuiltQuery) -> Execution:
             pieces.append((first_row[i] + i0, part_rows))
         g0 = pieces[0][0]
         cols = {n: np.concatenate([p[n] for _, p in pieces]) for n in pieces[0][1]}
+        del pieces
         t = cols["t"].astype(np.int64, copy=False)
         cols["t"] = t
         h0, a, b, h1 = halo_bounds(t, t_lo, t_hi, before, after)
         part = Partition(k, g0 + h0, g0 + a, g0 + b, g0 + h1, t_lo, t_hi)
         sl = {n: v[h0:h1] for n, v in cols.items()}
         partial = run_partition(sl, part, spec, segments, samples_between(samples, t_lo, t_hi))
-        partial.veto_bits = partial.veto_bits.copy()  # not a view of the halo's bits
-        partials.append(partial)
         used = np.unique(
             np.concatenate(
                 [partial.prompt, partial.delayed, partial.off_prompt, partial.off_delayed]
             )
-        )
-        kept_rows.append(used)  # may lie in the halo: de-duplicated below
+        )  # may lie in the halo: de-duplicated below
+        kept = {n: cols[n][used - g0] for n in names}
+        packed = {n: (np.packbits(cols[n][a:b]), b - a) for n in query.exprs}
+        return _Piece(partial, used, kept, packed)
+
+    # per-event parts of the result, written in place (no per-partition copies kept
+    # and no concatenation at the end: one array each)
+    bits = np.zeros(n_all, np.uint32)
+    derived: dict[str, np.ndarray] = {}
+    partials: list[PartialResult] = []
+    kept_rows: list[I64] = []
+    kept: dict[str, list[np.ndarray]] = {n: [] for n in names}
+    packed: dict[str, list[tuple[np.ndarray, int]]] = {n: [] for n in query.exprs}
+    info = BackendInfo("local", address="streaming")
+    plan = list(_partitions(files, before, after))
+    for piece in _in_order(one, plan, _workers(ds, query, files, threads)):
+        partial = piece.partial
+        c0, c1 = partial.part.core_start, partial.part.core_stop
+        bits[c0:c1] = partial.veto_bits
+        partial.veto_bits = partial.veto_bits[:0].copy()
+        for n, v in partial.columns.items():
+            if n not in derived:
+                derived[n] = np.empty(n_all, v.dtype)
+            derived[n][c0:c1] = v
+            partial.columns[n] = v[:0].copy()
+        partials.append(partial)
+        kept_rows.append(piece.rows)
         for n in names:
-            kept[n].append(cols[n][used - g0])
+            kept[n].append(piece.kept[n])
         for n in query.exprs:
-            packed[n].append((np.packbits(cols[n][a:b]), b - a))
-        info.partitions.append((k, t_lo, t_hi, "local"))
-        del cols, sl, pieces
+            packed[n].append(piece.packed[n])
+        part = partial.part
+        info.partitions.append((part.index, part.t_lo, part.t_hi, "local"))
+        release_arrow_memory()
     if not partials:  # pragma: no cover - should_stream needs two timed files
         raise FormatError("no events to stream", path=ds.name)
     result = merge(partials, spec, segments, bad=bad)
+    del partials
+    result.veto_bits = bits
+    result.columns = {n: derived[n] for n in result.columns}
     rows, first = np.unique(np.concatenate(kept_rows), return_index=True)
     columns = {n: SparseColumn(ds, n, rows, np.concatenate(kept[n])[first]) for n in names}
     masks = {n: PackedMask(packed[n]) for n in query.exprs}
