@@ -96,6 +96,46 @@ def serve(url: str, port: int, config: Path, workers: int) -> subprocess.Popen[b
     return subprocess.Popen([*cmd, "--log-level", "warning"], env=env)
 
 
+def runs_peer(url: str, rounds: int = 3) -> None:
+    """/api/runs' SQL aggregate vs its peer, the per-job Python it replaced (interleaved)."""
+    from jaas.kup.manifest import run_of_file
+    from jaas.kup.readmodels import job_arrivals, run_progress
+
+    ledger = Ledger(url, PipelineConfig.model_validate(CONFIG))
+    stages = [(s.name, s.version) for s in ledger.config.stages]
+    current = dict(stages)
+
+    def per_job() -> int:
+        files: dict[int, dict[str, float]] = {}
+        done: dict[tuple[int, str], set[str]] = {}
+        for file, stage, version, state, created in job_arrivals(ledger.engine):
+            run = run_of_file(file)
+            if run is None or current.get(stage) != version:
+                continue
+            if stage == stages[0][0]:
+                files.setdefault(run, {})[file] = created.timestamp()
+            if state == "done":
+                done.setdefault((run, stage), set()).add(file)
+        return len(files)
+
+    t_sql: list[float] = []
+    t_py: list[float] = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        n_sql = len(run_progress(ledger.engine, stages))
+        t_sql.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        n_py = per_job()
+        t_py.append(time.perf_counter() - t0)
+    ledger.close()
+    a, b = min(t_sql) * 1e3, min(t_py) * 1e3
+    print(
+        f"runs: SQL aggregate {a:.1f} ms vs per-job Python {b:.1f} ms (best of {rounds}, "
+        f"interleaved; {n_sql} = {n_py} runs): {b / a:.1f}x",
+        flush=True,
+    )
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -214,6 +254,7 @@ def main() -> None:
         t0 = time.perf_counter()
         fill(url, args.jobs)
         print(f"ledger: {args.jobs} jobs in {time.perf_counter() - t0:.1f} s", flush=True)
+        runs_peer(url)
         port = free_port()
         server = serve(url, port, config, args.workers)
         base = f"http://127.0.0.1:{port}"
