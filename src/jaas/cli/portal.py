@@ -1,11 +1,14 @@
 """``jaas portal``: serve the operator web portal on a pipeline, and manage its API tokens.
 
-``jaas portal STATE_DIR [--port PORT]`` serves the API and the built SPA on one port;
+``jaas portal STATE_DIR [--port PORT] [--workers N]`` serves the API and the built SPA on
+one port (N uvicorn worker processes sharing it; each has its own read cache and live
+stream hub, auth tokens are read from the database by every worker);
 ``jaas portal token create|list|revoke STATE_DIR ...`` manages the hashed API tokens.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -54,11 +57,24 @@ def portal() -> None:
 @click.option("--oidc-audience", help="Accept bearer JWTs with this audience.")
 @click.option("--oidc-issuer", help="... and this issuer.")
 @click.option("--oidc-jwks-url", help="... signed by a key of this JWKS.")
-def serve(state_dir: Path, host: str, port: int, static_dir: Path | None, **oidc: Any) -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    help="Worker processes (default: 2 on a machine with 2+ cores, 1 for an in-memory DB).",
+)
+def serve(
+    state_dir: Path,
+    host: str,
+    port: int,
+    static_dir: Path | None,
+    workers: int | None,
+    **oidc: Any,
+) -> None:
     """Serve the API and the SPA of the pipeline in STATE_DIR."""
     import uvicorn
 
-    from jaas.portal.app import create_app
+    from jaas.db.engine import is_sqlite, sqlite_path
+    from jaas.portal.app import SETTINGS_ENV, app_from_env, create_app
     from jaas.portal.settings import PortalSettings, check_bind
 
     kup = KupSettings.load(state_dir)
@@ -72,9 +88,24 @@ def serve(state_dir: Path, host: str, port: int, static_dir: Path | None, **oidc
         **oidc,
     )
     check_bind(settings)
-    app = create_app(settings)
-    click.echo(f"jaas portal on http://{host}:{port}/ (API docs: /api/docs)", err=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    memory = is_sqlite(settings.db_url) and sqlite_path(settings.db_url) is None
+    if workers is None:
+        workers = 1 if memory else min(2, os.cpu_count() or 1)
+    elif workers > 1 and memory:
+        raise click.UsageError("--workers > 1 needs a database file or server, not :memory:")
+    if workers == 1:
+        app = create_app(settings)
+        click.echo(f"jaas portal on http://{host}:{port}/ (API docs: /api/docs)", err=True)
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+        return
+    create_app(settings)  # fail here, once, on a bad database or SPA directory
+    os.environ[SETTINGS_ENV] = settings.model_dump_json()  # every worker's settings
+    click.echo(
+        f"jaas portal on http://{host}:{port}/ with {workers} workers (API docs: /api/docs)",
+        err=True,
+    )
+    target = f"{app_from_env.__module__}:{app_from_env.__name__}"
+    uvicorn.run(target, factory=True, workers=workers, host=host, port=port, log_level="warning")
 
 
 @portal.group("token")

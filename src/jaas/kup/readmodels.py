@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, Integer, and_, func, literal, select, tuple_
+from sqlalchemy import Engine, Integer, and_, case, cast, func, literal, select, tuple_
 from sqlalchemy.engine import Row
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -36,6 +36,7 @@ __all__ = [
     "JobRow",
     "MessageRow",
     "ReadModels",
+    "RunProgress",
     "SortedJobPage",
     "StageActivity",
 ]
@@ -432,4 +433,83 @@ def job_arrivals(engine: Engine) -> list[tuple[str, str, str, str, dt.datetime]]
         return [(f, s, v, st, _aware(c) or c) for f, s, v, st, c in conn.execute(q)]
 
 
-__all__ += ["job_arrivals"]
+@dataclass(frozen=True)
+class RunProgress:
+    """One run's files (jobs of the first stage), done files per stage (current versions),
+    the newest arrival and the oldest arrival of a file not yet done at the last stage."""
+
+    run: int
+    files: int
+    done: dict[str, int]
+    newest: dt.datetime
+    oldest_waiting: dt.datetime | None
+
+
+def _run_number(engine: Engine) -> ColumnElement[Any]:
+    """SQL for :func:`jaas.kup.manifest.run_of_file` (``run0*(\\d+)[_.-]``), else NULL."""
+    f = jobs.c.file
+    if engine.dialect.name == "postgresql":
+        return cast(func.substring(f, r"^run0*([0-9]+)[_.-]"), Integer)
+    # SQLite: 'run', a digit, digits, then one of _ . - ; CAST reads the leading digits
+    rest = func.substr(f, 4)
+    sep = func.substr(func.ltrim(rest, "0123456789"), 1, 1)
+    return case((and_(f.op("GLOB")("run[0-9]*"), sep.in_(["_", ".", "-"])), cast(rest, Integer)))
+
+
+def run_progress(engine: Engine, stages: Sequence[tuple[str, str]]) -> list[RunProgress]:
+    """Per run (newest first), in one aggregate over the jobs of ``stages`` (``(name,
+    current version)`` in chain order): what the portal's runs view shows.
+
+    One pass over the jobs grouped by file (the ``(file, stage, version)`` key index),
+    then by run; nothing per job leaves the database.
+    """
+    first, last = stages[0], stages[-1]
+
+    def at(stage: tuple[str, str]) -> ColumnElement[bool]:
+        return and_(jobs.c.stage == stage[0], jobs.c.version == stage[1])
+
+    done = jobs.c.state == State.DONE.value
+    per_file = (
+        select(
+            _run_number(engine).label("run"),
+            func.max(case((at(first), jobs.c.created))).label("arrival"),
+            func.max(case((and_(at(last), done), 1), else_=0)).label("last_done"),
+            *(
+                func.max(case((and_(at(s), done), 1), else_=0)).label(f"d{i}")
+                for i, s in enumerate(stages)
+            ),
+        )
+        .where(jobs.c.file.like("run%"))
+        .group_by(jobs.c.file)
+        .subquery()
+    )
+    c = per_file.c
+    q = (
+        select(
+            c.run,
+            func.count(c.arrival),
+            func.max(c.arrival),
+            func.min(case((c.last_done == 0, c.arrival))),
+            *(func.sum(c[f"d{i}"]) for i in range(len(stages))),
+        )
+        .where(c.run.is_not(None))
+        .group_by(c.run)
+        .having(func.count(c.arrival) > 0)
+        .order_by(c.run.desc())
+    )
+    out = []
+    with engine.connect() as conn:
+        for run, n, newest, waiting, *dones in conn.execute(q):
+            out.append(
+                RunProgress(
+                    int(run),
+                    int(n),
+                    {s[0]: int(d or 0) for s, d in zip(stages, dones, strict=True)},
+                    _aware(newest) or newest,
+                    _aware(waiting),
+                )
+            )
+    return out
+
+
+__all__ += ["job_arrivals", "run_progress"]

@@ -12,6 +12,7 @@ import contextlib
 import csv
 import io
 import itertools
+import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -49,7 +50,10 @@ from jaas.portal.settings import PortalSettings
 from jaas.portal.source import JobFilter, LedgerSource
 from jaas.portal.stream import Hub
 
-__all__ = ["create_app"]
+__all__ = ["SETTINGS_ENV", "app_from_env", "create_app"]
+
+SETTINGS_ENV = "JAAS_PORTAL_SETTINGS"  # the settings (JSON) of each uvicorn worker
+_SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorOut, "description": "no or invalid credential"},
@@ -303,10 +307,38 @@ class SPAFiles(StaticFiles):
             return await super().get_response("index.html", scope)
 
 
+class ChangesDropCache:
+    """ASGI middleware: after a request that may write (not GET/HEAD/OPTIONS), drop the
+    source's cached reads, so the writer reads its own change at once."""
+
+    def __init__(self, app: Any, source: LedgerSource) -> None:
+        self.app, self.source = app, source
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] in _SAFE:
+            await self.app(scope, receive, send)
+            return
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.source.changed()
+
+
+def app_from_env() -> FastAPI:
+    """The app of one uvicorn worker process (``uvicorn --factory``): settings from the
+    JSON in the environment variable ``JAAS_PORTAL_SETTINGS`` (``jaas portal --workers``)."""
+    text = os.environ.get(SETTINGS_ENV)
+    if not text:
+        raise ConfigError(f"{SETTINGS_ENV} is not set: start the portal with `jaas portal`")
+    return create_app(PortalSettings.model_validate_json(text))
+
+
 def create_app(settings: PortalSettings, source: LedgerSource | None = None) -> FastAPI:
     """The portal app on ``settings.db_url`` (or on a given source, e.g. in tests)."""
     if source is None:
         source = LedgerSource(Ledger(settings.db_url, load_stages(settings.stages)))
+    if settings.cache_interval is not None:
+        source.cache.interval = settings.cache_interval
     hub = Hub(source, settings.stream_interval, settings.stream_history)
 
     @contextlib.asynccontextmanager
@@ -319,6 +351,7 @@ def create_app(settings: PortalSettings, source: LedgerSource | None = None) -> 
             from jaas.portal.routes_dashboard import close_live
 
             close_live(app.state)
+            source.close()
 
     app = FastAPI(
         title="jaas portal",
@@ -340,4 +373,5 @@ def create_app(settings: PortalSettings, source: LedgerSource | None = None) -> 
         if not settings.static_dir.is_dir():
             raise ConfigError(f"{settings.static_dir}: no built SPA here (run `make portal-ui`)")
         app.mount("/", SPAFiles(directory=settings.static_dir, html=True), name="spa")
+    app.add_middleware(ChangesDropCache, source=source)
     return app

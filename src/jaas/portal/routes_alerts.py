@@ -156,16 +156,21 @@ def ack(
     source: LedgerDep, actions: ActionsDep, who: OperatorDep, alert_id: int, body: AckRequest
 ) -> AlertActionOut:
     """Acknowledge one alert instance (audited: who, when, note)."""
-    found = [a for a in source.alert_store.recent(limit=100_000) if a["id"] == alert_id]
-    if not found:
+    from jaas.kup.alerts import alerts_table as t  # by its id, active or resolved
+
+    a = None
+    if -(2**63) <= alert_id < 2**63:  # beyond: no database integer, so no such alert
+        with source.ledger.engine.connect() as conn:
+            q = sa.select(t.c.rule, t.c.subject).where(t.c.id == alert_id)
+            a = conn.execute(q).first()
+    if a is None:
         raise NotInCatalogError(f"no alert with id {alert_id}")
-    a = found[0]
     return actions.add(
         who=who.name,
         action="ack",
         alert_id=alert_id,
-        rule=a["rule"],
-        subject=a["subject"],
+        rule=a.rule,
+        subject=a.subject,
         until=None,
         note=body.note,
     )

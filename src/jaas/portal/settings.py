@@ -24,6 +24,9 @@ class PortalSettings(BaseModel):
         oidc_scope_map: JWT scope or group -> portal scope (``read``, ``operate``, ``admin``).
         page_max: largest page size accepted by list endpoints (beyond: 422).
         stream_interval: seconds between summary polls of the SSE stream (its rate limit).
+        cache_interval: seconds between two checks of the database's change token by the
+            read cache (None: on every request for SQLite, whose token is free; 0.25 s
+            otherwise); cached answers are never older than this behind a commit.
         heartbeat: seconds between SSE heartbeat comments.
         static_dir: the built SPA (``frontend/dist``), served after the API routes.
         state_dir: the pipeline's state directory (run manifests), if known.
@@ -49,6 +52,7 @@ class PortalSettings(BaseModel):
     )
     page_max: int = Field(default=1000, ge=1)
     stream_interval: float = Field(default=1.0, gt=0)
+    cache_interval: float | None = Field(default=None, ge=0, le=5)
     heartbeat: float = Field(default=15.0, gt=0)
     stream_history: int = Field(default=256, ge=1)
     static_dir: Path | None = None

@@ -15,13 +15,15 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from jaas.errors import ConfigError, NotInCatalogError, PipelineError
 from jaas.kup.alerts import AlertStore
 from jaas.kup.ledger import Ledger
-from jaas.kup.readmodels import MAX_PAGE, ReadModels, SortedJobPage
+from jaas.kup.readmodels import MAX_PAGE, ReadModels, RunProgress, SortedJobPage, run_progress
 from jaas.kup.states import JobKey, State
+from jaas.portal.cache import ChangeToken, ViewCache, cached
 from jaas.portal.schemas import (
     AlertOut,
     AttemptOut,
@@ -41,15 +43,22 @@ __all__ = ["JobFilter", "LedgerSource"]
 _STATES = {s.value for s in State}
 
 
+@dataclass(frozen=True)
 class JobFilter:
-    """Server-side filter of the jobs list (exact stage/state, substring of the file name)."""
+    """Server-side filter of the jobs list (exact stage/state, substring of the file name).
 
-    def __init__(
-        self, stage: str | None = None, state: str | None = None, file: str | None = None
-    ) -> None:
-        if state is not None and state not in _STATES:
-            raise ConfigError(f"unknown state {state!r}; one of {', '.join(sorted(_STATES))}")
-        self.stage, self.state, self.file = stage, state, file
+    The file filter stays a substring (``LIKE '%x%'``, a scan of the jobs matching the
+    other filters): operators type any part of a name (``run12``, ``_0042``, ``.raw``),
+    which no B-tree index serves; its page and total are cached between ledger changes.
+    """
+
+    stage: str | None = None
+    state: str | None = None
+    file: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.state is not None and self.state not in _STATES:
+            raise ConfigError(f"unknown state {self.state!r}; one of {', '.join(sorted(_STATES))}")
 
 
 _BAD_CURSOR = "invalid cursor 'after': pass back the 'next' of a page"
@@ -95,19 +104,40 @@ def plan_id(jobs: Iterable[Any]) -> str:
 
 
 class LedgerSource:
-    """Read models and actions of the portal, over one :class:`Ledger`."""
+    """Read models and actions of the portal, over one :class:`Ledger`.
 
-    def __init__(self, ledger: Ledger) -> None:
+    The reads every client repeats (summary, alerts, job pages and totals, a file's
+    history, run progress) go through ``cache`` (:class:`~jaas.portal.cache.ViewCache`,
+    dropped when the database changes); actions call :meth:`changed`.
+    """
+
+    def __init__(self, ledger: Ledger, cache: ViewCache | None = None) -> None:
         self.ledger = ledger
         self.alert_store = AlertStore(ledger.engine)
         self.read = ReadModels(ledger.engine, [s.name for s in ledger.config.stages])
+        self.cache = cache or ViewCache(ChangeToken(ledger.engine))
 
+    def changed(self) -> None:
+        """Drop the cached reads (this process changed the database)."""
+        self.cache.clear()
+
+    def close(self) -> None:
+        self.cache.token.close()
+
+    @cached
     def summary(self) -> Summary:
         return Summary(jobs=self.ledger.counts(), alerts=self.alert_store.counts())
 
+    @cached
     def alerts(self, active: bool = True, limit: int = 100) -> list[AlertOut]:
         rows = self.alert_store.active() if active else self.alert_store.recent(limit=limit)
         return [AlertOut.model_validate(r) for r in rows[:limit]]
+
+    @cached
+    def run_progress(self) -> list[RunProgress]:
+        """Per run its files and done files per stage (:func:`readmodels.run_progress`)."""
+        stages = [(s.name, s.version) for s in self.ledger.config.stages]
+        return run_progress(self.ledger.engine, stages)
 
     def _page(
         self,
@@ -129,6 +159,7 @@ class LedgerSource:
             count=count,
         )
 
+    @cached
     def jobs(
         self,
         flt: JobFilter,
@@ -159,6 +190,7 @@ class LedgerSource:
                 return
             after = page.next_key
 
+    @cached
     def history(self, file: str) -> FileHistory:
         jobs = self.ledger.jobs_of([file])
         if not jobs:
@@ -208,11 +240,14 @@ class LedgerSource:
             if plan is not None and plan_id(rows) != plan:
                 raise PipelineError("the selection changed since the preview: preview again")
 
-        return self.ledger.retry(
-            file=file,
-            stage=stage,
-            states=[State(s) for s in states],
-            who=who,
-            note=note,
-            expect=check,
-        )
+        try:
+            return self.ledger.retry(
+                file=file,
+                stage=stage,
+                states=[State(s) for s in states],
+                who=who,
+                note=note,
+                expect=check,
+            )
+        finally:
+            self.changed()

@@ -6,6 +6,11 @@ number of clients; each change becomes one frame, so clients never get more than
 frame of each type per interval. The last ``stream_history`` frames are kept: a client
 resuming from an id still in the buffer gets exactly the frames it missed, any other
 client first gets a ``snapshot`` frame.
+
+Each hub (one per worker process, one per start) numbers its frames from its own random
+base (a multiple of 2^32 below 2^52, exact in JavaScript): an id made by another worker
+or before a restart is unknown here, so its client gets a snapshot, never another hub's
+frames under the same number.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import secrets
 from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any
@@ -51,7 +57,7 @@ class Hub:
         self.source = source
         self.interval = interval
         self.frames: deque[Frame] = deque(maxlen=history)
-        self.seq = 0
+        self.seq = (1 + secrets.randbelow(2**20 - 1)) << 32  # this hub's id range
         self._summary: Summary | None = None
         self._alerts: list[dict[str, Any]] = []
         self._changed = asyncio.Condition()
