@@ -2,7 +2,7 @@
 
 One row per partition of every stage's consumer group per history sample (committed
 offset, high watermark, lag, Burrow status), pruned with ``kup_monitor_history``.
-(Revision 0008 after 0006, 2026-12-02; the lead rechains it after 0007 at merge.)
+(Revision 0007 after 0006, 2026-12-02.)
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008"
+revision = "0007"
 down_revision = "0006"
 
 _NAME = "kup_lag_partitions"
