@@ -284,3 +284,22 @@ def test_keyset_paging_on_postgresql(pg_database_url, tmp_path):
         assert src.jobs(JobFilter(stage="a", state="dead")).total == 1
     finally:
         led.close()
+
+
+def test_log_tail_is_the_last_lines_of_the_attempts_log(tmp_path):
+    from jaas.portal.schemas import LOG_TAIL_BYTES, LOG_TAIL_LINES
+    from jaas.portal.source import log_tail
+
+    log = tmp_path / "a.log"
+    log.write_bytes(b"".join(b"line %d \xff\n" % i for i in range(5000)))
+    tail = log_tail(str(log))
+    assert tail is not None
+    lines = tail.splitlines()
+    assert len(lines) == LOG_TAIL_LINES and lines[-1] == "line 4999 \ufffd"
+    assert len(tail.encode()) <= 2 * LOG_TAIL_BYTES
+    short = tmp_path / "b.log"
+    short.write_text("only\ntwo\n")
+    assert log_tail(str(short)) == "only\ntwo"
+    assert log_tail(str(tmp_path / "gone.log")) is None
+    assert log_tail(str(tmp_path)) is None  # a directory is not a log
+    assert log_tail(None) is None

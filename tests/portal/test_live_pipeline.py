@@ -112,6 +112,10 @@ def test_operator_walkthrough_on_a_live_pipeline(browser, spa, tmp_path):  # noq
             page.get_by_text("b (v1): dead").wait_for(timeout=15000)
             assert "corrupt header: expected RAW magic, got BAD" in page.inner_text("main")
             assert "exit code 65" in page.inner_text("main")
+            # ... and the tail of the attempt's log, earlier lines included
+            tail = page.locator('[data-test="log-tail"]').first
+            assert "checked " in tail.inner_text()  # the stdout line before the error
+            assert "corrupt header: expected RAW magic, got BAD" in tail.inner_text()
             # a read token: no retry button, and the API refuses the action
             page.get_by_label("API token").fill(read_tok)
             page.get_by_role("button", name="Use token").click()

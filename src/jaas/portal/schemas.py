@@ -15,6 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from jaas.kup.snapshot import PartitionLag
 
+# the file page shows this much of each attempt's log
+LOG_TAIL_LINES = 20
+LOG_TAIL_BYTES = 8192
+
 __all__ = [
     "AlertOut",
     "AttemptOut",
@@ -99,6 +103,11 @@ class AttemptOut(BaseModel):
     ended: dt.datetime | None = None
     exit_code: int | None = None
     log_path: str | None = None
+    log_tail: str | None = Field(
+        default=None,
+        description=f"the last lines of the attempt's log (at most {LOG_TAIL_LINES} lines, "
+        f"{LOG_TAIL_BYTES} bytes); null when the log is not readable from the portal",
+    )
     reason: str | None = None
     classification: str | None = None
 

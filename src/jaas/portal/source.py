@@ -14,6 +14,7 @@ import binascii
 import datetime as dt
 import hashlib
 import json
+import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,8 @@ from jaas.kup.readmodels import MAX_PAGE, ReadModels, RunProgress, SortedJobPage
 from jaas.kup.states import JobKey, State
 from jaas.portal.cache import ChangeToken, ViewCache, cached
 from jaas.portal.schemas import (
+    LOG_TAIL_BYTES,
+    LOG_TAIL_LINES,
     AlertOut,
     AttemptOut,
     AuditOut,
@@ -101,6 +104,27 @@ def plan_id(jobs: Iterable[Any]) -> str:
     keys = sorted((j.file, j.stage, j.version, j.state) for j in jobs)
     text = "\n".join("\t".join(k) for k in keys)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def log_tail(path: str | None) -> str | None:
+    """The last ``LOG_TAIL_LINES`` lines of an attempt's log, read from its last
+    ``LOG_TAIL_BYTES`` bytes (undecodable bytes replaced); None when there is no log or it
+    cannot be read here (another host's disk, removed, not a regular file)."""
+    if not path:
+        return None
+    try:
+        with open(path, "rb") as fh:
+            if not os.path.isfile(path):
+                return None
+            size = fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, size - LOG_TAIL_BYTES))
+            data = fh.read(LOG_TAIL_BYTES)
+    except OSError:
+        return None
+    lines = data.decode("utf-8", "replace").splitlines()
+    if size > LOG_TAIL_BYTES and lines:
+        lines = lines[1:]  # the first line read is cut
+    return "\n".join(lines[-LOG_TAIL_LINES:])
 
 
 class LedgerSource:
@@ -201,7 +225,7 @@ class LedgerSource:
             StageJobs(
                 job=JobOut.model_validate(j),
                 attempts=[
-                    AttemptOut.model_validate(a)
+                    AttemptOut.model_validate({**a, "log_tail": log_tail(a.get("log_path"))})
                     for a in self.ledger.attempts_of(JobKey(file, j["stage"], j["version"]))
                 ],
             )
