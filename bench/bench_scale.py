@@ -107,17 +107,21 @@ def _plot(curve: list[tuple[float, int, dict[str, float]]], path: str) -> None:
     import matplotlib.pyplot as plt
 
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
-    for label, pick in (("cold", "cold"), ("warm", "warm")):
-        for streamed, style in ((True, "o-"), (False, "s--")):
-            pts = [(d, r[pick] / r["events"] * 1e9) for d, _, r in curve
-                   if bool(r["streamed"]) == streamed]  # fmt: skip
-            if pts:
-                kind = "streamed" if streamed else "in memory"
-                a1.plot(*zip(*pts, strict=True), style, label=f"{label}, {kind}")
-    for streamed, style in ((True, "o-"), (False, "s--")):
-        pts = [(d, r["rss_mb"]) for d, _, r in curve if bool(r["streamed"]) == streamed]
-        if pts:
-            a2.plot(*zip(*pts, strict=True), style, label="streamed" if streamed else "in memory")
+    smallest = {d: min(b for dd, b, _ in curve if dd == d) for d, _, _ in curve}
+
+    def kind(d: float, budget: int, r: dict[str, float]) -> str:
+        if not r["streamed"]:
+            return "in memory"
+        return "streamed, small cache" if budget == smallest[d] else "streamed, larger cache"
+
+    # one line per kind of run, so two budgets of the same length are two points, not a line
+    kinds = list(dict.fromkeys(kind(d, b, r) for d, b, r in curve))
+    for k, style in zip(kinds, ("o-", "s--", "^:"), strict=False):
+        rows = [(d, r) for d, b, r in curve if kind(d, b, r) == k]
+        for pick in ("cold", "warm"):
+            pts = [(d, r[pick] / r["events"] * 1e9) for d, r in rows]
+            a1.plot(*zip(*pts, strict=True), style, label=f"{pick}, {k}")
+        a2.plot(*zip(*[(d, r["rss_mb"]) for d, r in rows], strict=True), style, label=k)
     a1.set(xlabel="days", ylabel="ns / event", title="standard IBD query")
     a2.set(xlabel="days", ylabel="peak RSS (MB)", title="memory")
     a1.legend()
