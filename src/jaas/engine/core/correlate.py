@@ -83,6 +83,9 @@ from jaas.engine.core.spec import (
     SinceLast as SinceLast,
 )
 from jaas.engine.core.spec import (
+    SinceRows as SinceRows,
+)
+from jaas.engine.core.spec import (
     Spec as Spec,
 )
 from jaas.engine.core.spec import (
