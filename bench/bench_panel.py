@@ -35,20 +35,28 @@ def _stat(name: str, xs: list[float], aim: str = "") -> None:
           f"(min {min(ms):.1f}, max {max(ms):.1f}, n={len(ms)}) {aim}")  # fmt: skip
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def setup(
+    doc: str, prefix: str
+) -> tuple[argparse.Namespace, tempfile.TemporaryDirectory[str], Path]:
+    """Arguments, a scratch directory and the simulated run (seed 7, made when absent)."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument("--days", type=float, default=7.0)
     ap.add_argument("--quick", action="store_true", help="0.1 day instead")
     ap.add_argument("--sim-dir", type=Path, default=None, help="reuse a simulated run")
     ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args()
     days = 0.1 if args.quick else args.days
-    tmp = tempfile.TemporaryDirectory(prefix="jaas-bench-panel-")
-    sim_dir = args.sim_dir or Path(tmp.name)
+    tmp = tempfile.TemporaryDirectory(prefix=prefix)
+    sim_dir = args.sim_dir or Path(tmp.name) / "sim"
     if not any(sim_dir.glob("**/*.parquet")):
         t = time.perf_counter()
         simulate(SimConfig(run=1, duration_s=days * 86400, seed=7, mode="index"), sim_dir)
         print(f"simulated {days} days in {time.perf_counter() - t:.1f} s")
+    return args, tmp, sim_dir
+
+
+def main() -> None:
+    args, tmp, sim_dir = setup(__doc__, "jaas-bench-panel-")
     print(f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
     ds = jaas.open(sim_dir, cache=ColumnCache())
     t = time.perf_counter()

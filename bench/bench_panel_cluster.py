@@ -15,10 +15,8 @@ Usage: .venv/bin/python bench/bench_panel_cluster.py [--days D] [--quick] [--sim
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,12 +27,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 os.environ.setdefault("JAAS_PROGRESS", "0")
 
 import jaas
-from bench_panel import _stat
+from bench_panel import _stat, setup
 from jaas.cluster import local as local_cluster
 from jaas.engine.session.cache import ColumnCache
 from jaas.notebook.panel import SelectionPanel
 from jaas.notebook.selection import Cuts
-from jaas.sim import SimConfig, simulate
 
 HIS = (900.0, 600.0, 800.0, 400.0, 1000.0, 700.0, 500.0)  # dt windows, as bench_panel
 
@@ -53,19 +50,7 @@ def _on(address: str | None, fn: Callable[[], Any]) -> Any:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--days", type=float, default=7.0)
-    ap.add_argument("--quick", action="store_true", help="0.1 day instead")
-    ap.add_argument("--sim-dir", type=Path, default=None, help="reuse a simulated run")
-    ap.add_argument("--rounds", type=int, default=5)
-    args = ap.parse_args()
-    days = 0.1 if args.quick else args.days
-    tmp = tempfile.TemporaryDirectory(prefix="jaas-bench-panel-cluster-")
-    sim_dir = args.sim_dir or Path(tmp.name) / "sim"
-    if not any(sim_dir.glob("**/*.parquet")):
-        t = time.perf_counter()
-        simulate(SimConfig(run=1, duration_s=days * 86400, seed=7, mode="index"), sim_dir)
-        print(f"simulated {days} days in {time.perf_counter() - t:.1f} s")
+    args, tmp, sim_dir = setup(__doc__, "jaas-bench-panel-cluster-")
     state = Path(tmp.name) / "cluster"
     lc = local_cluster.start(2, state_dir=state, dashboard=False)
     try:

@@ -278,12 +278,11 @@ def _prune(ledger: Ledger, before: dt.datetime) -> int:
         return int(res.rowcount or 0)
 
 
-def read_history(
-    ledger: Ledger, stage: str | None = None, since: dt.datetime | None = None
+def _read_rows(
+    ledger: Ledger, t: Table, since: dt.datetime | None, stage: str | None = None
 ) -> list[dict[str, Any]]:
-    """History rows (oldest first), optionally of one stage and since a time."""
+    """Rows of one of the monitor's history tables (oldest first), times in UTC."""
     ensure_schema(ledger.engine)
-    t = history_table
     q = select(t).order_by(t.c.at, t.c.id)
     if stage is not None:
         q = q.where(t.c.stage == stage)
@@ -296,20 +295,18 @@ def read_history(
     return rows
 
 
+def read_history(
+    ledger: Ledger, stage: str | None = None, since: dt.datetime | None = None
+) -> list[dict[str, Any]]:
+    """History rows (oldest first), optionally of one stage and since a time."""
+    return _read_rows(ledger, history_table, since, stage)
+
+
 def read_partition_history(
     ledger: Ledger, since: dt.datetime | None = None
 ) -> list[dict[str, Any]]:
     """Per-partition lag rows (oldest first), optionally since a time."""
-    ensure_schema(ledger.engine)
-    t = partitions_table
-    q = select(t).order_by(t.c.at, t.c.id)
-    if since is not None:
-        q = q.where(t.c.at >= since)
-    with ledger.engine.connect() as conn:
-        rows = [dict(r._mapping) for r in conn.execute(q)]
-    for r in rows:
-        r["at"] = r["at"] if r["at"].tzinfo else r["at"].replace(tzinfo=dt.UTC)
-    return rows
+    return _read_rows(ledger, partitions_table, since)
 
 
 def open_monitor(state_dir: str | Path, **kwargs: Any) -> Monitor:
