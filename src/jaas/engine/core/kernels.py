@@ -291,6 +291,18 @@ def mark_volume_veto(
 
 
 @njit(cache=True, nogil=True)
+def _track_dist(x, y, z, i, ax, ay, az, bx, by, bz, j):
+    """Distance of event ``i`` to the track (segment a-b) of muon ``j``."""
+    d2 = _dist2(
+        np.float64(x[i]), np.float64(y[i]), np.float64(z[i]),
+        np.float64(ax[j]), np.float64(ay[j]), np.float64(az[j]),
+        np.float64(bx[j]), np.float64(by[j]), np.float64(bz[j]),
+        True,
+    )  # fmt: skip
+    return np.sqrt(d2)
+
+
+@njit(cache=True, nogil=True)
 def since_last(t, x, y, z, seg_lo, seg_hi, mu, ax, ay, az, bx, by, bz, horizon, lo, hi):
     """Time (ns, float) since the previous ``mu`` event of the same segment within
     ``horizon`` and the distance to its track, for events ``[lo, hi)`` (+inf / NaN if none).
@@ -309,19 +321,7 @@ def since_last(t, x, y, z, seg_lo, seg_hi, mu, ax, ay, az, bx, by, bz, horizon, 
         cur = s if (s < ns and seg_lo[s] <= ti) else -1
         if i >= lo and cur >= 0 and last >= 0 and last_seg == cur and ti - t[last] <= horizon:
             dt[i - lo] = ti - t[last]
-            d2 = _dist2(
-                np.float64(x[i]),
-                np.float64(y[i]),
-                np.float64(z[i]),
-                np.float64(ax[last]),
-                np.float64(ay[last]),
-                np.float64(az[last]),
-                np.float64(bx[last]),
-                np.float64(by[last]),
-                np.float64(bz[last]),
-                True,
-            )
-            dist[i - lo] = np.sqrt(d2)
+            dist[i - lo] = _track_dist(x, y, z, i, ax, ay, az, bx, by, bz, last)
         if mu[i] and cur >= 0:
             last = i
             last_seg = cur
@@ -350,19 +350,7 @@ def since_at(t, x, y, z, seg_lo, seg_hi, mu, ax, ay, az, bx, by, bz, horizon, ro
         while j >= 0 and t[j] >= stop:
             if mu[j]:
                 dt[r] = ti - t[j]
-                d2 = _dist2(
-                    np.float64(x[i]),
-                    np.float64(y[i]),
-                    np.float64(z[i]),
-                    np.float64(ax[j]),
-                    np.float64(ay[j]),
-                    np.float64(az[j]),
-                    np.float64(bx[j]),
-                    np.float64(by[j]),
-                    np.float64(bz[j]),
-                    True,
-                )
-                dist[r] = np.sqrt(d2)
+                dist[r] = _track_dist(x, y, z, i, ax, ay, az, bx, by, bz, j)
                 break
             j -= 1
     return dt, dist
