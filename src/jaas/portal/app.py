@@ -74,6 +74,8 @@ def get_hub(request: Request) -> Hub:
 
 
 LedgerDep = Annotated[LedgerSource, Depends(get_source)]
+# the window of the dashboard's history views, in minutes (a week at most)
+MinutesQ = Annotated[int, Query(ge=1, le=7 * 24 * 60, description="window")]
 HubDep = Annotated[Hub, Depends(get_hub)]
 
 

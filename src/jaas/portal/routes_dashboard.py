@@ -12,12 +12,12 @@ import datetime as dt
 import threading
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 
 from jaas.kup.monitor import open_monitor, read_history
-from jaas.portal.app import _ERRORS, LedgerDep, ReaderDep
+from jaas.portal.app import _ERRORS, LedgerDep, MinutesQ, ReaderDep
 from jaas.portal.schemas import (
     BrokerOut,
     DashboardHistory,
@@ -99,7 +99,7 @@ def dashboard_history(source: LedgerSource, minutes: int) -> DashboardHistory:
 def history(
     source: LedgerDep,
     _: ReaderDep,
-    minutes: Annotated[int, Query(ge=1, le=7 * 24 * 60, description="window")] = 60,
+    minutes: MinutesQ = 60,
 ) -> DashboardHistory:
     """Files/min and lag per stage over the last ``minutes`` (charts), lag now, broker."""
     return dashboard_history(source, minutes)

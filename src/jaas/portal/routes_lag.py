@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from jaas.kup.monitor import read_partition_history
-from jaas.portal.app import _ERRORS, LedgerDep, ReaderDep
+from jaas.portal.app import _ERRORS, LedgerDep, MinutesQ, ReaderDep
 from jaas.portal.source import LedgerSource
 
 __all__ = ["LagHistory", "PartitionSeries", "partition_history", "router"]
@@ -106,7 +106,7 @@ def partition_history(source: LedgerSource, minutes: int) -> LagHistory:
 def lag_partitions(
     source: LedgerDep,
     _: ReaderDep,
-    minutes: Annotated[int, Query(ge=1, le=7 * 24 * 60, description="window")] = 60,
+    minutes: MinutesQ = 60,
 ) -> LagHistory:
     """Each partition's lag (messages, seconds behind) and Burrow status over the last
     ``minutes``, from the monitor's per-partition history."""
