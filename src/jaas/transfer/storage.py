@@ -4,15 +4,23 @@
 with ``xrdfs``/``xrdcp`` run as argument lists (never a shell string). Names inside a site
 are *logical file names* (``raw/run12/run12.000.raw``); every failure is a TransferFailure
 with an error class.
+
+Tokens travel in the ``?authz=`` CGI of a URL (the server's SciTokens plugin reads them
+there, one token per endpoint), but never on a command line, which any local user can read
+in ``ps``: ``xrdfs`` gets its command on stdin (interactive mode) and ``xrdcp`` its source
+URL from an ``--infiles`` list, a 0600 file in a private directory removed after the call.
+xrdcp takes the destination only from argv, so an upload or a third-party copy to a site
+with tokens still shows that site's write token (see ``_dest``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Protocol
 from urllib.parse import quote, urlencode
@@ -43,9 +51,23 @@ class Storage(Protocol):
 
 def _check_lfn(lfn: str) -> str:
     p = PurePosixPath(lfn)
-    if p.is_absolute() or ".." in p.parts or not p.parts:
+    if p.is_absolute() or ".." in p.parts or not p.parts or any(c.isspace() for c in lfn):
         raise TransferFailure(f"bad logical file name {lfn!r}", "not_found")
     return str(p)
+
+
+@contextlib.contextmanager
+def _private_list(lines: Sequence[str]) -> Iterator[Path]:
+    """A file holding ``lines`` readable by this user only, removed with its directory."""
+    tmp = tempfile.mkdtemp(prefix="jaas-xrdcp-")  # mode 0700
+    try:
+        path = Path(tmp) / "urls"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write("".join(f"{line}\n" for line in lines))
+        yield path
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 class LocalStorage:
@@ -161,10 +183,17 @@ class XRootDStorage:
             return src.site
         return self.site
 
-    def _run(self, args: list[str], what: str, src: XRootDStorage | None = None) -> str:
+    def _run(
+        self,
+        args: list[str],
+        what: str,
+        src: XRootDStorage | None = None,
+        stdin: str | None = None,
+    ) -> str:
         try:
             done = subprocess.run(
                 [*self.prefix, *args],
+                input=stdin,
                 capture_output=True,
                 text=True,
                 timeout=self.timeout + 5,
@@ -177,7 +206,9 @@ class XRootDStorage:
             ) from None
         except subprocess.TimeoutExpired:
             raise TransferFailure(f"{self.site}: {what} timed out", "timeout") from None
-        if done.returncode != 0:
+        # interactive xrdfs exits 0 after a failed command: its error is on stderr
+        failed = stdin is not None and ("[ERROR]" in done.stderr or "[FATAL]" in done.stderr)
+        if done.returncode != 0 or failed:
             text = (done.stderr or done.stdout).strip().splitlines()
             msg = text[-1] if text else f"exit status {done.returncode}"
             cls = classify_message(msg)
@@ -188,9 +219,20 @@ class XRootDStorage:
             raise TransferFailure(f"{self.site}: {what}: {msg}", cls)
         return done.stdout
 
+    def _fs(self, command: str, lfn: str, scope: str, what: str) -> str:
+        """``xrdfs HOST`` with ``command PATH?authz=...`` on stdin, out of every argv."""
+        return self._run(["xrdfs", self.host], what, stdin=f"{command} {self._tpath(lfn, scope)}\n")
+
+    def _copy(
+        self, options: list[str], source: str, dest: str, what: str, src: XRootDStorage | None
+    ) -> None:
+        """``xrdcp OPTIONS --infiles LIST DEST`` with the source URL in the private LIST."""
+        with _private_list([source]) as urls:
+            self._run(["xrdcp", *options, "--infiles", str(urls), dest], what, src)
+
     def stat(self, lfn: str) -> int | None:
         try:
-            out = self._run(["xrdfs", self.host, "stat", self._tpath(lfn, READ)], "stat")
+            out = self._fs("stat", lfn, READ, "stat")
         except TransferFailure as exc:
             if exc.error_class == "not_found":
                 return None
@@ -202,43 +244,38 @@ class XRootDStorage:
         return None
 
     def checksum(self, lfn: str) -> str:
-        out = self._run(
-            ["xrdfs", self.host, "query", "checksum", self._tpath(lfn, READ)], "checksum"
-        )
-        parts = out.split()
-        if len(parts) < 2 or parts[0].lower() != "adler32":
+        out = self._fs("query checksum", lfn, READ, "checksum")
+        answer = [ln.split() for ln in out.splitlines() if ln.lower().startswith("adler32 ")]
+        parts = answer[-1] if answer else []
+        if len(parts) < 2:
             raise TransferFailure(f"{self.site}: unexpected checksum answer {out.strip()!r}")
         return canonical_adler32(parts[1])
 
+    def _dest(self, lfn: str) -> str:
+        """The destination URL of an xrdcp to us, with our write token.
+
+        xrdcp reads its destination from argv only (``--infiles`` lists sources), and the
+        SciTokens plugin of the server reads a token from the URL CGI or from a ``ztn``
+        login (which needs TLS and carries one token for every endpoint of the process),
+        so this one token is still visible in ``ps`` while the copy runs.
+        """
+        return self._turl(lfn, WRITE)
+
     def upload(self, local: Path, lfn: str) -> None:
-        target = self._turl(lfn, WRITE)
-        self._run(
-            ["xrdcp", "--nopbar", "--force", "--posc", "--path", str(local), target], "upload"
-        )
+        opts = ["--nopbar", "--force", "--posc", "--path"]
+        self._copy(opts, str(local.absolute()), self._dest(lfn), "upload", None)
 
     def download(self, lfn: str, local: Path) -> None:
-        self._run(["xrdcp", "--nopbar", "--force", self._turl(lfn, READ), str(local)], "download")
+        self._copy(["--nopbar", "--force"], self._turl(lfn, READ), str(local), "download", None)
 
     def third_party_copy(self, src: XRootDStorage, lfn: str) -> None:
         """Server-to-server copy from ``src`` (``xrdcp --tpc only``)."""
-        self._run(
-            [
-                "xrdcp",
-                "--nopbar",
-                "--force",
-                "--tpc",
-                "only",
-                "--path",
-                src._turl(lfn, READ),
-                self._turl(lfn, WRITE),
-            ],
-            "third-party copy",
-            src,
-        )
+        opts = ["--nopbar", "--force", "--tpc", "only", "--path"]
+        self._copy(opts, src._turl(lfn, READ), self._dest(lfn), "third-party copy", src)
 
     def delete(self, lfn: str) -> None:
         try:
-            self._run(["xrdfs", self.host, "rm", self._tpath(lfn, MODIFY)], "delete")
+            self._fs("rm", lfn, MODIFY, "delete")
         except TransferFailure as exc:
             if exc.error_class != "not_found":
                 raise
