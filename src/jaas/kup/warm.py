@@ -32,6 +32,7 @@ import fcntl
 import importlib
 import json
 import os
+import random
 import select
 import signal
 import subprocess
@@ -236,6 +237,21 @@ LEARN_PREFIX = "jaas."  # modules an attempt imported that the parent imports in
 _LEARN_MAX = 32768  # bytes: well below a pipe's capacity, so the child never blocks on it
 
 
+def _reseed() -> None:
+    """Fresh OS entropy for the global random generators a fork copied from the parent.
+
+    Two attempts forked from one parent would otherwise draw the same unseeded numbers.
+    ``os.fork`` runs the ``register_at_fork`` hooks (the ``random`` module reseeds itself
+    there; numba's generators check the pid); numpy's legacy global ``RandomState`` has no
+    hook, so it is reseeded here when the parent has imported it (else the child's import
+    seeds it). ``random`` is reseeded again so this does not depend on that hook.
+    """
+    random.seed()
+    legacy = sys.modules.get("numpy.random")
+    if legacy is not None:
+        legacy.seed()  # no argument: from the OS entropy source
+
+
 def _child(req: dict[str, Any], close: list[int], learn: int) -> None:
     """In the forked child: isolate, run the attempt, exit with its code (never returns)."""
     code = 1
@@ -248,6 +264,7 @@ def _child(req: dict[str, Any], close: list[int], learn: int) -> None:
         for fd in close:
             os.close(fd)
         os.setsid()
+        _reseed()
         if marker:
             os.makedirs(os.path.dirname(marker) or ".", exist_ok=True)
             lock = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
