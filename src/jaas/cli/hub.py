@@ -41,7 +41,45 @@ def run(dry_run: bool) -> None:
         click.echo(shlex.join(argv))
         return
     check_installed()
-    raise SystemExit(subprocess.call(argv, cwd=str(_config_path().parent)))
+    from jaas.notebook.hub import hub_settings
+
+    raise SystemExit(supervise(argv, _config_path().parent, f"jaas-hub-{hub_settings().port}"))
+
+
+def supervise(argv: list[str], cwd: Path, cgroup: str) -> int:
+    """Run the hub until it exits, then remove its cgroups that are left empty.
+
+    The hub runs in its own process group and gets SIGTERM/SIGINT once, from here (Ctrl-C
+    reaches only this process), and is waited for, so that it stops its users' servers
+    itself (``subprocess.call`` would kill it on Ctrl-C).
+    A hub killed before it could remove its cgroups (``jaas-hub-PORT`` and its users')
+    leaves them here; what still holds a process (a server left running) is kept.
+    """
+    proc = subprocess.Popen(argv, cwd=str(cwd), process_group=0)
+
+    def forward(sig: int, _frame: object) -> None:
+        if proc.poll() is None:
+            proc.send_signal(sig)
+
+    old = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        return proc.wait()
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+        _prune_cgroups(cgroup)
+
+
+def _prune_cgroups(name: str) -> None:
+    from jaas.errors import ConfigError
+    from jaas.notebook.cgroups import cgroups
+
+    try:
+        removed = cgroups(name, create=False).prune()
+    except (ConfigError, OSError):  # no cgroups here: the hub ran without limits
+        return
+    for d in removed:
+        click.echo(f"jaas hub: removed cgroup {d}", err=True)
 
 
 def check_installed() -> None:

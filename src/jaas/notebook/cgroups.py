@@ -113,6 +113,23 @@ class Cgroups:
         for d in self.user_dirs(user):
             self._drain(d)
 
+    def prune(self) -> list[Path]:
+        """Remove the users' cgroups that hold no process, then the parents if left empty.
+
+        Ends nothing: a cgroup with a process in it (a server still running after its hub
+        was killed) stays, and so does its parent. Returns the directories removed.
+        """
+        removed = []
+        for parent in self.parents():
+            children = [d for d in parent.iterdir() if d.is_dir()] if parent.is_dir() else []
+            for d in [*children, parent]:
+                try:
+                    d.rmdir()  # a cgroup goes only without processes or child cgroups
+                except OSError:
+                    continue
+                removed.append(d)
+        return removed
+
     @staticmethod
     def pids(d: Path) -> list[int]:
         try:

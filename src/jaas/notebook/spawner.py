@@ -52,3 +52,14 @@ class CgroupSpawner(SimpleLocalProcessSpawner):
     async def stop(self, now: bool = False) -> None:
         await super().stop(now=now)
         self._cgroups(create=False).remove(self.user.name)
+
+    def run_post_stop_hook(self) -> object:
+        """After every stop, also of a server that ended by itself (JupyterHub then skips
+        ``stop``): remove the user's cgroup, and the hub's when no other user has one."""
+        try:
+            groups = self._cgroups(create=False)
+            groups.remove(self.user.name)
+            groups.prune()
+        except Exception:  # never keep JupyterHub from finishing the stop
+            self.log.exception("%s: cannot remove the cgroup", self.user.name)
+        return super().run_post_stop_hook()
