@@ -30,7 +30,7 @@ import os
 import sys
 import threading
 import warnings
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +116,20 @@ def _offline_skhep_testdata(dirs: list[Path]) -> None:
 
     data_path._jaas_offline = True  # type: ignore[attr-defined]
     skhep_testdata.data_path = data_path
+
+
+# --- shared real services ---
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    """One real Chromium per test module (a launch is its driver's and the browser's
+    start-up, ~1.5 s of CPU); tests take ``browser`` (tests/portal/test_browser.py), which
+    closes what each test opened."""
+    from tests.portal.test_browser import launched
+
+    with launched() as b:
+        yield b
 
 
 # --- exit status ---

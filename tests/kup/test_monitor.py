@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 from click.testing import CliRunner
-from confluent_kafka import Producer
+from confluent_kafka import Producer, TopicPartition
 
 from jaas.cli.kup_monitor import COMMANDS, alerts, monitor
 from jaas.kup.alerts import Alert, AlertStore, Severity, evaluate_rules
@@ -55,7 +55,7 @@ def produce(bootstrap: str, per_partition: dict[int, int]) -> None:
     assert p.flush(10) == 0
 
 
-def consume(consumer, n: int, limit: float = 20.0) -> Counter[int]:
+def consume(consumer, n: int, limit: float = 60.0) -> Counter[int]:
     """Consume and commit ``n`` messages; count them per partition."""
     got: Counter[int] = Counter()
     deadline = time.monotonic() + limit
@@ -66,6 +66,36 @@ def consume(consumer, n: int, limit: float = 20.0) -> Counter[int]:
             got[msg.partition()] += 1
     assert sum(got.values()) == n, f"consumed {dict(got)} of {n}"
     return got
+
+
+def consume_one_each(consumer, parts: list[int], limit: float = 60.0) -> Counter[int]:
+    """Consume and commit one message of each partition in ``parts``.
+
+    The consumer fetches from both partitions but may hand out a whole batch of one first
+    (more likely under load); a message of a partition already served is read again later
+    (seek back), so every partition moves at each step, as the steady phase means.
+    """
+    got: Counter[int] = Counter()
+    deadline = time.monotonic() + limit
+    while set(got) != set(parts):
+        assert time.monotonic() < deadline, f"consumed {dict(got)}, wanted one of each {parts}"
+        msg = consumer.poll(0.2)
+        if msg is None or msg.error():
+            continue
+        if msg.partition() in got:  # not now: the same message comes again
+            consumer.seek(TopicPartition(TOPIC, msg.partition(), msg.offset()))
+            continue
+        consumer.commit(message=msg, asynchronous=False)
+        got[msg.partition()] += 1
+    return got
+
+
+def wait_for(cond, what: str, limit: float = 60.0) -> None:
+    """Poll ``cond`` until it is true; fail naming ``what`` after ``limit`` seconds."""
+    deadline = time.monotonic() + limit
+    while not cond():
+        assert time.monotonic() < deadline, f"{what}: not within {limit:g} s"
+        time.sleep(0.05)
 
 
 def lags(snap) -> dict[int, int]:
@@ -91,13 +121,15 @@ def test_lag_equals_uncommitted_and_burrow_transitions(broker, ledger):
     try:
         done: Counter[int] = Counter()
         for _ in range(3):  # committing steadily: lag drops -> OK
-            done += consume(consumer, 2)
+            done += consume_one_each(consumer, [0, 1])
             t += 1
             snap = mon.collect(now=t)
             assert lags(snap) == {p: produced[p] - done[p] for p in produced}
         assert snap.stage("a").lag_status is LagStatus.OK
         assert snap.stage("a").consumed == 6
 
+        # a live member is what makes an unmoved offset STALL rather than STOP
+        wait_for(lambda: mon.bus.group_alive(GROUP), "the consumer's group is live")
         for _ in range(4):  # alive but no commits: offsets stuck with lag -> STALL
             t += 1
             snap = mon.collect(now=t)
@@ -109,8 +141,9 @@ def test_lag_equals_uncommitted_and_burrow_transitions(broker, ledger):
     finally:
         consumer.close()
 
-    time.sleep(0.5)
-    t += 1  # the group is empty now: no new observations
+    # the group is empty now (the consumer left): no new observations
+    wait_for(lambda: not mon.bus.group_alive(GROUP), "the group is empty after close")
+    t += 1
     snap = mon.collect(now=t)
     t += 10  # no commit for longer than the window spans (3 s) -> STOP
     snap = mon.collect(now=t)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,8 +28,9 @@ SHOTS = (
 )
 
 
-@pytest.fixture
-def browser():
+@contextlib.contextmanager
+def launched() -> Iterator[Any]:
+    """Real Chromium through Playwright, closed on exit (tests/conftest.py's ``chromium``)."""
     need(Path(CHROMIUM).is_file(), "chromium not installed (Debian package chromium)")
     try:
         from playwright.sync_api import sync_playwright
@@ -39,6 +43,15 @@ def browser():
             yield b
         finally:
             b.close()
+
+
+@pytest.fixture
+def browser(chromium: Any) -> Iterator[Any]:
+    """The module's Chromium for one test; the contexts (and pages) it opened are closed
+    after it, so tests share no cookies, storage or open pages."""
+    yield chromium
+    for context in chromium.contexts:
+        context.close()
 
 
 def shot(page, name: str) -> None:

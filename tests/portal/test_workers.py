@@ -1,7 +1,8 @@
 """`jaas portal --workers 2`: a real uvicorn with two worker processes on one port.
 
 Which worker answered is visible in the live stream's frame ids: each worker's hub numbers
-its frames from its own base (``id >> 32``).
+its frames from its own base (``id >> 32``). One portal serves the module's tests (it
+starts three processes that import jaas afresh); no test changes another's jobs.
 """
 
 from __future__ import annotations
@@ -20,15 +21,29 @@ import pytest
 from jaas.kup.config import KupSettings
 from jaas.kup.ledger import Ledger
 from tests.portal.conftest import free_port
-from tests.portal.test_cli import JAAS, jaas, state_dir  # noqa: F401 (fixture)
+from tests.portal.test_cli import JAAS, jaas
 from tests.portal.test_stream import read_events
 
 
-@pytest.fixture
-def two_workers(state_dir: Path, tmp_path: Path) -> Iterator[str]:  # noqa: F811
+@pytest.fixture(scope="module")
+def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A saved pipeline state with one queued job (as test_cli's fixture, for the module)."""
+    root = tmp_path_factory.mktemp("workers")
+    settings = KupSettings(state_dir=root / "kup")
+    settings.save()
+    led = Ledger(settings.database, settings.pipeline())
+    raw = root / "a.raw"
+    raw.write_bytes(b"x")
+    led.submit_files([raw])
+    led.close()
+    return settings.state_dir
+
+
+@pytest.fixture(scope="module")
+def two_workers(state_dir: Path) -> Iterator[str]:
     port = free_port()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    log = tmp_path / "portal.log"
+    log = state_dir.parent / "portal.log"
     with log.open("w") as out:
         proc = subprocess.Popen(
             [*JAAS, "portal", str(state_dir), "--port", str(port), "--workers", "2", "--auth"],
@@ -63,7 +78,7 @@ def _worker_of(frame_id: int | str) -> int:
     return int(frame_id) >> 32
 
 
-def test_token_made_by_the_cli_works_on_both_workers(two_workers, state_dir):  # noqa: F811
+def test_token_made_by_the_cli_works_on_both_workers(two_workers, state_dir):
     r = jaas("portal", "token", "create", str(state_dir), "--name", "shift")
     assert r.returncode == 0, r.stderr
     auth = {"Authorization": f"Bearer {r.stdout.strip()}"}
@@ -83,7 +98,7 @@ def test_token_made_by_the_cli_works_on_both_workers(two_workers, state_dir):  #
     assert len(answered) == 2, f"only one worker answered: {answered}"
 
 
-def test_stream_resumes_with_last_event_id_across_two_workers(two_workers, state_dir, tmp_path):  # noqa: F811
+def test_stream_resumes_with_last_event_id_across_two_workers(two_workers, state_dir, tmp_path):
     token = jaas("portal", "token", "create", str(state_dir), "--name", "ui").stdout.strip()
     auth = {"Authorization": f"Bearer {token}"}
     with (
