@@ -30,6 +30,7 @@ from jaas.kup.config import load_stages
 from jaas.kup.ledger import Ledger
 from jaas.kup.states import State
 from jaas.portal.auth import Authenticator, AuthError, Principal, TokenStore
+from jaas.portal.fastpath import ResponseCache
 from jaas.portal.schemas import (
     AlertOut,
     ErrorOut,
@@ -63,12 +64,13 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 _CSV_FIELDS = list(JobOut.model_fields)
 
 
-def get_source(request: Request) -> LedgerSource:
+# dependencies without I/O are async: FastAPI runs a sync one in a thread, per request
+async def get_source(request: Request) -> LedgerSource:
     source: LedgerSource = request.app.state.source
     return source
 
 
-def get_hub(request: Request) -> Hub:
+async def get_hub(request: Request) -> Hub:
     hub: Hub = request.app.state.hub
     return hub
 
@@ -141,7 +143,7 @@ def _install_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": str(exc).strip("'\"")}, status_code=status)
 
 
-def _filter(
+async def _filter(
     stage: Annotated[str | None, Query(max_length=64, description="exact stage name")] = None,
     state: Annotated[State | None, Query(description="exact job state")] = None,
     file: Annotated[str | None, Query(max_length=512, description="substring of the file")] = None,
@@ -158,7 +160,7 @@ class JobOrder:
     order: SortOrder
 
 
-def _order(sort: JobSort = JobSort.FILE, order: SortOrder = SortOrder.ASC) -> JobOrder:
+async def _order(sort: JobSort = JobSort.FILE, order: SortOrder = SortOrder.ASC) -> JobOrder:
     return JobOrder(sort, order)
 
 
@@ -367,7 +369,8 @@ def create_app(settings: PortalSettings, source: LedgerSource | None = None) -> 
     app.state.settings = settings
     app.state.source = source
     app.state.hub = hub
-    app.state.auth = Authenticator(settings, TokenStore(source.ledger.engine))
+    # token lookups are cached on the same database changes as the reads
+    app.state.auth = Authenticator(settings, TokenStore(source.ledger.engine, source.cache))
     _install_handlers(app)
     _add_routes(app, settings)
     _include_views(app)
@@ -376,4 +379,6 @@ def create_app(settings: PortalSettings, source: LedgerSource | None = None) -> 
             raise ConfigError(f"{settings.static_dir}: no built SPA here (run `make portal-ui`)")
         app.mount("/", SPAFiles(directory=settings.static_dir, html=True), name="spa")
     app.add_middleware(ChangesDropCache, source=source)
+    # outermost: a repeated read is answered before FastAPI's routing and validation
+    app.add_middleware(ResponseCache, source=source, auth=app.state.auth, settings=settings)
     return app

@@ -105,6 +105,12 @@ class ViewCache:
             self._gen += 1
             self._checked = float("-inf")
 
+    def generation(self) -> int:
+        """A number that changes whenever the answers are dropped (the database changed,
+        or :meth:`clear`): what another store keyed on the same changes compares against."""
+        self._check()
+        return self._gen
+
     def _check(self) -> None:
         now = time.monotonic()
         if now - self._checked < self.interval:
