@@ -13,15 +13,17 @@ import csv
 import io
 import itertools
 import os
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
+from pydantic import TypeAdapter
 from sse_starlette.sse import EventSourceResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from jaas._version import __version__
@@ -62,6 +64,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"model": ErrorOut, "description": "invalid parameter (the reason in detail)"},
 }
 _CSV_FIELDS = list(JobOut.model_fields)
+_FRAMES = TypeAdapter(list[Frame])
 
 
 # dependencies without I/O are async: FastAPI runs a sync one in a thread, per request
@@ -86,11 +89,19 @@ def _principal(request: Request, authorization: str | None) -> Principal | None:
     return auth.principal(authorization)
 
 
-def require(scope: Scope) -> Callable[..., Principal]:
+def require(scope: Scope) -> Callable[..., Awaitable[Principal]]:
     """Dependency: the caller, who must hold ``scope`` (reads are open when auth is off)."""
 
-    def dep(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
-        who = _principal(request, authorization)
+    async def dep(
+        request: Request, authorization: Annotated[str | None, Header()] = None
+    ) -> Principal:
+        # on the event loop when the token lookup is cached on a cheap change token
+        # (SQLite), in a thread when it may be a round trip (PostgreSQL)
+        source: LedgerSource = request.app.state.source
+        if source.cache.inline:
+            who = _principal(request, authorization)
+        else:
+            who = await run_in_threadpool(_principal, request, authorization)
         settings: PortalSettings = request.app.state.settings
         if who is None:
             if scope is Scope.READ and not settings.auth:
@@ -171,7 +182,7 @@ def _add_routes(app: FastAPI, settings: PortalSettings) -> None:
     page_max = settings.page_max
 
     @app.get("/api/healthz", response_model=dict[str, str], tags=["health"])
-    def healthz() -> dict[str, str]:
+    async def healthz() -> dict[str, str]:
         """Liveness (no auth, no database): ``{"status": "ok"}``."""
         return {"status": "ok"}
 
@@ -262,13 +273,14 @@ def _add_routes(app: FastAPI, settings: PortalSettings) -> None:
         return RetryResult(plan=body.plan, retried=n, who=who.name)
 
     @app.get("/api/frames", response_model=list[Frame], responses=_ERRORS, tags=["live"])
-    def frames(
+    async def frames(
         hub: HubDep,
         _: ReaderDep,
         after: Annotated[int | None, Query(ge=0, description="last frame id seen")] = None,
-    ) -> list[Frame]:
+    ) -> Response:
         """Polling fallback of the stream: frames after ``after`` (a snapshot if unknown)."""
-        return hub.since(after)
+        # the hub's frames are typed already: serialised once, not validated again
+        return Response(_FRAMES.dump_json(hub.since(after)), media_type="application/json")
 
     @app.get(
         "/api/stream",

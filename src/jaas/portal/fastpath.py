@@ -101,15 +101,10 @@ class ResponseCache:
         self._answers: OrderedDict[tuple[str, bytes], _Answer] = OrderedDict()
         self.hits = 0
 
-    @property
-    def _inline(self) -> bool:
-        # the change token is read on every request and costs microseconds (SQLite): read
-        # it, and look tokens up (cached), on the event loop; otherwise in a thread
-        cache = self.source.cache
-        return cache.token.cheap and cache.interval == 0
-
     async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return fn(*args) if self._inline else await run_in_threadpool(fn, *args)
+        # a cheap change token (SQLite): read it, and look tokens up (cached on it), on the
+        # event loop; a round trip (PostgreSQL): in a thread
+        return fn(*args) if self.source.cache.inline else await run_in_threadpool(fn, *args)
 
     def _allowed(self, authorization: bytes | None) -> bool:
         """Whether the route would let this credential read (False: let the route say no)."""
