@@ -75,6 +75,7 @@ def serve(
 
     from jaas.db.engine import is_sqlite, sqlite_path
     from jaas.portal.app import SETTINGS_ENV, app_from_env, create_app
+    from jaas.portal.server import uvicorn_options
     from jaas.portal.settings import PortalSettings, check_bind
 
     kup = KupSettings.load(state_dir)
@@ -96,7 +97,7 @@ def serve(
     if workers == 1:
         app = create_app(settings)
         click.echo(f"jaas portal on http://{host}:{port}/ (API docs: /api/docs)", err=True)
-        uvicorn.run(app, host=host, port=port, log_level="warning")
+        uvicorn.run(app, host=host, port=port, log_level="warning", **uvicorn_options())
         return
     create_app(settings)  # fail here, once, on a bad database or SPA directory
     os.environ[SETTINGS_ENV] = settings.model_dump_json()  # every worker's settings
@@ -105,7 +106,15 @@ def serve(
         err=True,
     )
     target = f"{app_from_env.__module__}:{app_from_env.__name__}"
-    uvicorn.run(target, factory=True, workers=workers, host=host, port=port, log_level="warning")
+    uvicorn.run(
+        target,
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        log_level="warning",
+        **uvicorn_options(),
+    )
 
 
 @portal.group("token")

@@ -13,15 +13,17 @@ import csv
 import io
 import itertools
 import os
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
+from pydantic import TypeAdapter
 from sse_starlette.sse import EventSourceResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from jaas._version import __version__
@@ -30,6 +32,7 @@ from jaas.kup.config import load_stages
 from jaas.kup.ledger import Ledger
 from jaas.kup.states import State
 from jaas.portal.auth import Authenticator, AuthError, Principal, TokenStore
+from jaas.portal.fastpath import ResponseCache
 from jaas.portal.schemas import (
     AlertOut,
     ErrorOut,
@@ -61,14 +64,16 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"model": ErrorOut, "description": "invalid parameter (the reason in detail)"},
 }
 _CSV_FIELDS = list(JobOut.model_fields)
+_FRAMES = TypeAdapter(list[Frame])
 
 
-def get_source(request: Request) -> LedgerSource:
+# dependencies without I/O are async: FastAPI runs a sync one in a thread, per request
+async def get_source(request: Request) -> LedgerSource:
     source: LedgerSource = request.app.state.source
     return source
 
 
-def get_hub(request: Request) -> Hub:
+async def get_hub(request: Request) -> Hub:
     hub: Hub = request.app.state.hub
     return hub
 
@@ -84,11 +89,19 @@ def _principal(request: Request, authorization: str | None) -> Principal | None:
     return auth.principal(authorization)
 
 
-def require(scope: Scope) -> Callable[..., Principal]:
+def require(scope: Scope) -> Callable[..., Awaitable[Principal]]:
     """Dependency: the caller, who must hold ``scope`` (reads are open when auth is off)."""
 
-    def dep(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
-        who = _principal(request, authorization)
+    async def dep(
+        request: Request, authorization: Annotated[str | None, Header()] = None
+    ) -> Principal:
+        # on the event loop when the token lookup is cached on a cheap change token
+        # (SQLite), in a thread when it may be a round trip (PostgreSQL)
+        source: LedgerSource = request.app.state.source
+        if source.cache.inline:
+            who = _principal(request, authorization)
+        else:
+            who = await run_in_threadpool(_principal, request, authorization)
         settings: PortalSettings = request.app.state.settings
         if who is None:
             if scope is Scope.READ and not settings.auth:
@@ -141,7 +154,7 @@ def _install_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": str(exc).strip("'\"")}, status_code=status)
 
 
-def _filter(
+async def _filter(
     stage: Annotated[str | None, Query(max_length=64, description="exact stage name")] = None,
     state: Annotated[State | None, Query(description="exact job state")] = None,
     file: Annotated[str | None, Query(max_length=512, description="substring of the file")] = None,
@@ -158,7 +171,7 @@ class JobOrder:
     order: SortOrder
 
 
-def _order(sort: JobSort = JobSort.FILE, order: SortOrder = SortOrder.ASC) -> JobOrder:
+async def _order(sort: JobSort = JobSort.FILE, order: SortOrder = SortOrder.ASC) -> JobOrder:
     return JobOrder(sort, order)
 
 
@@ -169,7 +182,7 @@ def _add_routes(app: FastAPI, settings: PortalSettings) -> None:
     page_max = settings.page_max
 
     @app.get("/api/healthz", response_model=dict[str, str], tags=["health"])
-    def healthz() -> dict[str, str]:
+    async def healthz() -> dict[str, str]:
         """Liveness (no auth, no database): ``{"status": "ok"}``."""
         return {"status": "ok"}
 
@@ -260,13 +273,14 @@ def _add_routes(app: FastAPI, settings: PortalSettings) -> None:
         return RetryResult(plan=body.plan, retried=n, who=who.name)
 
     @app.get("/api/frames", response_model=list[Frame], responses=_ERRORS, tags=["live"])
-    def frames(
+    async def frames(
         hub: HubDep,
         _: ReaderDep,
         after: Annotated[int | None, Query(ge=0, description="last frame id seen")] = None,
-    ) -> list[Frame]:
+    ) -> Response:
         """Polling fallback of the stream: frames after ``after`` (a snapshot if unknown)."""
-        return hub.since(after)
+        # the hub's frames are typed already: serialised once, not validated again
+        return Response(_FRAMES.dump_json(hub.since(after)), media_type="application/json")
 
     @app.get(
         "/api/stream",
@@ -367,7 +381,8 @@ def create_app(settings: PortalSettings, source: LedgerSource | None = None) -> 
     app.state.settings = settings
     app.state.source = source
     app.state.hub = hub
-    app.state.auth = Authenticator(settings, TokenStore(source.ledger.engine))
+    # token lookups are cached on the same database changes as the reads
+    app.state.auth = Authenticator(settings, TokenStore(source.ledger.engine, source.cache))
     _install_handlers(app)
     _add_routes(app, settings)
     _include_views(app)
@@ -376,4 +391,6 @@ def create_app(settings: PortalSettings, source: LedgerSource | None = None) -> 
             raise ConfigError(f"{settings.static_dir}: no built SPA here (run `make portal-ui`)")
         app.mount("/", SPAFiles(directory=settings.static_dir, html=True), name="spa")
     app.add_middleware(ChangesDropCache, source=source)
+    # outermost: a repeated read is answered before FastAPI's routing and validation
+    app.add_middleware(ResponseCache, source=source, auth=app.state.auth, settings=settings)
     return app

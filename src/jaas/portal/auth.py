@@ -22,6 +22,7 @@ from sqlalchemy import Engine, insert, select, update
 
 from jaas.db import ensure_schema
 from jaas.errors import ConfigError
+from jaas.portal.cache import ViewCache
 from jaas.portal.schemas import Scope, TokenOut
 from jaas.portal.settings import PortalSettings
 
@@ -70,10 +71,21 @@ def _aware(t: dt.datetime | None) -> dt.datetime | None:
 
 
 class TokenStore:
-    """API tokens of the portal in the pipeline DB (only hashes are stored)."""
+    """API tokens of the portal in the pipeline DB (only hashes are stored).
 
-    def __init__(self, engine: Engine) -> None:
+    With a ``cache`` whose change token is read on every request (SQLite's, by default),
+    a token found is remembered (hash -> principal) until the database next changes: a
+    revocation is a commit, so the next request after it, in any worker process, queries
+    again and is refused. With a cache checked less often (PostgreSQL) every request
+    queries, so that a revocation never waits for the cache's interval.
+    """
+
+    _KNOWN_MAX = 4096  # tokens remembered at most (then forgotten all at once)
+
+    def __init__(self, engine: Engine, cache: ViewCache | None = None) -> None:
         self.engine = engine
+        self.cache = cache
+        self._known: dict[str, tuple[int, Principal]] = {}
         ensure_schema(engine)  # the one upgrade path of jaas.db (migration 0005)
 
     def create(self, name: str, scope: Scope | str) -> tuple[str, TokenOut]:
@@ -122,8 +134,25 @@ class TokenStore:
             raise ConfigError(f"no active token with id {token_id} (see `jaas portal token list`)")
 
     def lookup(self, secret: str) -> Principal | None:
+        """The holder of an active token (None: unknown or revoked)."""
+        digest = _hash(secret)
+        cache = self.cache
+        if cache is None or cache.interval > 0:
+            return self._query(digest)
+        gen = cache.generation()
+        known = self._known.get(digest)
+        if known is not None and known[0] == gen:
+            return known[1]
+        found = self._query(digest)
+        if found is not None and cache.generation() == gen:  # not across a change
+            if len(self._known) >= self._KNOWN_MAX:
+                self._known.clear()
+            self._known[digest] = (gen, found)
+        return found
+
+    def _query(self, digest: str) -> Principal | None:
         t = tokens_table
-        q = select(t).where(t.c.hash == _hash(secret), t.c.revoked.is_(None))
+        q = select(t).where(t.c.hash == digest, t.c.revoked.is_(None))
         with self.engine.connect() as conn:
             row = conn.execute(q).first()
         return None if row is None else Principal(f"token:{row.name}", Scope(row.scope))

@@ -105,6 +105,18 @@ class ViewCache:
             self._gen += 1
             self._checked = float("-inf")
 
+    @property
+    def inline(self) -> bool:
+        """Whether the token is read on every check and costs microseconds (SQLite by
+        default): then checks, and lookups cached on them, may run on the event loop."""
+        return self.token.cheap and self.interval == 0
+
+    def generation(self) -> int:
+        """A number that changes whenever the answers are dropped (the database changed,
+        or :meth:`clear`): what another store keyed on the same changes compares against."""
+        self._check()
+        return self._gen
+
     def _check(self) -> None:
         now = time.monotonic()
         if now - self._checked < self.interval:
