@@ -29,6 +29,8 @@ import numpy as np
 from jaas.cluster import plan as _plan
 from jaas.cluster import registry as _registry
 from jaas.cluster.columns import LazyColumns
+from jaas.cluster.direct import Job, WorkerGone, run_jobs
+from jaas.cluster.direct import fetch_kept as _direct_fetch_kept
 from jaas.cluster.worker import (
     FileRef,
     Kept,
@@ -89,21 +91,13 @@ def _batches(
     return out
 
 
-def _submit(
-    client: Any,
-    parts: list[_plan.PlannedPartition],
-    refs: list[FileRef],
-    query: Query,
-    owners: dict[str, str | None],
-) -> tuple[dict[Any, list[int]], set[str]]:
-    """A few ``run_parts`` tasks per worker (partitions on the owner of their home
-    file) and one ``load_piece`` per other worker's file a batch needs, covering what all
-    its partitions need; strict restrictions: a task runs where its columns are cached
-    (a lost worker's tasks are resubmitted by ``run``)."""
-    futures: dict[Any, list[int]] = {}
-    targets: set[str] = set()
+def _jobs(
+    parts: list[_plan.PlannedPartition], refs: list[FileRef], owners: dict[str, str | None]
+) -> list[Job]:
+    """A few batches per worker (partitions on the owner of their home file), each with
+    the rows of other workers' files it needs (covering what all its partitions need)."""
+    jobs: list[Job] = []
     for home, batches in _batches(parts, refs, owners).items():
-        targets.add(home)
         for batch in batches:
             need: dict[int, tuple[int, int]] = {}  # other owners' files: rows [lo, hi]
             for p in batch:
@@ -111,23 +105,93 @@ def _submit(
                     owner = owners[refs[i].path]
                     if owner is None:
                         raise JaasError(f"no worker owns {refs[i].path}")
-                    targets.add(owner)
                     if owner != home:
                         lo, hi = need.get(i, (p.lo, p.hi))
                         need[i] = (min(lo, p.lo), max(hi, p.hi))
             slot = {i: k for k, i in enumerate(need)}
-            pieces = [
-                client.submit(load_piece, refs[i], query, lo, hi, workers=[w], pure=False)
-                for i, (lo, hi) in need.items()
-                for w in [owners[refs[i].path]]
-            ]
+            needs = [(str(owners[refs[i].path]), refs[i], lo, hi) for i, (lo, hi) in need.items()]
             tasks = []
             for p in batch:
                 sources = tuple(slot[i] if i in slot else refs[i] for i in p.files)
                 tasks.append(PartTask(p.index, p.t_lo, p.t_hi, p.lo, p.hi, sources))
-            f = client.submit(run_parts, tasks, query, *pieces, workers=[home], pure=False)
-            futures[f] = [p.index for p in batch]
+            jobs.append(Job(home, tasks, needs, [p.index for p in batch]))
+    return jobs
+
+
+def _submit(
+    client: Any,
+    parts: list[_plan.PlannedPartition],
+    refs: list[FileRef],
+    query: Query,
+    owners: dict[str, str | None],
+) -> tuple[dict[Any, list[int]], set[str]]:
+    """A ``run_parts`` task per job (see ``_jobs``) and one ``load_piece`` per other
+    worker's file it needs; strict restrictions: a task runs where its columns are
+    cached (a lost worker's tasks are resubmitted by ``run``)."""
+    futures: dict[Any, list[int]] = {}
+    targets: set[str] = set()
+    for job in _jobs(parts, refs, owners):
+        targets.add(job.home)
+        targets.update(w for w, _, _, _ in job.needs)
+        pieces = [
+            client.submit(load_piece, ref, query, lo, hi, workers=[w], pure=False)
+            for w, ref, lo, hi in job.needs
+        ]
+        f = client.submit(run_parts, job.tasks, query, *pieces, workers=[job.home], pure=False)
+        futures[f] = job.indices
     return futures, targets
+
+
+def _direct(
+    cluster: Cluster,
+    parts: list[_plan.PlannedPartition],
+    refs: list[FileRef],
+    query: Query,
+    owners: dict[str, str | None],
+    out: dict[int, PartOutput],
+    paths: list[str],
+    report: Callable[[], None],
+) -> str:
+    """Run ``parts`` over the direct path into ``out``: "done", "gone" (a worker did not
+    answer: the scheduler has noticed by the time this returns) or "failed" (another
+    error: the task path reruns what is missing and reports it)."""
+    client = cluster.client
+
+    def alive() -> set[str]:
+        return set(client.run_on_scheduler(_registry.status, paths)[1])
+
+    status = "done"
+    gone: set[str] = set()
+    for job, got in run_jobs(client, _jobs(parts, refs, owners), query, alive):
+        if isinstance(got, BaseException):
+            if isinstance(got, WorkerGone):
+                status = "gone"
+                gone.update([job.home, *(w for w, _, _, _ in job.needs)])
+            elif status == "done":
+                status = "failed"
+            continue
+        for k, o in zip(job.indices, got, strict=True):
+            out[k] = o
+            report()
+    cluster.paths["direct"] += 1
+    if status == "gone":
+        cluster.forget()
+        _await_departure(client, paths, gone)
+    return status
+
+
+DEPARTURE_WAIT_S = 10.0  # for the scheduler to notice a worker that stopped answering
+
+
+def _await_departure(client: Any, paths: list[str], workers: set[str]) -> None:
+    """Wait until the scheduler has dropped at least one of ``workers`` (or they answer
+    it again), so that the re-planned query does not send them work."""
+    deadline = time.monotonic() + DEPARTURE_WAIT_S
+    while time.monotonic() < deadline:
+        _, alive = client.run_on_scheduler(_registry.status, paths)
+        if workers - set(alive):
+            return
+        time.sleep(0.05)
 
 
 GATHER_TIMEOUT_S = 5.0  # per finished task's result (see _collect)
@@ -249,13 +313,13 @@ def run(
     out: dict[int, PartOutput] = {}
     token = uuid.uuid4().hex  # the workers keep this query's veto arrays under it
     limit = 0  # attempts: 2 + the number of workers of the first one
+    retry = False  # the last attempt counts (workers changed), not a direct-path error
+    direct = cluster.direct  # tried first, once; the task path is the fallback
     with progress(total=0, desc=desc, unit="part") as bar:
         while True:
-            if limit:
+            if retry:
                 info.attempts += 1
-            owners, now_lost, alive = client.run_on_scheduler(
-                _registry.assign_with_workers, triples, local
-            )
+            owners, now_lost, alive = cluster.assignment(triples, local, cached=direct)
             if not limit:
                 limit = 2 + max(len(alive), 1)
                 if partition_events is None and partition_ns is None and ds.files:
@@ -285,10 +349,19 @@ def run(
 
             todo = [p for p in parts if p.index not in out]
             refs = _refs(files)
+            if direct:
+                direct = False
+                status = _direct(cluster, todo, refs, query, owners, out, paths, report)
+                if status == "done":
+                    break
+                retry = status == "gone"
+                continue
+            cluster.paths["tasks"] += 1
             futures, targets = _submit(client, todo, refs, query, owners)
             status = _collect(client, futures, out, paths, lost, targets, report)
             if status == "done":
                 break
+            retry = True
             if info.attempts >= limit:
                 raise JaasError(f"workers kept failing; unreachable files: {sorted(lost)}")
     outputs = [out[p.index] for p in parts]
@@ -309,7 +382,7 @@ def run(
     info.partitions = [
         (p.index, p.t_lo, p.t_hi, o.worker) for p, o in zip(parts, outputs, strict=True)
     ]
-    info.owners = owners
+    info.owners = dict(owners)
     info.lost = dict(lost)
     info.seconds = time.perf_counter() - t_start
     return sub, result, cols, masks, info
@@ -367,9 +440,8 @@ class _VetoFetch:
                 "closed: read res.result.veto_bits before closing the distributed.Client "
                 "(jaas.cluster.Cluster.close fetches them itself)"
             )
-        owners, now_lost, alive = client.run_on_scheduler(
-            _registry.assign_with_workers, self.triples, self.local
-        )
+        cluster = self.cluster
+        owners, now_lost, alive = cluster.assignment(self.triples, self.local)
         by_worker: dict[str, list[int]] = {}
         for k, o in enumerate(self.outputs):
             by_worker.setdefault(o.worker, []).append(k)
@@ -378,15 +450,15 @@ class _VetoFetch:
             if w not in alive:
                 continue
             indices = [self.parts[k].index for k in ks]
-            f = client.submit(fetch_kept, self.query.keep, indices, workers=[w], pure=False)
             try:
-                values = f.result(timeout=FETCH_TIMEOUT_S)
+                values = self._fetch(w, indices)
             except Exception:  # the worker died or hangs: recomputed below
-                client.cancel([f])
                 continue
             got.update({k: v for k, v in zip(ks, values, strict=True) if v is not None})
         missing = [self.parts[k] for k in range(len(self.outputs)) if k not in got]
         if missing:
+            cluster.forget()  # where to recompute: the scheduler's current view
+            owners, now_lost, alive = cluster.assignment(self.triples, self.local, cached=False)
             if set(now_lost) - set(self.lost):
                 raise JaasError(
                     "the result's veto bits were on a lost worker whose files are now "
@@ -404,6 +476,25 @@ class _VetoFetch:
         partials = [_with_vetoes(o, got[k]) for k, o in enumerate(self.outputs)]
         merged = merge(partials, spec, segments, bad=bad)
         return merged.veto_bits, merged.veto_intervals
+
+    def _fetch(self, worker: str, indices: list[int]) -> list[Kept | None]:
+        """The kept arrays of ``indices`` on ``worker``: direct, else a task."""
+        client = self.cluster.client
+        if self.cluster.direct:
+            try:
+                got: list[Kept | None] = _direct_fetch_kept(
+                    client, worker, self.query.keep, indices, FETCH_TIMEOUT_S
+                )
+                return got
+            except Exception:  # the task below says what is wrong
+                pass
+        f = client.submit(fetch_kept, self.query.keep, indices, workers=[worker], pure=False)
+        try:
+            values: list[Kept | None] = f.result(timeout=FETCH_TIMEOUT_S)
+        except Exception:
+            client.cancel([f])
+            raise
+        return values
 
 
 class DaskBackend:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import html
 import json
+import threading
 import weakref
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,12 +35,23 @@ class Cluster:
         client: the ``distributed.Client``.
         local_storage: files live on node-local disks (a lost worker's files become
             lost data instead of moving to another worker).
+        direct: send queries straight to the workers (``jaas.cluster.direct``), the
+            scheduler's tasks only as the fallback; False: always tasks.
+        paths: how many query attempts went which way ("direct", "tasks").
     """
 
-    def __init__(self, client: Any, *, local_storage: bool = False) -> None:
+    def __init__(self, client: Any, *, local_storage: bool = False, direct: bool = True) -> None:
         self.client = client
         self.local_storage = local_storage
+        self.direct = direct
+        self.paths: Counter[str] = Counter()
         self._lazy: list[weakref.ref[Any]] = []  # results whose veto arrays are remote
+        self._assigned: dict[Any, tuple[Any, ...]] = {}  # (files, local) -> assignment
+        self._lock = threading.Lock()
+        try:  # ownership changes on the scheduler drop the cached assignments
+            client.subscribe_topic(_registry.CHANGED_TOPIC, self._ownership_changed)
+        except Exception:  # an old scheduler: nothing is cached then
+            self.direct = False
         stream: Any = getattr(client, "scheduler_comm", None)  # batches for 10 ms by default
         if getattr(stream, "interval", 0) > _registry.STREAM_INTERVAL:
             stream.interval = _registry.STREAM_INTERVAL
@@ -84,6 +97,35 @@ class Cluster:
         from jaas.cluster.backend import ibd
 
         return ibd(ds, selection, client=self, **kwargs)
+
+    def _ownership_changed(self, event: Any = None) -> None:
+        with self._lock:
+            self._assigned.clear()
+
+    def assignment(
+        self, files: list[tuple[str, int, int]], local: bool, *, cached: bool = True
+    ) -> tuple[dict[str, str | None], dict[str, str], list[str]]:
+        """(owners, lost files, live workers) of ``files`` from the scheduler's registry;
+        with ``cached`` the last answer for the same files, until a worker arrives,
+        leaves or claims files (an event from the registry) or ``forget`` is called."""
+        key = (tuple(files), local)
+        if cached:
+            with self._lock:
+                got = self._assigned.get(key)
+            if got is not None:
+                return got
+        value = self.client.run_on_scheduler(_registry.assign_with_workers, files, local)
+        owners, lost, alive = value
+        if not lost and all(owners.values()):  # only a complete answer is reused
+            with self._lock:
+                if len(self._assigned) > 64:
+                    self._assigned.clear()
+                self._assigned[key] = (owners, lost, alive)
+        return owners, lost, alive
+
+    def forget(self) -> None:
+        """Drop the cached assignments (a worker did not answer)."""
+        self._ownership_changed()
 
     def track(self, result: Any) -> None:
         """Remember a ``LazyResult`` fetching from this cluster: ``close`` fetches its

@@ -30,6 +30,8 @@ __all__ = [
 ]
 
 PLUGIN_NAME = "jaas-registry"
+CHANGED_TOPIC = "jaas-ownership"  # an event on every worker arrival, departure, claim:
+# clients caching an assignment (the direct path) drop it
 
 
 @dataclass
@@ -168,22 +170,33 @@ class RegistryPlugin(SchedulerPlugin):
 
     def __init__(self) -> None:
         self.registry = Registry()
+        self.scheduler: Any = None
 
     async def start(self, scheduler: Any) -> None:
+        self.scheduler = scheduler
         for addr in scheduler.workers:
             self.registry.add_worker(addr)
         scheduler.handlers["jaas_claim"] = self._claim
 
+    def _changed(self, what: str, worker: str) -> None:
+        if self.scheduler is not None:
+            self.scheduler.log_event(CHANGED_TOPIC, {"action": what, "worker": worker})
+
     def add_worker(self, scheduler: Any, worker: str) -> None:
+        self.scheduler = scheduler
         self.registry.add_worker(worker)
+        self._changed("add-worker", worker)
 
     def remove_worker(self, scheduler: Any, worker: str, **kwargs: Any) -> None:
+        self.scheduler = scheduler
         moved, lost = self.registry.remove_worker(worker)
         if moved or lost:
             scheduler.log_event("jaas-registry", {"worker": worker, "moved": moved, "lost": lost})
+        self._changed("remove-worker", worker)
 
     def _claim(self, worker: str, files: list[tuple[str, int, int]], local: bool = False) -> str:
         self.registry.claim(worker, [(str(p), int(a), int(b)) for p, a, b in files], local=local)
+        self._changed("claim", worker)
         return "OK"
 
 
@@ -191,6 +204,7 @@ def _plugin(dask_scheduler: Any) -> RegistryPlugin:
     plugin = dask_scheduler.plugins.get(PLUGIN_NAME)
     if plugin is None:
         plugin = RegistryPlugin()
+        plugin.scheduler = dask_scheduler
         dask_scheduler.add_plugin(plugin, name=PLUGIN_NAME)
         for addr in dask_scheduler.workers:
             plugin.registry.add_worker(addr)

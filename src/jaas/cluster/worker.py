@@ -100,6 +100,7 @@ class JaasWorkerPlugin(WorkerPlugin):
     def _init(self, worker: Any) -> None:
         self.address = str(getattr(worker, "address", "") or "")
         _quick_stream(worker)
+        _install_handlers(worker)
         budget = self.budget or _default_budget(getattr(worker, "memory_limit", None))
         if budget != self.cache.budget:
             self.cache = ColumnCache(budget)
@@ -113,6 +114,14 @@ class JaasWorkerPlugin(WorkerPlugin):
 
 
 STREAM_INTERVAL = 0.001  # s; the worker batches its messages to the scheduler for 2 ms
+
+
+def _install_handlers(worker: Any) -> None:
+    """The direct path's RPC handlers (``jaas.cluster.direct``) on this worker."""
+    from jaas.cluster.direct import install
+
+    if hasattr(worker, "handlers"):
+        install(worker)
 
 
 def _quick_stream(worker: Any) -> None:
@@ -134,6 +143,7 @@ def _state(worker: Any = None) -> JaasWorkerPlugin:
     if not plugin.address:
         plugin.address = str(worker.address)
         _quick_stream(worker)
+        _install_handlers(worker)
     return plugin
 
 
@@ -144,6 +154,7 @@ def dask_setup(worker: Any) -> None:
     plugin.cache = ColumnCache(budget)
     plugin.budget = budget
     worker.plugins[PLUGIN_NAME] = plugin
+    _install_handlers(worker)
 
 
 def worker_stats(dask_worker: Any = None) -> CacheStats:
