@@ -30,6 +30,7 @@ from jaas.formats.rtraw import (
     _codec,
     open_tree,
     parse_compression,
+    read_columns,
     read_entries,
     read_meta,
     root_writer,
@@ -173,9 +174,15 @@ def read_esd(
     if unknown:
         raise FormatError(f"unknown ESD columns {unknown}; known: {list(ESD_COLUMNS)}", path=path)
     with open_tree(path, TREE, keep=entries is not None) as tree:
-        arr, inverse = read_entries(tree, names, entries, path)
-    out = {c: np.asarray(arr[c].to_numpy(), dtype=ESD_COLUMNS[c]) for c in names}
-    if entries is not None and not np.array_equal(inverse, np.arange(len(arr))):
+        direct = None if entries is None else read_columns(tree, names, entries, path)
+        if direct is None:
+            arr, inverse = read_entries(tree, names, entries, path)
+            out = {c: np.asarray(arr[c].to_numpy(), dtype=ESD_COLUMNS[c]) for c in names}
+        else:
+            cols, inverse = direct
+            out = {c: cols[c].values.astype(ESD_COLUMNS[c], copy=False) for c in names}
+    rows = len(next(iter(out.values()))) if out else len(inverse)
+    if entries is not None and not np.array_equal(inverse, np.arange(rows)):
         out = {c: v[inverse] for c, v in out.items()}
     if library == "pa":
         return pa.table(out)

@@ -47,6 +47,7 @@ import uproot
 from jaas._io import adler32_file, atomic_path
 from jaas._version import __version__
 from jaas.errors import ConfigError, FormatError
+from jaas.formats._baskets import Column, read_rows
 from jaas.formats.events import HitEvents
 from jaas.formats.outputs import StepCheck, commit_step, kept_output
 from jaas.progress import progress
@@ -72,7 +73,7 @@ _SOURCE = ("source", "source_adler32")  # the input's name and checksum in the o
 
 TREE = "rtraw"
 META_KEY = "jaas_meta"
-BASKET_HITS = 1 << 16  # hits per basket: 256 kB per hit branch, ~40 low-energy events
+BASKET_HITS = 1 << 15  # hits per basket: 128 kB per hit branch, ~20 low-energy events
 BASKET_EVENTS = 8192  # events per basket at most (scalar branches: 64 kB of int64)
 
 _HIT_TYPE = "var * {pmt: uint32, charge: float32, time: float32}"
@@ -84,6 +85,8 @@ _CODECS: dict[str, tuple[Any, int, int]] = {
     "lz4": (uproot.LZ4, 4, 12),
     "zlib": (uproot.ZLIB, 6, 9),
 }
+# entry reads decode baskets themselves (False: through uproot's TBasket model, as before)
+_DIRECT = True
 _UUID_NS = uuid.UUID("5f1b9a1e-6b7e-4c7a-9a55-6a6161730001")  # jaas namespace for file UUIDs
 
 
@@ -299,6 +302,29 @@ def _check_entries(path: Any, entries: npt.NDArray[np.int64], n: int) -> None:
         raise FormatError(f"entry {int(bad[0])} out of range: the file has {n} entries", path=path)
 
 
+def _distinct(
+    entries: npt.ArrayLike, n: int, path: Any
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    want = np.asarray(entries, dtype=np.int64).reshape(-1)
+    _check_entries(path, want, n)
+    uniq, inverse = np.unique(want, return_inverse=True)
+    return uniq, inverse.reshape(-1)
+
+
+def read_columns(
+    tree: Any, branches: Sequence[str], entries: npt.ArrayLike, path: Any = None
+) -> tuple[dict[str, Column], npt.NDArray[np.int64]] | None:
+    """``branches`` of ``entries`` (any order, repeats allowed) decoded straight from the
+    baskets holding them (``jaas.formats._baskets``): {branch: Column} of the distinct
+    sorted entries and, for each requested entry, its row there. None when a branch or
+    basket needs uproot's own reader (``read_entries`` then)."""
+    uniq, inverse = _distinct(entries, int(tree.num_entries), path)
+    if not _DIRECT:
+        return None
+    cols = read_rows(tree, list(branches), uniq)
+    return None if cols is None else (cols, inverse)
+
+
 def read_entries(
     tree: Any, branches: Sequence[str], entries: npt.ArrayLike | None, path: Any = None
 ) -> tuple[ak.Array, npt.NDArray[np.int64]]:
@@ -313,9 +339,7 @@ def read_entries(
     if entries is None:
         idx = np.arange(n, dtype=np.int64)
         return tree.arrays(list(branches), library="ak"), idx
-    want = np.asarray(entries, dtype=np.int64).reshape(-1)
-    _check_entries(path, want, n)
-    uniq, inverse = np.unique(want, return_inverse=True)
+    uniq, inverse = _distinct(entries, n, path)
     if len(uniq) == 0:
         return tree.arrays(list(branches), entry_start=0, entry_stop=0, library="ak"), inverse
     fast = _basket_read(tree, branches, uniq)
@@ -411,6 +435,27 @@ def _to_hits(arr: ak.Array) -> HitEvents:
     )
 
 
+def _columns_hits(cols: dict[str, Column]) -> HitEvents:
+    counts = cols["pmt"].counts
+    if counts is None:
+        raise FormatError("hit branch 'pmt' is not a counted list")
+    for name in _HITS:
+        other = cols[name].counts
+        if other is None or not np.array_equal(other, counts):
+            raise FormatError(f"hit branch '{name}' has other counts than 'pmt'")
+    offsets = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    return HitEvents(
+        event_id=cols["event_id"].values.astype(np.uint64, copy=False),
+        t=cols["t"].values.astype(np.int64, copy=False),
+        trigger=cols["trigger"].values.astype(np.uint16, copy=False),
+        offsets=offsets,
+        pmt=cols["pmt"].values.astype(np.uint32, copy=False),
+        charge=cols["charge"].values.astype(np.float32, copy=False),
+        time=cols["time"].values.astype(np.float32, copy=False),
+    )
+
+
 def take_hits(hits: HitEvents, index: npt.ArrayLike) -> HitEvents:
     """Events ``index`` of ``hits`` (any order, repeats allowed) as a new HitEvents."""
     idx = np.asarray(index, dtype=np.int64)
@@ -443,9 +488,16 @@ def read_rtraw(path: str | os.PathLike[str], entries: npt.ArrayLike | None = Non
     Example:
         >>> hits = read_rtraw("run000001_0000.rtraw.root", entries=[5, 17])  # doctest: +SKIP
     """
+    branches = [*_SCALARS, *_HITS]
     with open_tree(path, TREE, keep=entries is not None) as tree:
-        arr, inverse = read_entries(tree, [*_SCALARS, *_HITS], entries, path)
-    hits = _to_hits(arr)
+        direct = None if entries is None else read_columns(tree, branches, entries, path)
+        if direct is None:
+            arr, inverse = read_entries(tree, branches, entries, path)
+    if direct is not None:
+        cols, inverse = direct
+        hits = _columns_hits(cols)
+    else:
+        hits = _to_hits(arr)
     if entries is None or np.array_equal(inverse, np.arange(len(hits))):
         return hits
     return take_hits(hits, inverse)
