@@ -12,8 +12,9 @@ attributes. ``read_index`` recognises either format by its first bytes.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
+from typing import Any, Final
 
 import numpy as np
 import pyarrow as pa
@@ -26,17 +27,36 @@ from jaas.formats.schema import INDEX_SCHEMA
 
 __all__ = [
     "HDF5_CHUNK",
+    "INDEX_PARQUET_OPTIONS",
     "ROW_GROUP_SIZE",
+    "column_to_numpy",
     "index_column_names",
     "index_metadata",
     "is_hdf5",
     "read_index",
+    "read_parquet_index",
     "write_index",
 ]
 
 ROW_GROUP_SIZE = 1 << 20  # rows; ~25 MB of index columns per group
 HDF5_CHUNK = 1 << 16  # rows per HDF5 chunk
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+
+# How every index file is written (``pyarrow.parquet.write_table`` keywords): chosen for
+# the first query of a fresh process, which decodes the columns it scans (issue 13; the
+# measured table of codecs and encodings is in bench/RESULTS.md, "Index file settings").
+# LZ4 decodes ~2x faster than zstd for ~10 % more bytes; the time-sorted ``t`` and the
+# ``entry`` counter are delta-encoded (a few bits per row instead of 8 bytes to decompress);
+# dictionaries only for the few-valued columns (on floats they cost time and bytes).
+# Files written with other settings (e.g. the zstd files of jaas <= wave 4) read the same.
+INDEX_PARQUET_OPTIONS: Final[Mapping[str, Any]] = MappingProxyType(
+    {
+        "compression": "lz4",
+        "use_dictionary": ("run", "file_id", "cls", "quality"),
+        "column_encoding": {"t": "DELTA_BINARY_PACKED", "entry": "DELTA_BINARY_PACKED"},
+        "write_statistics": True,
+    }
+)
 
 
 def write_index(
@@ -50,9 +70,10 @@ def write_index(
 ) -> None:
     """Write ``table`` as an index file at ``path``: cast to INDEX_SCHEMA, sorted by time.
 
-    Written atomically (temporary name, then rename) with zstd compression and column
-    statistics. Missing optional columns are an error naming them; the output bytes depend
-    only on the content (no timestamps), so re-running a step gives an identical file.
+    Written atomically (temporary name, then rename) with ``INDEX_PARQUET_OPTIONS`` (LZ4,
+    delta-encoded times, column statistics). Missing optional columns are an error naming
+    them; the output bytes depend only on the content (no timestamps), so re-running a step
+    gives an identical file.
 
     Args:
         table: the rows, as an Arrow table or a dict of equal-length numpy arrays.
@@ -84,16 +105,15 @@ def write_index(
     meta.update({k.encode(): v.encode() for k, v in (metadata or {}).items()})
     table = table.replace_schema_metadata(meta)
     with atomic_path(path) as tmp:
-        pq.write_table(
-            table,
-            tmp,
-            compression="zstd",
-            row_group_size=row_group_size,
-            write_statistics=True,
-            # dictionaries only pay for the few-valued columns; on float columns they
-            # cost write time and bytes
-            use_dictionary=["run", "file_id", "cls", "quality"],
-        )
+        pq.write_table(table, tmp, row_group_size=row_group_size, **_parquet_options())
+
+
+def _parquet_options() -> dict[str, Any]:
+    """``INDEX_PARQUET_OPTIONS`` as fresh keyword arguments (pyarrow wants lists, dicts)."""
+    opts = dict(INDEX_PARQUET_OPTIONS)
+    opts["use_dictionary"] = list(opts["use_dictionary"])
+    opts["column_encoding"] = dict(opts["column_encoding"])
+    return opts
 
 
 def read_index(
@@ -112,13 +132,75 @@ def read_index(
         if is_hdf5(p):
             tables.append(_read_hdf5(p, columns))
             continue
-        try:
-            tables.append(pq.read_table(p, columns=list(columns) if columns else None))
-        except (OSError, pa.ArrowInvalid) as exc:
-            raise FormatError(f"not a readable index file: {exc}", path=p) from exc
+        tables.append(read_parquet_index(p, columns))
     if not tables:
         return INDEX_SCHEMA.empty_table().select(list(columns) if columns else INDEX_SCHEMA.names)
     return pa.concat_tables(tables)
+
+
+def read_parquet_index(
+    path: str | os.PathLike[str], columns: Sequence[str] | None = None, *, use_threads: bool = True
+) -> pa.Table:
+    """``columns`` (default all) of one Parquet index file.
+
+    Read through ``pyarrow.parquet.ParquetFile``, not ``read_table``: the latter imports
+    ``pyarrow.dataset``, which imports pandas (~0.6 s of a fresh process's first query).
+
+    Raises:
+        FormatError: the file is not a readable Parquet file, or lacks a column (named).
+    """
+    try:
+        with pq.ParquetFile(path) as f:
+            if columns is not None:
+                missing = [c for c in columns if c not in f.schema_arrow.names]
+                if missing:
+                    raise FormatError(f"index file has no column(s) {missing}", path=path)
+            return f.read(
+                columns=list(columns) if columns is not None else None, use_threads=use_threads
+            )
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise FormatError(f"not a readable index file: {exc}", path=path) from exc
+
+
+def column_to_numpy(
+    column: pa.ChunkedArray | pa.Array, out: np.ndarray | None = None
+) -> np.ndarray:
+    """The values of an Arrow column as one numpy array (into ``out`` if given).
+
+    Null-free fixed-width and boolean chunks are copied from their Arrow buffers: pyarrow's
+    own ``to_numpy`` imports pandas on first use (~0.5 s of a fresh process). Other chunks
+    (nulls, strings) go through ``to_numpy``. ``out`` must have ``len(column)`` items; values
+    are cast to its dtype as numpy assignment does.
+    """
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    if out is None:
+        if column.null_count:  # pyarrow's choice of type (e.g. float64 with NaN for ints)
+            return np.asarray(column.to_numpy(zero_copy_only=False))
+        out = np.empty(len(column), dtype=np.dtype(column.type.to_pandas_dtype()))
+    if len(out) != len(column):
+        raise ValueError(f"out has {len(out)} items for a column of {len(column)}")
+    pos = 0
+    for chunk in chunks:
+        n = len(chunk)
+        out[pos : pos + n] = _chunk_values(chunk)
+        pos += n
+    return out
+
+
+def _chunk_values(chunk: pa.Array) -> np.ndarray:
+    n, typ = len(chunk), chunk.type
+    if chunk.null_count == 0 and n:
+        data = chunk.buffers()[1]
+        if pa.types.is_boolean(typ):
+            first = chunk.offset // 8
+            nbytes = (chunk.offset % 8 + n + 7) // 8
+            bits = np.frombuffer(data, np.uint8, count=nbytes, offset=first)
+            skip = chunk.offset % 8
+            return np.unpackbits(bits, bitorder="little")[skip : skip + n].view(np.bool_)
+        if pa.types.is_integer(typ) or pa.types.is_floating(typ):
+            dtype = np.dtype(typ.to_pandas_dtype())
+            return np.frombuffer(data, dtype, count=n, offset=chunk.offset * dtype.itemsize)
+    return np.asarray(chunk.to_numpy(zero_copy_only=False))
 
 
 def index_column_names(path: str | os.PathLike[str]) -> list[str]:

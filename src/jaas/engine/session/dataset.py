@@ -22,12 +22,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from jaas.engine.session.cache import ColumnCache, default_cache
 from jaas.errors import ConfigError, FormatError
-from jaas.formats.index import index_column_names, index_metadata, is_hdf5, read_index
+from jaas.formats.index import (
+    column_to_numpy,
+    index_column_names,
+    index_metadata,
+    is_hdf5,
+    read_index,
+    read_parquet_index,
+)
 from jaas.formats.schema import INDEX_SCHEMA
 
 if TYPE_CHECKING:
@@ -320,23 +326,16 @@ def _read_files(files: Sequence[IndexFile], columns: list[str]) -> dict[str, np.
         if is_hdf5(f.path):
             table = read_index(f.path, columns)
         else:
-            try:
-                table = pq.read_table(f.path, columns=columns, use_threads=workers == 1)
-            except (OSError, pa.ArrowInvalid) as exc:
-                raise FormatError(f"not a readable index file: {exc}", path=f.path) from exc
+            table = read_parquet_index(f.path, columns, use_threads=workers == 1)
         if table.num_rows != f.n_events:
             raise FormatError(
                 f"index file changed while reading: {table.num_rows} rows, its footer said "
                 f"{f.n_events}; reopen the dataset",
                 path=f.path,
             )
-        start = int(offsets[i])
+        start, stop = int(offsets[i]), int(offsets[i + 1])
         for name in columns:
-            pos = start
-            for chunk in table.column(name).chunks:
-                n = len(chunk)
-                out[name][pos : pos + n] = chunk.to_numpy(zero_copy_only=False)
-                pos += n
+            column_to_numpy(table.column(name), out[name][start:stop])
 
     if workers == 1:
         for i in range(len(files)):
@@ -350,7 +349,7 @@ def _read_files(files: Sequence[IndexFile], columns: list[str]) -> dict[str, np.
 
 def _load_columns(path: str, columns: list[str]) -> dict[str, np.ndarray]:
     table = read_index(path, columns)
-    return {name: table.column(name).to_numpy() for name in columns}
+    return {name: column_to_numpy(table.column(name)) for name in columns}
 
 
 def _column_dtype(files: Sequence[IndexFile], name: str) -> np.dtype[Any]:

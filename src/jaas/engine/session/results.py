@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from jaas._fmt import with_error
 from jaas._io import atomic_path
@@ -30,6 +29,7 @@ from jaas.engine.session.backend import BackendInfo
 from jaas.errors import ConfigError
 
 if TYPE_CHECKING:
+    import pandas as pd
     from matplotlib.figure import Figure
 
     from jaas.engine.session.analysis import IBDSelection
@@ -47,6 +47,13 @@ __all__ = [
 
 _DAY_NS = 86_400 * 10**9
 _PAIR_COLUMNS = ("run", "file_id", "entry", "t", "E", "x", "y", "z", "r")
+
+
+def _frame(columns: dict[str, np.ndarray]) -> pd.DataFrame:
+    """A pandas DataFrame of ``columns`` (pandas is imported here, not by a query)."""
+    import pandas as pd
+
+    return pd.DataFrame(columns)
 
 
 def _take(cols: Mapping[str, np.ndarray], name: str, idx: np.ndarray) -> np.ndarray:
@@ -219,6 +226,8 @@ class SelectionResult:
 
     @cached_property
     def events_table(self) -> pd.DataFrame:
+        import pandas as pd  # a second of import: only when a table is asked for
+
         return pd.DataFrame({k: v[self.mask] for k, v in self.columns.items()})
 
     @property
@@ -319,7 +328,7 @@ class CoincidenceResult:
         for name, values in self.result.pair_columns.items():  # since columns at the pairs
             if not name.startswith("off_"):
                 out[name] = values
-        return pd.DataFrame(out)
+        return _frame(out)
 
     @cached_property
     def offtime_pairs(self) -> pd.DataFrame:
@@ -332,7 +341,7 @@ class CoincidenceResult:
         out["window"] = self.result.off_window
         out["dr_m"] = _dr(self.columns, p, d)
         out["dt_us"] = (_take(self.columns, "t", d) - _take(self.columns, "t", p)) / 1e3
-        return pd.DataFrame(out)
+        return _frame(out)
 
     # --- fits, histograms, truth --------------------------------------------------
     def fit_dt(self) -> DtFit:
