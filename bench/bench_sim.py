@@ -249,7 +249,7 @@ def main() -> None:
 
     print(f"{'measurement':<48} {'value':>14} unit")
     for name, value, unit in rows:
-        print(f"{name:<48} {value:>14,.1f} {unit}")
+        print(f"{name:<48} {value:>14,.{3 if abs(value) < 10 else 1}f} {unit}")
     print()
     print(f"index mode with index + truth files: {ours / 1e6:.2f} M events/s (load {load0})")
     verdict = "MET" if ours >= AIM else "NOT MET"
