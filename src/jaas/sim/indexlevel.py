@@ -52,10 +52,12 @@ def index_columns(
     showering = events["showering"]
     untracked = showering & (rng.random(n) < p.untracked_showering_fraction)
     tracked = is_mu & ~untracked
+    rows = np.flatnonzero(tracked)  # track points are smeared only where reconstructed
     track = {}
     for c in TRACK_COLUMNS:
-        val = events[c] + p.track_res * rng.standard_normal(n)
-        track[c] = np.where(tracked, val, np.nan).astype(np.float32)
+        col = np.full(n, np.nan, np.float32)
+        col[rows] = events[c][rows] + p.track_res * rng.standard_normal(len(rows))
+        track[c] = col
     cls = np.where(is_mu, EventClass.MUON, np.where(is_wp, EventClass.WP_ONLY, EventClass.POINT))
     return {
         "t": events["t"],

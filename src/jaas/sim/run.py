@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,14 +26,13 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from jaas._io import adler32_file, atomic_path
 from jaas._version import __version__
 from jaas.errors import ConfigError
-from jaas.formats.index import write_index
 from jaas.progress import progress
 from jaas.sim.indexlevel import index_columns
+from jaas.sim.output import write_index_chunks, write_truth_chunks
 from jaas.sim.params import SimConfig, validated
 from jaas.sim.stream import generate_truth, prefetch, rng_for
 from jaas.sim.truth import ROLES, SOURCES, Events, truth_table
@@ -102,14 +102,16 @@ def _name(cfg: SimConfig, seq: int) -> str:
     return f"run{cfg.run:06d}_{seq:04d}"
 
 
-def _record(outdir: Path, kind: str, path: Path, seq: int, t: np.ndarray) -> FileRecord:
+def _record(outdir: Path, kind: str, path: Path, seq: int, t: list[np.ndarray]) -> FileRecord:
+    """The record of a written file whose event times are the concatenated parts ``t``."""
+    t = [p for p in t if len(p)]
     return FileRecord(
         kind=kind,
         path=path.relative_to(outdir).as_posix(),
         seq=seq,
-        n_events=len(t),
-        t_first=int(t[0]) if len(t) else 0,
-        t_last=int(t[-1]) if len(t) else 0,
+        n_events=sum(len(p) for p in t),
+        t_first=int(t[0][0]) if t else 0,
+        t_last=int(t[-1][-1]) if t else 0,
         bytes=path.stat().st_size,
         adler32=adler32_file(path),
     )
@@ -124,50 +126,46 @@ class _Sink:
         self.records: list[FileRecord] = []
         self.seq = 0
         self.truth: list[Events] = []
-        self.ids: list[np.ndarray] = []
+        self.first_id = 0  # event id of the file's first event
         self.n_file = 0
 
-    def _write_truth(self) -> np.ndarray:
+    def _write_truth(self) -> list[np.ndarray]:
         """Write the buffered truth as this file's truth table; return its times."""
-        events = Events.concat(self.truth)
-        ids = np.concatenate(self.ids) if self.ids else np.zeros(0, np.int64)
-        record = self._truth_file(events, ids, self.seq)
+        record = self._truth_file(self.truth, self.first_id, self.seq)
         if record is not None:
             self.records.append(record)
-        self.truth, self.ids, self.n_file = [], [], 0
-        t: np.ndarray = events["t"]
+        t = [e["t"] for e in self.truth]
+        self.truth, self.n_file = [], 0
         return t
 
-    def _truth_file(self, events: Events, ids: np.ndarray, seq: int) -> FileRecord | None:
+    def _truth_file(self, parts: list[Events], first_id: int, seq: int) -> FileRecord | None:
         """Write one truth file (touches no sink state, so it can run on a thread)."""
         if not self.cfg.write_truth:
             return None
         path = self.outdir / "truth" / f"{_name(self.cfg, seq)}.truth.parquet"
-        table = truth_table(
-            events,
-            run=self.cfg.run,
-            event_id=ids,
-            file_seq=seq,
-            entry=np.arange(len(events), dtype=np.int64),
-        )
-        with atomic_path(path) as tmp:
-            pq.write_table(
-                table,
-                tmp,
-                compression="zstd",
-                row_group_size=1 << 20,
-                use_dictionary=["source", "role"],  # floats: dictionary is slow and larger
-            )
-        return _record(self.outdir, "truth", path, seq, events["t"])
+        write_truth_chunks(path, parts, run=self.cfg.run, first_id=first_id, file_seq=seq)
+        return _record(self.outdir, "truth", path, seq, [p["t"] for p in parts])
 
 
 class _IndexSink(_Sink):
-    def __init__(self, cfg: SimConfig, outdir: Path) -> None:
+    def __init__(self, cfg: SimConfig, outdir: Path, threads: int) -> None:
         super().__init__(cfg, outdir)
         self.cols: list[dict[str, np.ndarray]] = []
         # two writers: a file's index and truth tables are written at the same time
-        self._writer = ThreadPoolExecutor(max_workers=2, thread_name_prefix="jaas-sim-write")
+        self._writer = (
+            ThreadPoolExecutor(max_workers=2, thread_name_prefix="jaas-sim-write")
+            if threads > 1
+            else None
+        )
         self._pending: list[Future[FileRecord | None]] = []
+
+    def _submit(self, fn: Callable[..., FileRecord | None], *args: Any) -> None:
+        if self._writer is not None:
+            self._pending.append(self._writer.submit(fn, *args))
+            return
+        done: Future[FileRecord | None] = Future()
+        done.set_result(fn(*args))  # one thread: write now (an error is raised here)
+        self._pending.append(done)
 
     def add(self, events: Events, first_id: int, rng: np.random.Generator) -> None:
         cols = index_columns(events, rng, self.cfg.physics)
@@ -175,9 +173,10 @@ class _IndexSink(_Sink):
         while pos < n:
             take = min(self.cfg.events_per_file - self.n_file, n - pos)
             sl = slice(pos, pos + take)
+            if not self.n_file:
+                self.first_id = first_id + pos
             self.cols.append({k: v[sl] for k, v in cols.items()})
             self.truth.append(events.take(sl))
-            self.ids.append(np.arange(first_id + pos, first_id + pos + take, dtype=np.int64))
             self.n_file += take
             pos += take
             if self.n_file == self.cfg.events_per_file:
@@ -186,28 +185,20 @@ class _IndexSink(_Sink):
     def flush(self) -> None:
         if not self.n_file:
             return
-        n = self.n_file
-        table: dict[str, Any] = {k: np.concatenate([c[k] for c in self.cols]) for k in self.cols[0]}
-        table["run"] = np.full(n, self.cfg.run, np.int32)
-        table["file_id"] = np.full(n, self.seq, np.int32)
-        table["entry"] = np.arange(n, dtype=np.int64)
-        events = Events.concat(self.truth)
-        ids = np.concatenate(self.ids) if self.ids else np.zeros(0, np.int64)
-        # Parquet writing releases the GIL: write this file on a thread while the next one
+        # Parquet writing releases the GIL: write this file on threads while the next one
         # is generated (at most one file in flight, so memory stays bounded)
         self._wait()
-        self._pending = [
-            self._writer.submit(self._write_index, table, self.seq),
-            self._writer.submit(self._truth_file, events, ids, self.seq),
-        ]
-        self.cols, self.truth, self.ids, self.n_file = [], [], [], 0
+        self._submit(self._write_index, self.cols, self.seq)
+        self._submit(self._truth_file, self.truth, self.first_id, self.seq)
+        self.cols, self.truth, self.n_file = [], [], 0
         self.seq += 1
 
-    def _write_index(self, table: dict[str, Any], seq: int) -> FileRecord:
+    def _write_index(self, cols: list[dict[str, np.ndarray]], seq: int) -> FileRecord:
         path = self.outdir / "index" / f"{_name(self.cfg, seq)}.parquet"
         meta = {"jaas.run": str(self.cfg.run), "jaas.file_seq": str(seq)}
-        write_index(table, path, metadata={**meta, "jaas.version": __version__})
-        return _record(self.outdir, "index", path, seq, table["t"])
+        write_index_chunks(path, cols, run=self.cfg.run, file_id=seq,
+                           metadata={**meta, "jaas.version": __version__})  # fmt: skip
+        return _record(self.outdir, "index", path, seq, [c["t"] for c in cols])
 
     def _wait(self) -> None:
         pending, self._pending = self._pending, []
@@ -219,7 +210,8 @@ class _IndexSink(_Sink):
             self.flush()
             self._wait()
         finally:
-            self._writer.shutdown(wait=True)
+            if self._writer is not None:
+                self._writer.shutdown(wait=True)
 
 
 class _HitSink(_Sink):
@@ -267,7 +259,8 @@ class _HitSink(_Sink):
                 take = min(self.cfg.events_per_file - self.n_file, b - a)
                 self.writer.write_batch(hits.slice(a, a + take))
                 self.truth.append(events.take(slice(a, a + take)))
-                self.ids.append(ids[a : a + take])
+                if not self.n_file:
+                    self.first_id = int(ids[a])
                 self.n_file += take
                 a += take
                 full = self.n_file >= self.cfg.events_per_file
@@ -344,6 +337,7 @@ def simulate(
     outdir: str | os.PathLike[str],
     *,
     force: bool = False,
+    threads: int = 2,
 ) -> SimSummary:
     """Simulate a run into ``outdir`` (index-level Parquet or RAW files, truth, metadata).
 
@@ -353,6 +347,8 @@ def simulate(
             the new ones would be read with them.
         force: clear a previous simulation's files (index/, raw/, truth/, run*.json) from
             ``outdir`` first; anything else there is still refused.
+        threads: 1 runs everything on the calling thread; more generate the next chunk and
+            write files on threads (index mode). The files are the same for any number.
 
     Example:
         >>> cfg = {"duration_s": 60, "block_s": 60, "chunk_s": 60}
@@ -360,24 +356,34 @@ def simulate(
     """
     cfg = validated(config)
     _check_time_range(cfg)
+    if threads < 1:
+        raise ConfigError(f"threads must be at least 1, got {threads}")
     out = Path(outdir)
     _prepare_outdir(out, force=force)
     wall0 = time.perf_counter()
     sink: _IndexSink | _HitSink = (
-        _IndexSink(cfg, out) if cfg.mode == "index" else _HitSink(cfg, out)
+        _IndexSink(cfg, out, threads) if cfg.mode == "index" else _HitSink(cfg, out)
     )
     batch = BATCH_INDEX if cfg.mode == "index" else BATCH_HIT
     counts = np.zeros((len(SOURCES), len(ROLES)), np.int64)
     carry, n_done, k = Events.empty(), 0, 0
     with progress(total=cfg.duration_s, desc=f"sim run {cfg.run}", unit="s") as bar:
-        for chunk in prefetch(generate_truth(cfg)):
-            ev = Events.concat([carry, chunk.events])
-            np.add.at(counts, (chunk.events["src"], chunk.events["role"]), 1)
-            pos = 0
-            while len(ev) - pos >= batch:
-                sink.add(ev.take(slice(pos, pos + batch)), n_done, rng_for(cfg.seed, "response", k))
-                pos, n_done, k = pos + batch, n_done + batch, k + 1
-            carry = ev.take(slice(pos, None))
+        chunks = generate_truth(cfg)
+        for chunk in prefetch(chunks) if threads > 1 else chunks:
+            ev = chunk.events
+            key = ev["src"].astype(np.intp) * len(ROLES) + ev["role"]
+            counts += np.bincount(key, minlength=counts.size).reshape(counts.shape)
+            # batches of a fixed size whatever the chunks: the carried rows start the first
+            pos = min(batch - len(carry), len(ev))
+            carry = Events.concat([carry, ev.take(slice(0, pos))])
+            if len(carry) == batch:
+                sink.add(carry, n_done, rng_for(cfg.seed, "response", k))
+                carry, n_done, k = Events.empty(), n_done + batch, k + 1
+                while len(ev) - pos >= batch:
+                    batch_ev = ev.take(slice(pos, pos + batch))
+                    sink.add(batch_ev, n_done, rng_for(cfg.seed, "response", k))
+                    pos, n_done, k = pos + batch, n_done + batch, k + 1
+                carry = ev.take(slice(pos, None))
             step = (chunk.t1 - chunk.t0) * 1e-9
             bar.update(min(step, cfg.duration_s - bar.n))  # float sums must not overshoot
         if len(carry):

@@ -46,7 +46,10 @@ class Block:
         return base + np.arange(n, dtype=np.int64)
 
     def times(self, rng: np.random.Generator, n: int) -> npt.NDArray[np.int64]:
-        return self.t0 + (rng.random(n) * self.length).astype(np.int64)
+        """``n`` uniform times in the block, sorted (the chunk sort then only merges runs)."""
+        u = rng.random(n)
+        u.sort()
+        return self.t0 + (u * self.length).astype(np.int64)
 
 
 def expected_rate_hz(source: str, p: PhysicsParams, scale: Callable[[str], float]) -> float:
@@ -182,14 +185,18 @@ def muon(
     cos_t = np.cbrt(rng.random(n))  # pdf ~ cos^2 on [0, 1]
     sin_t = np.sqrt(1 - cos_t**2)
     phi = 2 * np.pi * rng.random(n)
-    d = np.stack([sin_t * np.cos(phi), sin_t * np.sin(phi), -cos_t])  # downward
-    e1 = np.stack([-np.sin(phi), np.cos(phi), np.zeros(n)])
-    e2 = np.cross(d, e1, axis=0)
+    cos_p, sin_p = np.cos(phi), np.sin(phi)
+    # direction d (downward), e1 = horizontal normal, e2 = d x e1: an orthonormal frame
+    d = (sin_t * cos_p, sin_t * sin_p, -cos_t)
+    e2 = (cos_t * cos_p, cos_t * sin_p, sin_t)
     b = p.R_ls * np.sqrt(rng.random(n))
     alpha = 2 * np.pi * rng.random(n)
-    mid = b * (np.cos(alpha) * e1 + np.sin(alpha) * e2)
+    u, v = b * np.cos(alpha), b * np.sin(alpha)
+    # impact point u e1 + v e2 with e1 = (-sin phi, cos phi, 0) horizontal
+    mid = (v * e2[0] - u * sin_p, u * cos_p + v * e2[1], v * e2[2])
     half = np.sqrt(np.clip(p.R_ls**2 - b**2, 0.0, None))
-    entry, exit_ = mid - half * d, mid + half * d
+    entry = [m - half * dk for m, dk in zip(mid, d, strict=True)]
+    exit_ = [m + half * dk for m, dk in zip(mid, d, strict=True)]
     # Landau-like fluctuation: Moyal variate -ln(Z^2), truncated (E)
     moyal = np.minimum(-np.log(rng.standard_normal(n) ** 2 + 1e-300), 15.0)
     energy = p.muon_dedx_mev_per_m * 2 * half * np.clip(1 + 0.04 * moyal, 0.5, None)
