@@ -152,7 +152,7 @@ class SimConfig(BaseModel):
     pmt_scale: float = Field(1.0, gt=0, le=1)
     max_events_per_file: int | None = Field(None, gt=0)
     max_bytes_per_file: int | None = Field(None, gt=0)
-    block_s: float = Field(3600.0, gt=0)
+    block_s: float = Field(600.0, gt=0)
     chunk_s: float = Field(3600.0, gt=0)
     min_trigger_gap_ns: int = Field(1, ge=1)
     write_truth: bool = True
