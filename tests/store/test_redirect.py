@@ -11,6 +11,7 @@ import pytest
 import uproot
 
 from jaas.errors import FormatError, NotInCatalogError
+from jaas.formats import _baskets
 from jaas.formats.esd import write_esd
 from jaas.formats.events import HitEvents
 from jaas.formats.index import read_index
@@ -79,20 +80,36 @@ def test_each_file_opened_once(files: dict[str, Any], monkeypatch: pytest.Monkey
 
 
 def test_reads_only_needed_baskets(files: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
-    reads: Counter[tuple[str, int]] = Counter()
+    spans: list[tuple[int, int]] = []  # (start, stop) byte spans the direct reader reads
+    real_ranges = _baskets._ranges
+
+    def spy_ranges(wanted: list[tuple[int, int]]) -> Any:
+        spans.extend(wanted)
+        return real_ranges(wanted)
+
+    via_uproot: Counter[tuple[str, int]] = Counter()
     real = uproot.behaviors.TBranch.TBranch.basket
 
     def spy(self: Any, basket_num: int) -> Any:
-        reads[(self.name, int(basket_num))] += 1
+        via_uproot[(self.name, int(basket_num))] += 1
         return real(self, basket_num)
 
+    monkeypatch.setattr(_baskets, "_ranges", spy_ranges)
     monkeypatch.setattr(uproot.behaviors.TBranch.TBranch, "basket", spy)
     fetch_events([(10, 3), (10, 4), (10, 300)], paths=files["paths"], with_hits=False)
+    assert not via_uproot, via_uproot  # every basket decoded by the direct reader
     # entries 3 and 4 share basket 0 (50 per basket), 300 is in basket 6: each of these
     # two baskets is read once per branch, no other basket is touched
-    assert set(reads.values()) == {1}
-    assert {b for _, b in reads} == {0, 6}
-    assert len(reads) == 2 * len({name for name, _ in reads})
+    where: dict[int, tuple[str, int]] = {}
+    with uproot.open(files["paths"][10][0]) as f:
+        tree = f[f.keys(cycle=False)[0]]
+        for br in tree.values():
+            for k in range(br.num_baskets):
+                where[int(br.member("fBasketSeek")[k])] = (br.name, k)
+    got = Counter(where[seek] for seek, _ in spans)
+    assert set(got.values()) == {1}, got
+    assert {k for _, k in got} == {0, 6}
+    assert len(got) == 2 * len({name for name, _ in got})
 
 
 def test_many_entries_across_baskets(files: dict[str, Any]) -> None:
