@@ -118,3 +118,38 @@ def test_relay_reconciles_a_new_broker(tmp_path):
         assert relay.reconcile() == 0  # same broker: nothing to do
         assert relay.step() == 2  # the ingest message and its republished copy
     ledger.close()
+
+
+LOST = PipelineConfig.model_validate(
+    {"stages": [{"name": "a", "input": "k.lost.a", "entry": "jaas.kup.stages:noop"}]}
+)
+
+
+def test_relay_republishes_jobs_whose_messages_the_group_went_past(broker, bus, tmp_path):
+    ledger = Ledger(f"sqlite:///{tmp_path / 'kup.db'}", LOST)
+    ensure_topics(broker.bootstrap, all_topics(LOST))
+    raws = []
+    for i in range(2):
+        raws.append(tmp_path / f"run1_{i:04d}.raw")
+        raws[-1].write_bytes(b"payload %d" % i)
+    ledger.submit_files(raws)
+    relay = Relay(ledger, bus, sentinel="test.epoch.lost", group_prefix="g.lost")
+    assert relay.publish_pending() == 2
+    assert relay.requeue_unconsumed(0.0) == 0  # not consumed yet: a backlog
+    skipper = bus.subscribe("g.lost.a", ["k.lost.a"])
+    skipper.commit(poll_until(skipper, 2)[-1])  # both offsets committed, neither started
+    skipper.close()
+    assert relay.requeue_unconsumed(0.0) == 2
+    assert relay.publish_pending() == 2
+    stage = LOST.stage("a")
+    w = StageWorker(stage, ledger, get_executor("local", slots=2), bus, tmp_path / "d", "g.lost.a")
+    w.consumer = bus.subscribe(w.group, [stage.input])
+    keys = [JobKey(r.name, "a", "1") for r in raws]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(ledger.job(k).state is not State.DONE for k in keys):
+        w.step(0.2)
+    assert [ledger.job(k).state for k in keys] == [State.DONE, State.DONE]
+    assert relay.requeue_unconsumed(0.0) == 0
+    w.consumer.close()
+    w.executor.shutdown()
+    ledger.close()

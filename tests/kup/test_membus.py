@@ -173,6 +173,34 @@ def test_relay_keeps_unacknowledged_messages_pending(ledger, tmp_path):
     assert ledger.unpublished() == []
 
 
+def test_relay_republishes_a_queued_job_whose_message_the_group_went_past(ledger, tmp_path):
+    bus = MemoryBus()
+    files = raw_files(tmp_path, 3)
+    ledger.submit_files(files)
+    relay = Relay(ledger, bus, group_prefix="g")
+    assert relay.step() == 3
+    assert relay.requeue_unconsumed(0.0) == 0  # nothing consumed yet: a backlog, not a loss
+    lost = bus.subscribe("g.a", ["m.a"])  # a member that commits message 0 and never starts it
+    lost.commit(lost.poll(0))
+    lost.close()
+    ex = FakeExecutor()
+    w = worker(ledger, bus, tmp_path, ex, group="g.a")
+    for _ in range(3):
+        w.step(0)
+    assert len(ex.submitted) == 2 and bus.committed("g.a", "m.a") == {0: 3}
+    key = JobKey(files[0].name, "a", "1")
+    assert ledger.job(key).state is State.QUEUED
+    assert relay.requeue_unconsumed(3600.0) == 0  # its message is too recent to judge
+    assert relay.requeue_unconsumed(0.0) == 1 and relay.requeued == 1
+    assert relay.requeue_unconsumed(0.0) == 0  # the fresh message is not published yet
+    assert relay.step() == 1
+    w.step(0)
+    assert ledger.job(key).state is State.RUNNING
+    assert [s.argv[5] for s in ex.submitted] == [f.name for f in files[1:]] + [files[0].name]
+    assert relay.requeue_unconsumed(0.0) == 0  # nothing queued is left
+    w.consumer.close()
+
+
 # ---- worker ------------------------------------------------------------------------------------
 
 

@@ -244,6 +244,9 @@ class KupSettings(BaseModel):
     session_timeout_ms: int = Field(default=6000, ge=1000)
     poll_interval: float = Field(default=0.2, gt=0)
     reconcile_interval: float = Field(default=2.0, gt=0)
+    # a queued job whose stage's group has committed past every message of it for this
+    # many seconds gets a fresh message (see Relay.requeue_unconsumed)
+    requeue_after: float = Field(default=15.0, gt=0)
     group_prefix: str = "jaas-kup"
     data_dir: Path | None = None
 

@@ -33,6 +33,7 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
     insert,
+    or_,
     select,
     update,
 )
@@ -587,6 +588,55 @@ class Ledger:
                 topic = self.config.stage(row.stage).input
                 self._enqueue(conn, topic, key, {"input": row.input_path}, now)
             return len(rows)
+
+    def requeue_unconsumed(
+        self, stage: str, published_before: dt.datetime, limit: int = 500
+    ) -> list[str]:
+        """Write a fresh outbox message for queued jobs of ``stage`` whose messages were all
+        published before ``published_before`` (or that have none); return their files.
+
+        Only meaningful when the stage's consumer group has committed every offset of its
+        topic (see :meth:`Relay.requeue_unconsumed`): a worker commits after its ledger
+        write, so a job still queued then had its message skipped or lost by the broker.
+        Duplicates are harmless (a worker only starts queued jobs).
+        """
+        st = self.config.stage(stage)
+        with self._tx() as conn:
+            rows = conn.execute(
+                select(jobs.c.file, jobs.c.input_path)
+                .where(
+                    jobs.c.stage == stage,
+                    jobs.c.version == st.version,
+                    jobs.c.state == State.QUEUED.value,
+                    jobs.c.updated < published_before,
+                )
+                .order_by(jobs.c.id)
+                .limit(limit)
+            ).all()
+            if not rows:
+                return []
+            recent = {  # keys with a message not yet published or published since
+                r.key
+                for r in conn.execute(
+                    select(outbox.c.key).where(
+                        outbox.c.topic == st.input,
+                        outbox.c.key.in_([r.file for r in rows]),
+                        or_(
+                            outbox.c.published_at.is_(None),
+                            outbox.c.published_at >= published_before,
+                        ),
+                    )
+                )
+            }
+            now = _now()
+            out = []
+            for r in rows:
+                if r.file in recent:
+                    continue
+                key = JobKey(r.file, stage, st.version)
+                self._enqueue(conn, st.input, key, {"input": r.input_path}, now)
+                out.append(r.file)
+            return out
 
     def unpublished(self, limit: int = 500) -> list[OutboxMessage]:
         """Outbox rows not yet published, oldest first."""

@@ -12,11 +12,17 @@ connection commits; a few microseconds) every ``check`` seconds on a kept connec
 Either way a new row is published within ~``check`` seconds of its commit, while the full
 step (due retries, expired leases, the outbox query) runs only every ``poll`` seconds
 when nothing changes.
+
+Self-healing: every ``requeue_after`` seconds the relay looks at each stage whose consumer
+group has committed every offset of its topic (no lag) and republishes the jobs still
+queued whose messages were all published more than ``requeue_after`` seconds ago: such a
+message was skipped or lost by the broker, and the file would otherwise wait forever.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 import signal
 import sys
@@ -140,12 +146,19 @@ class Relay:
     """
 
     def __init__(
-        self, ledger: Ledger, bus: Bus, sentinel: str = "jaas-kup.epoch", check: float = 0.02
+        self,
+        ledger: Ledger,
+        bus: Bus,
+        sentinel: str = "jaas-kup.epoch",
+        check: float = 0.02,
+        group_prefix: str = "jaas-kup",
     ) -> None:
         self.ledger = ledger
         self.bus = bus
         self.sentinel = sentinel
+        self.group_prefix = group_prefix
         self.reconciled = 0
+        self.requeued = 0
         self.watch = OutboxWatch(ledger, check)
 
     def reconcile(self) -> int:
@@ -157,6 +170,37 @@ class Relay:
         self.bus.ensure_topics([self.sentinel])
         self.reconciled += 1
         log.info("broker %s is new: topics created, %d queued job(s) republished", self.bus.name, n)
+        return n
+
+    def requeue_unconsumed(self, after: float) -> int:
+        """Give a fresh message to queued jobs whose stage's group went past all of theirs.
+
+        A stage qualifies when its group's committed offset has reached the high watermark
+        on every partition of its topic (read after the cut-off time is taken, so every
+        message acknowledged before it lies below the watermark); the ledger then requeues
+        its queued jobs whose messages are all older than ``after`` seconds. Returns the
+        jobs requeued (each logged with its file).
+        """
+        cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=after)
+        if not self.bus.cluster().up:  # also refreshes the topics' partitions
+            return 0
+        n = 0
+        for stage in self.ledger.config.stages:
+            marks = self.bus.watermarks(stage.input)
+            done = self.bus.committed(f"{self.group_prefix}.{stage.name}", stage.input)
+            if not marks or any((done.get(p) or 0) < high for p, (_, high) in marks.items()):
+                continue  # a backlog, or messages being handled: not ours to judge
+            files = self.ledger.requeue_unconsumed(stage.name, cutoff)
+            for f in files:
+                log.warning(
+                    "stage %s: job %s still queued after its group consumed every message "
+                    "of %s (a message skipped or lost): republished",
+                    stage.name,
+                    f,
+                    stage.input,
+                )
+            n += len(files)
+        self.requeued += n
         return n
 
     def publish_pending(self, limit: int = 500) -> int:
@@ -179,7 +223,13 @@ class Relay:
             n += self.publish_pending()
         return n
 
-    def run(self, stop: threading.Event, poll: float = 0.2, reconcile_every: float = 2.0) -> None:
+    def run(
+        self,
+        stop: threading.Event,
+        poll: float = 0.2,
+        reconcile_every: float = 2.0,
+        requeue_after: float = 15.0,
+    ) -> None:
         """Loop until ``stop`` is set; broker outages are logged and retried.
 
         When nothing was published, the loop waits until the database changes (a new
@@ -188,6 +238,7 @@ class Relay:
         the previous one.
         """
         next_check = next_sweep = 0.0
+        next_requeue = time.monotonic() + requeue_after
         try:
             while not stop.is_set():
                 try:
@@ -195,13 +246,16 @@ class Relay:
                     if now >= next_check:
                         self.reconcile()
                         next_check = time.monotonic() + reconcile_every
+                    if now >= next_requeue:
+                        next_requeue = now + requeue_after / 2
+                        self.requeue_unconsumed(requeue_after)
                     if now >= next_sweep:  # the full step, at least every ``poll`` s
                         n = self.step()
                         next_sweep = time.monotonic() + poll
                     else:  # woken by a change: only the outbox
                         n = self.publish_pending()
                     if n == 0:
-                        wake = min(next_sweep, next_check) - time.monotonic()
+                        wake = min(next_sweep, next_check, next_requeue) - time.monotonic()
                         self.watch.wait(stop, max(wake, 0.0))
                 except Exception as exc:  # broker or DB hiccup: keep going
                     log.warning("relay step failed, retrying: %s", exc)
@@ -224,9 +278,11 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    relay = Relay(ledger, bus, sentinel=f"{settings.group_prefix}.epoch")
+    relay = Relay(
+        ledger, bus, sentinel=f"{settings.group_prefix}.epoch", group_prefix=settings.group_prefix
+    )
     try:
-        relay.run(stop, settings.poll_interval, settings.reconcile_interval)
+        relay.run(stop, settings.poll_interval, settings.reconcile_interval, settings.requeue_after)
     finally:
         bus.close()
         ledger.close()
