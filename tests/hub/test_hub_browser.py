@@ -1,6 +1,7 @@
-"""Two users of a real JupyterHub in real Chromium: the selection panel runs on the shared
-jaas cluster, the dt slider changes the pair count and histogram, and the second user's
-first query is served from the cluster's column cache."""
+"""Two users of a real JupyterHub in real Chromium run the example selection-panel notebook
+(``examples/selection_panel.ipynb``, on the hub's data): the panel runs on the shared jaas
+cluster, the dt slider changes the pair count and histogram, and the second user's first
+query is served from the cluster's column cache."""
 
 from __future__ import annotations
 
@@ -16,11 +17,12 @@ from jaas.sim import SimConfig, simulate
 from tests.hub.conftest import PASSWORD, Hub
 
 SHOTS = Path(os.environ["JAAS_HUB_SHOTS"]) if os.environ.get("JAAS_HUB_SHOTS") else None
-CELLS = [
-    "from jaas.notebook import SelectionPanel\n"
-    "panel = SelectionPanel(ds, store='selections.json')\npanel",
-    "print('ran on', panel.result.backend_info.describe())",
-]
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "selection_panel.ipynb"
+# every code cell shows its execution count: the notebook ran to its end
+ALL_RAN = """() => {
+  const p = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')];
+  return p.length > 0 && p.every(e => /\\[\\d+\\]/.test(e.innerText));
+}"""
 
 
 def _shot(page, name: str) -> None:
@@ -44,10 +46,10 @@ def _open_panel(browser, hub: Hub, user: str):  # type: ignore[no-untyped-def]
 
     home = hub.home(user)
     home.mkdir(parents=True, exist_ok=True)
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in CELLS])
+    nb = nbformat.read(EXAMPLE, as_version=4)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}  # fmt: skip
-    nbformat.write(nb, home / "panel.ipynb")
+    nbformat.write(nb, home / EXAMPLE.name)
     page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
     page.set_default_timeout(180_000)
     page.goto(hub.url + "/hub/login")
@@ -55,7 +57,7 @@ def _open_panel(browser, hub: Hub, user: str):  # type: ignore[no-untyped-def]
     page.fill("input[name=password]", PASSWORD)
     page.click("#login_submit")
     page.wait_for_url(re.compile(rf"/user/{user}/lab"))
-    page.goto(f"{hub.url}/user/{user}/lab/tree/panel.ipynb?reset")
+    page.goto(f"{hub.url}/user/{user}/lab/tree/{EXAMPLE.name}?reset")
     page.locator(".jp-Notebook .jp-Cell").first.wait_for()
     page.get_by_text(re.compile(r"Python 3 \(ipykernel\) \| Idle")).wait_for()
     started = page.locator(".jp-InputPrompt", has_text=re.compile(r"\[[*\d]")).first
@@ -71,6 +73,7 @@ def _open_panel(browser, hub: Hub, user: str):  # type: ignore[no-untyped-def]
     try:
         count.wait_for()
         page.get_by_text("ran on dask").wait_for()
+        page.wait_for_function(ALL_RAN)  # the example's last cells set dt and reload it
     except Exception:
         _shot(page, f"{user}-failed")
         raise
