@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import multiprocessing as mp
 
+import pytest
+
 from jaas import db
 
 
@@ -31,3 +33,33 @@ def test_concurrent_first_opens_create_the_schema_once(db_url):
     engine = db.make_engine(db_url)
     assert db.current_revision(engine) == db.head_revision()
     engine.dispose()
+
+
+def test_a_locked_new_sqlite_database_is_opened_again(tmp_path, monkeypatch) -> None:
+    # the race (SQLite refusing a lock at once while connections create a new database)
+    # cannot be caused on demand: the first two opens are made to fail as it fails
+    from jaas.db import make_engine, migrate
+    from jaas.errors import DatabaseError
+
+    real, calls = migrate._ensure, []
+
+    def flaky(engine, readonly):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        if len(calls) <= 2:
+            raise DatabaseError("x.db: cannot open the database: database is locked")
+        return real(engine, readonly)
+
+    monkeypatch.setattr(migrate, "_ensure", flaky)
+    engine = make_engine(f"sqlite:///{tmp_path / 'new.db'}")
+    migrate.ensure_schema(engine)
+    assert len(calls) == 3 and migrate.current_revision(engine) == migrate.head_revision()
+
+    def broken(engine, readonly):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        raise DatabaseError("x.db: cannot open the database: file is not a database")
+
+    monkeypatch.setattr(migrate, "_ensure", broken)
+    calls.clear()
+    with pytest.raises(DatabaseError, match="not a database"):
+        migrate.ensure_schema(engine)
+    assert len(calls) == 1  # other errors are not retried

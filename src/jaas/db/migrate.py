@@ -20,6 +20,7 @@ a PostgreSQL advisory lock), so processes opening a database at the same time do
 from __future__ import annotations
 
 import functools
+import time
 from pathlib import Path
 
 from alembic import command
@@ -165,11 +166,27 @@ def ensure_schema(engine: Engine, *, readonly: bool = False) -> None:
         DatabaseError: unreachable or not a database, newer than this jaas, or an old
             PostgreSQL database that needs ``jaas db upgrade``.
     """
-    try:
-        _ensure(engine, readonly)
-    except DatabaseError:
-        engine.dispose()  # no pooled connection outlives a refused open
-        raise
+    for attempt in range(_OPEN_ATTEMPTS):
+        try:
+            _ensure(engine, readonly)
+            return
+        except DatabaseError as exc:
+            # Connections racing to create a new SQLite database can get "database is
+            # locked" at once, without SQLite waiting on the busy timeout (it refuses a
+            # lock that could deadlock): open again; the upgrade is one transaction
+            if (
+                attempt + 1 < _OPEN_ATTEMPTS
+                and engine.dialect.name == "sqlite"
+                and "database is locked" in str(exc)
+            ):
+                engine.dispose()
+                time.sleep(0.05 * 2**attempt)
+                continue
+            engine.dispose()  # no pooled connection outlives a refused open
+            raise
+
+
+_OPEN_ATTEMPTS = 5
 
 
 def _ensure(engine: Engine, readonly: bool) -> None:
