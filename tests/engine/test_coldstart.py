@@ -50,6 +50,19 @@ def test_cli_help_loads_no_heavy_module() -> None:
     assert not loaded & {*HEAVY, "numpy", "pyarrow"}, sorted(loaded & {*HEAVY, "numpy", "pyarrow"})
 
 
+def test_the_query_api_imports_numba_only_when_a_query_runs(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """numba and the kernels (~0.15 s) are imported on the first query, on its warm-up
+    thread while the columns are read, not by importing the API."""
+    write_index(_table(np.random.default_rng(3), 2000, 0, 0), tmp_path / "f.parquet")
+    before = _loaded_after("import jaas, jaas.engine.session.analysis")
+    assert "numba" not in before
+    after = _loaded_after(
+        f"import jaas\nres = jaas.open({str(tmp_path)!r}).coincidence(prompt='E > 0', "
+        "delayed='E > 0', dt='1 ms', mode='all')\nassert res.n_pairs > 0"
+    )
+    assert "numba" in after
+
+
 def _table(rng: np.random.Generator, n: int, t0: int, file_id: int) -> pa.Table:
     cols = {}
     for fld in INDEX_SCHEMA:

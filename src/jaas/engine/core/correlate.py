@@ -50,7 +50,6 @@ import numpy.typing as npt
 
 from jaas.engine.core import spec as _spec
 from jaas.engine.core.exposure import normalize_intervals
-from jaas.engine.core.kernels import first_unsorted
 from jaas.engine.core.partition import VetoMemo, merge, plan_partitions, run_partitions
 from jaas.engine.core.spec import (
     MODES as MODES,
@@ -213,6 +212,8 @@ def _check_columns(
     for name in ("x", "y", "z", *TRACK_COLUMNS):
         if name in columns and name not in out:
             out[name] = np.asarray(columns[name])
+    from jaas.engine.core._intervals import first_unsorted  # numba: on first use
+
     i = -1 if memo is not None and memo.known_sorted(t) else int(first_unsorted(t))
     if i >= 0:
         raise ConfigError(

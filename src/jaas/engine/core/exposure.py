@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from jaas.engine.core.kernels import intersect_intervals, union_intervals
 from jaas.errors import ConfigError
 
 __all__ = ["Exposure", "intervals_measure", "mc_samples", "normalize_intervals"]
@@ -41,6 +40,8 @@ def normalize_intervals(iv: Any, *, what: str = "segments") -> Intervals:
             f"{what}[{k}] = [{arr[k, 0]}, {arr[k, 1]}) ends before it starts; "
             "expected [start, end) in ns with start <= end"
         )
+    from jaas.engine.core.kernels import union_intervals  # numba: on first use
+
     order = np.argsort(arr[:, 0], kind="stable")
     lo, hi = union_intervals(arr[order, 0].copy(), arr[order, 1].copy())
     return np.stack([lo, hi], axis=1) if lo.size else np.empty((0, 2), np.int64)
@@ -52,6 +53,8 @@ def intervals_measure(iv: Intervals) -> int:
 
 
 def _intersect(a: Intervals, b: Intervals) -> Intervals:
+    from jaas.engine.core.kernels import intersect_intervals  # numba: on first use
+
     lo, hi = intersect_intervals(
         np.ascontiguousarray(a[:, 0]),
         np.ascontiguousarray(a[:, 1]),

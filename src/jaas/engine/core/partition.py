@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from jaas.engine.core import kernels as _kernels
 from jaas.engine.core._join import concat, join_intervals
 from jaas.engine.core.exposure import (
     Exposure,
@@ -57,8 +56,20 @@ __all__ = [
 ]
 
 _FAR = 1 << 62
-K: Any = _kernels  # numba dispatchers: untyped for mypy
-_MODES = {"all": K.MODE_ALL, "nearest": K.MODE_NEAREST, "exactly_one": K.MODE_EXACTLY_ONE}
+
+
+class _Kernels:
+    """``jaas.engine.core.kernels``, imported on first use: importing it imports numba and
+    builds the dispatchers (~0.15 s of a fresh process), which a first query does on its
+    numba warm-up thread while the columns are read (``Dataset.load``)."""
+
+    def __getattr__(self, name: str) -> Any:
+        from jaas.engine.core import kernels
+
+        return getattr(kernels, name)
+
+
+K: Any = _Kernels()  # numba dispatchers: untyped for mypy
 I64 = npt.NDArray[np.int64]
 
 
@@ -267,7 +278,8 @@ def run_partition(
         else:
             common = (t, *xyz, seg_lo, seg_hi, bits)
             masks = (cols[c.prompt], np.flatnonzero(cols[c.delayed][lo:hi]) + lo)
-        args = (c.dt_min_ns, c.dt_max_ns, dr2, _MODES[c.mode], iso, before, after)
+        mode = getattr(K, f"MODE_{c.mode.upper()}")
+        args = (c.dt_min_ns, c.dt_max_ns, dr2, mode, iso, before, after)
         pairs = K.coincide(common, *masks, np.zeros(1, np.int64), args)
         o = c.offtime
         if o is not None:
