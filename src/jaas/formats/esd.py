@@ -173,14 +173,14 @@ def read_esd(
     unknown = [c for c in names if c not in ESD_COLUMNS]
     if unknown:
         raise FormatError(f"unknown ESD columns {unknown}; known: {list(ESD_COLUMNS)}", path=path)
-    with open_tree(path, TREE, keep=entries is not None) as tree:
-        direct = None if entries is None else read_columns(tree, names, entries, path)
-        if direct is None:
+    direct = None if entries is None else read_columns(path, TREE, names, entries)
+    if direct is None:
+        with open_tree(path, TREE, keep=entries is not None) as tree:
             arr, inverse = read_entries(tree, names, entries, path)
             out = {c: np.asarray(arr[c].to_numpy(), dtype=ESD_COLUMNS[c]) for c in names}
-        else:
-            cols, inverse = direct
-            out = {c: cols[c].values.astype(ESD_COLUMNS[c], copy=False) for c in names}
+    else:
+        cols, inverse = direct
+        out = {c: cols[c].values.astype(ESD_COLUMNS[c], copy=False) for c in names}
     rows = len(next(iter(out.values()))) if out else len(inverse)
     if entries is not None and not np.array_equal(inverse, np.arange(rows)):
         out = {c: v[inverse] for c, v in out.items()}
