@@ -317,9 +317,9 @@ def _fetch_jaas(
         hit_parts.append(hits)
         hit_rows.append(rows)
 
-    frame = pd.DataFrame({"file_id": want[:, 0], "entry": want[:, 1]})
-    for c in names:
-        frame[c] = esd_cols[c]
+    frame = pd.DataFrame(
+        {"file_id": want[:, 0], "entry": want[:, 1], **{c: esd_cols[c] for c in names}}
+    )
     hits_out = None
     if with_hits:
         joined = HitEvents.concatenate(hit_parts)
