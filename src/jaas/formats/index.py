@@ -151,16 +151,15 @@ def read_parquet_index(
 
     Read through ``pyarrow.parquet.ParquetFile``, not ``read_table``: the latter imports
     ``pyarrow.dataset``, which imports pandas (~0.6 s of a fresh process's first query).
-    A local file is memory-mapped. ``use_threads`` None: Arrow's threads only for files of
-    at least 2**18 rows (for one file of 10,000 rows they cost more CPU than they save:
-    7 such files, 5 columns, 3.8 ms of CPU with threads, 2.1 ms without).
+    ``use_threads`` None: Arrow's threads only for files of at least 2**18 rows (for files
+    of 10,000 rows they cost more CPU than they save: 7 such files, 5 columns, 3.8 ms of
+    CPU with threads and the column check on the Arrow schema, 2.1 ms without).
 
     Raises:
         FormatError: the file is not a readable Parquet file, or lacks a column (named).
     """
     try:
-        local = "://" not in os.fspath(path)
-        with pq.ParquetFile(path, memory_map=local) as f:
+        with pq.ParquetFile(path) as f:
             if use_threads is None:
                 use_threads = f.metadata.num_rows >= _THREADS_MIN_ROWS
             table = f.read(
