@@ -183,8 +183,13 @@ def _dctx() -> _DCtx:
     return ctx
 
 
-def _zstd_into(src: Any, out: npt.NDArray[np.uint8]) -> None:
-    """Decompress the zstd frame ``src`` into exactly all of ``out``."""
+def _address(arr: npt.NDArray[np.uint8]) -> int:
+    return int(arr.__array_interface__["data"][0])
+
+
+def _zstd_into(src: Any, out: npt.NDArray[np.uint8], src_at: int, out_at: int) -> None:
+    """Decompress the zstd frame ``src`` (a uint8 array starting at address ``src_at``)
+    into exactly all of ``out`` (starting at ``out_at``)."""
     if _ZSTD is None:
         raw: Any = cramjam.zstd.decompress(src, output_len=len(out))
         got = np.frombuffer(raw, np.uint8)
@@ -192,12 +197,14 @@ def _zstd_into(src: Any, out: npt.NDArray[np.uint8]) -> None:
             raise _Corrupt(f"{len(out)} bytes from a zstd block (its header), got {len(got)}")
         out[:] = got
         return
-    n = _ZSTD.ZSTD_decompressDCtx(_dctx().ptr, out.ctypes.data, len(out), src.ctypes.data, len(src))
+    want = len(out)
+    n = _ZSTD.ZSTD_decompressDCtx(_dctx().ptr, out_at, want, src_at, len(src))
+    if n == want:
+        return
     if _ZSTD.ZSTD_isError(n):
         reason = _ZSTD.ZSTD_getErrorName(n).decode()
         raise _Corrupt(f"a zstd block of {len(src)} bytes, zstd says: {reason}")
-    if n != len(out):
-        raise _Corrupt(f"{len(out)} bytes from a zstd block (its header), got {n}")
+    raise _Corrupt(f"{want} bytes from a zstd block (its header), got {n}")
 
 
 # --- one basket -------------------------------------------------------------------------
@@ -208,6 +215,7 @@ def _decompress(payload: npt.NDArray[np.uint8], size: int) -> npt.NDArray[np.uin
     out = np.empty(size, dtype=np.uint8)
     pos = filled = 0
     end = len(payload)
+    base = out_base = -1
     while pos < end:
         if pos + _BLOCK > end:
             raise _Corrupt(f"a {_BLOCK}-byte compression block header, found {end - pos} bytes")
@@ -224,7 +232,9 @@ def _decompress(payload: npt.NDArray[np.uint8], size: int) -> npt.NDArray[np.uin
         block = payload[pos : pos + csize]
         dest = out[filled : filled + usize]
         if algo == b"ZS":
-            _zstd_into(block, dest)
+            if base < 0:
+                base, out_base = _address(payload), _address(out)
+            _zstd_into(block, dest, base + pos, out_base + filled)
         else:
             dest[:] = _other_codec(algo, block, usize)
         filled += usize
