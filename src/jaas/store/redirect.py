@@ -295,6 +295,7 @@ def _fetch_jaas(
     hit_rows: list[np.ndarray] = []
     for fid in file_ids:
         rows = np.flatnonzero(want[:, 0] == fid)
+        rows = rows[np.argsort(want[rows, 1], kind="stable")]  # in file order: no reordering
         entries = want[rows, 1]
         esd_path, rtraw_path = known[fid]
         esd = _read(read_esd, esd_path, entries, fid, columns=read_names)
