@@ -548,14 +548,19 @@ def _share_starts(lay: Layout) -> None:
             seen.append(plan.starts)
 
 
-def _mapped(lay: Layout, path: str | os.PathLike[str]) -> npt.NDArray[np.uint8]:
+def _mapped(lay: Layout, path: str | os.PathLike[str]) -> npt.NDArray[np.uint8] | None:
+    """The bytes of ``path`` as kept for ``lay``; None when the file on disk is no longer
+    the one the layout was read from (replaced meanwhile)."""
     with _lock:
         view = _maps.get(lay.key)
         if view is not None:
             _maps.move_to_end(lay.key)
             return view
     with open(path, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
+        st = os.fstat(f.fileno())
+        size = st.st_size
+        if (st.st_ino, size, st.st_mtime_ns) != lay.key[2:]:
+            return None
         if size == 0:
             view = np.zeros(0, np.uint8)
         else:
@@ -577,6 +582,8 @@ def read_local(
     if any(p is None for p in plans):
         return None
     view = _mapped(lay, path)
+    if view is None:
+        return None
     try:
         return _decode(
             [p for p in plans if p is not None], uniq, lambda s, n: view[s : s + n], path
