@@ -230,8 +230,9 @@ def redirect_rows(
     esd_paths: list[Path], rtraws: list[Path], index_files: list[Path], n_cand: int, repeat: int = 3
 ) -> list[tuple[str, str, str]]:
     """Full events of ``n_cand`` candidates via the index vs a full scan of the same files,
-    and vs the two previous entry readers (uproot's TBasket per basket; one uproot
-    ``arrays`` call per basket cluster), interleaved, best of ``repeat`` after a first
+    and vs the three previous entry readers (wave 5: baskets decoded through the open
+    uproot trees with cramjam; uproot's TBasket per basket; one uproot ``arrays`` call per
+    basket cluster), interleaved, best of ``repeat`` after a first
     call. The full scan is run ``repeat`` times too (between the fetch repetitions)."""
     import jaas.formats.rtraw as rtraw_mod
 
@@ -255,7 +256,19 @@ def redirect_rows(
             kept += int(sel.sum())
         return kept
 
+    import jaas.formats._baskets as baskets_mod
+
     fast_read = rtraw_mod._basket_read
+    libzstd = baskets_mod._ZSTD
+
+    def wave5() -> Any:  # wave 5: baskets decoded through open uproot trees, cramjam zstd
+        rtraw_mod._LAYOUTS = False
+        baskets_mod._ZSTD = None
+        try:
+            return via_index()
+        finally:
+            rtraw_mod._LAYOUTS = True
+            baskets_mod._ZSTD = libzstd
 
     def previous(per_cluster: bool) -> Callable[[], Any]:
         def fn() -> Any:
@@ -271,7 +284,7 @@ def redirect_rows(
         return fn
 
     fetched = via_index()
-    for fn in (previous(False), previous(True)):
+    for fn in (wave5, previous(False), previous(True)):
         old = fn()
         assert old.esd.equals(fetched.esd), "the readers disagree (ESD)"
         assert old.hits is not None and fetched.hits is not None
@@ -280,6 +293,7 @@ def redirect_rows(
     cand = fetched.esd[["file_id", "entry"]]
     runs = {
         "index": via_index,
+        "wave5": wave5,
         "tbasket": previous(False),
         "cluster": previous(True),
         "fetch": lambda: fetch_events(cand, paths=paths),
@@ -290,8 +304,8 @@ def redirect_rows(
             w, c, _ = timed_cpu(fn)
             prev = best.get(name, [float("inf"), float("inf")])
             best[name] = [min(prev[0], w), min(prev[1], c)]
-    (iw, ic), (tw, tc), (ow, oc), (fw, fc), (sw, sc) = (
-        best[k] for k in ("index", "tbasket", "cluster", "fetch", "scan")
+    (iw, ic), (vw, vc), (tw, tc), (ow, oc), (fw, fc), (sw, sc) = (
+        best[k] for k in ("index", "wave5", "tbasket", "cluster", "fetch", "scan")
     )
     met = "MET" if sc / ic >= 100 else "NOT MET"
     print(
@@ -305,6 +319,11 @@ def redirect_rows(
             f"CPU {fc * 1e3:.1f} ms",
         ),
         ("  index scan + select + fetch", f"{iw * 1e3:8.1f} ms", f"CPU {ic * 1e3:.1f} ms"),
+        (
+            "  same, open trees + cramjam (wave 5)",
+            f"{vw * 1e3:8.1f} ms",
+            f"CPU {vc * 1e3:.1f} ms; ours/peer {ic / vc:.2f} (CPU)",
+        ),
         (
             "  same, TBasket per basket (wave 4)",
             f"{tw * 1e3:8.1f} ms",

@@ -7,6 +7,7 @@ and on trees written by ROOT itself (every codec ROOT offers).
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -18,9 +19,10 @@ import uproot
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from jaas.errors import FormatError
 from jaas.formats import _baskets
 from jaas.formats.esd import ESD_COLUMNS, read_esd, write_esd
-from jaas.formats.rtraw import TREE, convert_raw, read_rtraw, take_hits
+from jaas.formats.rtraw import TREE, convert_raw, open_tree, read_rtraw, take_hits
 from tests.formats.test_rtraw import assert_same_hits, make_hits, write_raw
 
 TESTDATA = Path("/work/shared/testdata")
@@ -73,14 +75,14 @@ def test_rtraw_entry_reads_use_the_direct_reader(
     rtraw: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[int] = []
-    real = _baskets.read_rows
+    real = _baskets.read_local
 
     def counted(*args: Any) -> Any:
         out = real(*args)
         calls.append(out is not None)
         return out
 
-    monkeypatch.setattr("jaas.formats.rtraw.read_rows", counted)
+    monkeypatch.setattr(_baskets, "read_local", counted)
     hits = read_rtraw(rtraw, entries=[3, 650, 3, 0])
     assert calls == [True]
     assert hits.event_id.tolist() == [3, 650, 3, 0]
@@ -206,3 +208,146 @@ def test_other_layouts_fall_back(tmp_path: Path) -> None:
         assert cols["v"].values.tolist() == [2.0, 3.0]
         assert cols["v"].counts is not None
         assert cols["v"].counts.tolist() == [0, 2]
+
+
+# --- kept layouts and damaged baskets -----------------------------------------------------
+
+
+def _opens(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    opened: list[str] = []
+    real = uproot.open
+
+    def counting(path: Any, *args: Any, **kwargs: Any) -> Any:
+        opened.append(str(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(uproot, "open", counting)
+    return opened
+
+
+def test_layout_is_kept_and_renewed_when_the_file_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    raw = write_raw(tmp_path / "run000001_0000.raw", make_hits(300, seed=1), run=1)
+    path = convert_raw(raw, progress=False, basket_hits=450).output
+    opened = _opens(monkeypatch)
+    first = read_rtraw(path, entries=[5, 250])
+    assert len(opened) == 1
+    assert_same_hits(read_rtraw(path, entries=[5, 250]), first)
+    assert len(opened) == 1  # the kept layout: no uproot open
+    # the same name, other content (the bytes differ, so does the size or at least mtime)
+    raw2 = write_raw(tmp_path / "other.raw", make_hits(300, seed=2), run=1)
+    other = convert_raw(raw2, tmp_path / "other.rtraw.root", progress=False, basket_hits=450)
+    expect = read_rtraw(other.output)
+    opened.clear()
+    other.output.replace(path)
+    assert_same_hits(read_rtraw(path, entries=[5, 250]), take_hits(expect, [5, 250]))
+    assert len(opened) == 1
+    # rewritten in place with the same size: a new mtime is enough
+    opened.clear()
+    data = path.read_bytes()
+    path.write_bytes(data)
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    read_rtraw(path, entries=[5])
+    assert len(opened) == 1
+
+
+def test_libzstd_and_cramjam_agree(rtraw: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    entries = [0, 1, 77, 600, 699, 77]
+    fast = read_rtraw(rtraw, entries=entries)
+    monkeypatch.setattr(_baskets, "_ZSTD", None)
+    assert_same_hits(read_rtraw(rtraw, entries=entries), fast)
+
+
+def _basket_of(path: Path, branch: str, k: int) -> tuple[int, int, int]:
+    """(seek, nbytes, first entry) of basket ``k`` of ``branch`` in an RTRAW file."""
+    with uproot.open(path) as f:
+        b = f[TREE][branch]
+        return (
+            int(b.member("fBasketSeek")[k]),
+            int(b.member("fBasketBytes")[k]),
+            int(b.entry_offsets[k]),
+        )
+
+
+@pytest.fixture(params=["zstd", "lz4", "zlib", "none"])
+def small_rtraw(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    raw = write_raw(tmp_path / "run000001_0000.raw", make_hits(300, seed=4), run=1)
+    return convert_raw(raw, compression=request.param, progress=False, basket_hits=450).output
+
+
+def _damage(path: Path, at: int, data: bytes) -> None:
+    with open(path, "r+b") as f:
+        f.seek(at)
+        f.write(data)
+
+
+def test_damaged_basket_key_is_named(small_rtraw: Path) -> None:
+    seek, nbytes, entry = _basket_of(small_rtraw, "charge", 3)
+    _damage(small_rtraw, seek, (nbytes + 8).to_bytes(4, "big"))  # fNbytes
+    with pytest.raises(FormatError) as exc:
+        read_rtraw(small_rtraw, entries=[entry])
+    err = exc.value
+    assert err.path == str(small_rtraw) and err.offset == seek
+    assert "basket 3 of branch 'charge'" in str(err)
+    assert f"expected a basket key of {nbytes} bytes (fBasketBytes)" in str(err)
+
+
+def test_damaged_basket_payload_is_named(small_rtraw: Path) -> None:
+    seek, nbytes, entry = _basket_of(small_rtraw, "pmt", 5)
+    codec = small_rtraw.name
+    # the last bytes of a jagged basket are its entry offsets (and, compressed, the end of
+    # the compressed block): make them nonsense
+    _damage(small_rtraw, seek + nbytes - 24, b"\xff" * 24)
+    with pytest.raises(FormatError) as exc:
+        read_rtraw(small_rtraw, entries=[entry, entry + 1])
+    err = exc.value
+    assert err.path == str(small_rtraw) and err.offset == seek, codec
+    assert "basket 5 of branch 'pmt'" in str(err) and "damaged: expected" in str(err)
+
+
+def test_basket_past_the_end_of_the_file_is_named(small_rtraw: Path) -> None:
+    """Metadata that places a basket across the end of the file (a damaged fBasketSeek)."""
+    _, nbytes, entry = _basket_of(small_rtraw, "time", 4)
+    try:
+        lay = _baskets.layout(small_rtraw, TREE, ["time"], lambda: open_tree(small_rtraw, TREE))
+        plan = lay.plans["time"]
+        assert plan is not None
+        plan.seek = plan.seek.copy()
+        bad = small_rtraw.stat().st_size - nbytes // 2
+        plan.seek[4] = bad
+        with pytest.raises(FormatError) as exc:
+            _baskets.read_local(lay, small_rtraw, ["time"], np.array([entry]))
+    finally:
+        _baskets.clear_cache()  # the damaged layout is not kept for other tests
+    err = exc.value
+    assert err.path == str(small_rtraw) and err.offset == bad
+    assert "basket 4 of branch 'time'" in str(err)
+    assert f"expected a basket of {nbytes} bytes, the file ends {nbytes // 2} bytes into it" in (
+        str(err)
+    )
+
+
+def test_file_replaced_after_its_layout_was_read_is_not_decoded_with_it(
+    tmp_path: Path, small_rtraw: Path
+) -> None:
+    lay = _baskets.layout(small_rtraw, TREE, ["time"], lambda: open_tree(small_rtraw, TREE))
+    other = tmp_path / "other.root"
+    other.write_bytes(small_rtraw.read_bytes()[:1000])
+    # the bytes now at the path are not those of the layout (another inode and size):
+    # read_local declines (the caller then reads through uproot, which names the problem)
+    assert _baskets.read_local(lay, other, ["time"], np.array([0])) is None
+
+
+def test_entry_reads_from_threads_agree(rtraw: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(2)
+    lists = [rng.integers(0, 700, 30).tolist() for _ in range(16)]
+    expect = [read_rtraw(rtraw, entries=e) for e in lists]
+    _baskets.clear_cache()
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda e: read_rtraw(rtraw, entries=e), lists))
+    for a, b in zip(got, expect, strict=True):
+        assert_same_hits(a, b)

@@ -130,3 +130,33 @@ def test_same_content_same_bytes(tmp_path: Path) -> None:
 
 def test_default_path() -> None:
     assert default_esd_path("/d/run1_0002.rtraw.root") == Path("/d/run1_0002.esd.root")
+
+
+def test_default_baskets_are_uncompressed_and_entry_reads_decompress_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jaas.formats import _baskets
+
+    cols = make_esd(2000, seed=8)
+    plain = tmp_path / "run000001_0000.esd.root"
+    packed = tmp_path / "run000001_0001.esd.root"
+    write_esd(cols, plain, meta=meta(), basket_events=300)
+    write_esd(cols, packed, meta=meta(file_seq=1), basket_events=300, compression="zstd")
+    with uproot.open(plain) as f:
+        tree = f["esd"]
+        assert tree["E"].compressed_bytes == tree["E"].uncompressed_bytes
+        assert tree["E"].num_baskets == 7
+    assert packed.stat().st_size < plain.stat().st_size
+    calls: list[int] = []
+    real = _baskets._decompress
+    monkeypatch.setattr(_baskets, "_decompress", lambda *a: calls.append(1) or real(*a))
+    entries = [1999, 0, 450, 451, 1200]
+    got = read_esd(plain, entries=entries)
+    assert not calls
+    again = read_esd(packed, entries=entries)
+    assert calls  # the zstd file's baskets are decompressed, to the same values
+    assert isinstance(got, dict) and isinstance(again, dict)
+    for name, dtype in ESD_COLUMNS.items():
+        expect = np.asarray(cols[name], dtype=dtype)[entries]
+        np.testing.assert_array_equal(got[name], expect, err_msg=name)
+        np.testing.assert_array_equal(again[name], expect, err_msg=name)

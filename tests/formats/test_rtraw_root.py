@@ -70,3 +70,20 @@ def test_root_reads_metadata(tmp_path: Path) -> None:
     finally:
         f.Close()
     assert '"run": 3' in text and '"file_seq": 2' in text and raw.name in text
+
+
+def test_root_reads_default_esd(tmp_path: Path) -> None:
+    """ESD files are written with uncompressed baskets by default: ROOT reads them too."""
+    from jaas.formats.esd import write_esd
+    from tests.formats.test_esd import make_esd, meta
+
+    ROOT = _import_root()
+    cols = make_esd(3000, seed=4)
+    path = tmp_path / "run000001_0000.esd.root"
+    write_esd(cols, path, meta=meta(), basket_events=500)
+    df = ROOT.RDataFrame("esd", str(path))
+    count, sum_e, sum_nhit = df.Count(), df.Sum("E"), df.Sum("nhit")
+    assert count.GetValue() == 3000
+    assert int(sum_nhit.GetValue()) == int(cols["nhit"].astype(np.int64).sum())
+    expect = float(cols["E"].astype(np.float32).astype(np.float64).sum())
+    assert sum_e.GetValue() == pytest.approx(expect, rel=1e-6)

@@ -81,11 +81,14 @@ def test_each_file_opened_once(files: dict[str, Any], monkeypatch: pytest.Monkey
 
 def test_reads_only_needed_baskets(files: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     spans: list[tuple[int, int]] = []  # (start, stop) byte spans the direct reader reads
-    real_ranges = _baskets._ranges
+    real_decode = _baskets._decode
 
-    def spy_ranges(wanted: list[tuple[int, int]]) -> Any:
-        spans.extend(wanted)
-        return real_ranges(wanted)
+    def spy_decode(plans: Any, uniq: Any, get: Any, where: Any) -> Any:
+        def spy_get(seek: int, nbytes: int) -> Any:
+            spans.append((seek, seek + nbytes))
+            return get(seek, nbytes)
+
+        return real_decode(plans, uniq, spy_get, where)
 
     via_uproot: Counter[tuple[str, int]] = Counter()
     real = uproot.behaviors.TBranch.TBranch.basket
@@ -94,7 +97,7 @@ def test_reads_only_needed_baskets(files: dict[str, Any], monkeypatch: pytest.Mo
         via_uproot[(self.name, int(basket_num))] += 1
         return real(self, basket_num)
 
-    monkeypatch.setattr(_baskets, "_ranges", spy_ranges)
+    monkeypatch.setattr(_baskets, "_decode", spy_decode)
     monkeypatch.setattr(uproot.behaviors.TBranch.TBranch, "basket", spy)
     fetch_events([(10, 3), (10, 4), (10, 300)], paths=files["paths"], with_hits=False)
     assert not via_uproot, via_uproot  # every basket decoded by the direct reader

@@ -4,26 +4,44 @@ For the index -> full event redirect a few entries of many files are read: per b
 the baskets holding them. uproot reads a basket by building a ``TBasket`` model (cursor,
 chunk, member reads) and decoding it through awkward; at a few hundred baskets per fetch
 that model is most of the time. Here a basket is located from its branch's
-``fBasketSeek`` / ``fBasketBytes`` / ``fBasketEntry``, the byte ranges of all the baskets
-needed (of every branch) are sorted and merged when adjacent on disk (the branches of one
-cluster usually are), each merged range is read once from the file's source, and each
-basket's TKey header is parsed with ``struct``, its ROOT compression blocks are
-decompressed with the codec named in the block header (zstd / lz4 with cramjam, zlib,
-lzma) and its data decoded with numpy (big-endian values, entry byte offsets of counted
-lists).
+``fBasketSeek`` / ``fBasketBytes`` / ``fBasketEntry``, its TKey header is parsed with
+``struct``, its ROOT compression blocks are decompressed with the codec named in the
+block header (zstd / lz4 / zlib / lzma) and its data decoded with numpy (big-endian
+values, entry byte offsets of counted lists).
+
+Local files (``read_local``): the basket layout of a file (the plans of its branches and
+its entry count) is kept in memory, keyed by the file's path, inode, size and mtime, so a
+repeated read of a file does not open it with uproot at all; its bytes are read through a
+kept read-only memory map (32 files at most). A file changed on disk gets a new key and
+is opened anew. Remote files (``read_rows`` on an open uproot tree) read the byte ranges
+of the baskets through uproot's source, neighbouring ones merged into one read.
+
+zstd (ROOT's default codec, and ours) is decompressed with one reusable decompression
+context per thread from the system's libzstd when it can be loaded (creating a context
+costs ~13 us, as much as decompressing a 16 kB basket), else with cramjam.
 
 Only what this module can decode exactly is decoded: flat numbers and counted lists of
 numbers (``AsDtype``, ``AsJagged`` of ``AsDtype`` without a header) in free baskets. For
-anything else (embedded baskets, objects, an unknown codec, a header that does not match
-the branch's metadata) ``read_rows`` returns None and the caller uses uproot's own path.
+anything else (embedded baskets, objects, an unknown codec) the readers return None and
+the caller uses uproot's own path. Bytes that contradict the branch's metadata (a key of
+another size, another entry count, a block that does not decompress to its stated size,
+entry offsets out of range, a basket past the end of the file) raise ``FormatError``
+naming the file, the basket's byte offset, the branch and what was expected.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import lzma
+import mmap
+import os
 import struct
+import threading
 import zlib
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,16 +50,28 @@ import numpy as np
 import numpy.typing as npt
 import uproot
 
-__all__ = ["Column", "read_rows"]
+from jaas.errors import FormatError
+
+__all__ = ["Column", "Layout", "clear_cache", "layout", "read_local", "read_rows"]
 
 _KEY = struct.Struct(">ihiIhh")  # fNbytes, key version, fObjlen, fDatime, fKeylen, fCycle
 _BASKET = struct.Struct(">Hiiii")  # fVersion, fBufferSize, fNevBufSize, fNevBuf, fLast
 _BLOCK = 9  # ROOT compression block header: algo(2) method(1) csize(3, LE) usize(3, LE)
-_MERGE_GAP = 4096  # bytes between two baskets still read as one range
+_MERGE_GAP = 4096  # bytes between two baskets still read as one range (remote reads)
 
 
 class _Unsupported(Exception):
     """This basket (or branch) is not decoded here: use uproot's path."""
+
+
+class _Corrupt(Exception):
+    """The bytes contradict the branch's metadata (turned into a FormatError): the message
+    says what was expected and what was found; ``basket``: the basket, when not the one
+    being decoded."""
+
+    def __init__(self, message: str, basket: int | None = None) -> None:
+        super().__init__(message)
+        self.basket = basket
 
 
 @dataclass
@@ -97,41 +127,145 @@ def _make_plan(branch: Any) -> _Branch | None:
     return _Branch(branch.name, np.dtype(inner.from_dtype), jagged, seek, nbytes, starts)
 
 
-def _decompress(payload: Any, size: int) -> npt.NDArray[np.uint8]:
+# --- zstd with a reusable context -----------------------------------------------------
+
+
+def _load_libzstd() -> Any:
+    """The system's libzstd (>= 1.4) through ctypes, None when it cannot be loaded."""
+    try:
+        lib = ctypes.CDLL(ctypes.util.find_library("zstd") or "libzstd.so.1")
+        lib.ZSTD_versionNumber.restype = ctypes.c_uint
+        if lib.ZSTD_versionNumber() < 10400:
+            return None
+        lib.ZSTD_createDCtx.restype = ctypes.c_void_p
+        lib.ZSTD_freeDCtx.argtypes = [ctypes.c_void_p]
+        lib.ZSTD_decompressDCtx.restype = ctypes.c_size_t
+        lib.ZSTD_decompressDCtx.argtypes = [
+            ctypes.c_void_p,
+            ctypes.c_void_p,
+            ctypes.c_size_t,
+            ctypes.c_void_p,
+            ctypes.c_size_t,
+        ]
+        lib.ZSTD_isError.restype = ctypes.c_uint
+        lib.ZSTD_isError.argtypes = [ctypes.c_size_t]
+        lib.ZSTD_getErrorName.restype = ctypes.c_char_p
+        lib.ZSTD_getErrorName.argtypes = [ctypes.c_size_t]
+    except (OSError, AttributeError):
+        return None
+    return lib
+
+
+_ZSTD = _load_libzstd()  # None: cramjam (a new context per call)
+
+
+class _DCtx:
+    """One thread's zstd decompression context (freed with the thread's locals)."""
+
+    def __init__(self, lib: Any) -> None:
+        self.lib = lib
+        self.ptr = lib.ZSTD_createDCtx()
+        if not self.ptr:
+            raise MemoryError("ZSTD_createDCtx failed")
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self.lib.ZSTD_freeDCtx(self.ptr)
+
+
+_local = threading.local()
+
+
+def _dctx() -> _DCtx:
+    ctx: _DCtx | None = getattr(_local, "zstd", None)
+    if ctx is None:
+        ctx = _local.zstd = _DCtx(_ZSTD)
+    return ctx
+
+
+def _address(arr: npt.NDArray[np.uint8]) -> int:
+    return int(arr.__array_interface__["data"][0])
+
+
+def _zstd_into(src: Any, out: npt.NDArray[np.uint8], src_at: int, out_at: int) -> None:
+    """Decompress the zstd frame ``src`` (a uint8 array starting at address ``src_at``)
+    into exactly all of ``out`` (starting at ``out_at``)."""
+    if _ZSTD is None:
+        raw: Any = cramjam.zstd.decompress(src, output_len=len(out))
+        got = np.frombuffer(raw, np.uint8)
+        if len(got) != len(out):
+            raise _Corrupt(f"{len(out)} bytes from a zstd block (its header), got {len(got)}")
+        out[:] = got
+        return
+    want = len(out)
+    n = _ZSTD.ZSTD_decompressDCtx(_dctx().ptr, out_at, want, src_at, len(src))
+    if n == want:
+        return
+    if _ZSTD.ZSTD_isError(n):
+        reason = _ZSTD.ZSTD_getErrorName(n).decode()
+        raise _Corrupt(f"a zstd block of {len(src)} bytes, zstd says: {reason}")
+    raise _Corrupt(f"{want} bytes from a zstd block (its header), got {n}")
+
+
+# --- one basket -------------------------------------------------------------------------
+
+
+def _decompress(payload: npt.NDArray[np.uint8], size: int) -> npt.NDArray[np.uint8]:
     """The ``size`` bytes of ROOT compression blocks ``payload``."""
+    out = np.empty(size, dtype=np.uint8)
     pos = filled = 0
     end = len(payload)
-    parts: list[npt.NDArray[np.uint8]] = []
+    base = out_base = -1
     while pos < end:
         if pos + _BLOCK > end:
-            raise _Unsupported("truncated compression block header")
+            raise _Corrupt(f"a {_BLOCK}-byte compression block header, found {end - pos} bytes")
         head = payload[pos : pos + _BLOCK].tobytes()
         algo = head[:2]
         csize = head[3] | head[4] << 8 | head[5] << 16
         usize = head[6] | head[7] << 8 | head[8] << 16
         pos += _BLOCK
-        if algo == b"L4":  # an 8-byte xxhash64 checksum precedes the lz4 block
-            block = payload[pos + 8 : pos + csize]
-            if int.from_bytes(payload[pos : pos + 8].tobytes(), "big") != _xxh64(block):
-                raise _Unsupported("lz4 block checksum mismatch")
-            data: Any = cramjam.lz4.decompress_block(block, output_len=usize)
-        elif algo == b"ZS":
-            data = cramjam.zstd.decompress(payload[pos : pos + csize], output_len=usize)
-        elif algo == b"ZL":
-            data = zlib.decompress(payload[pos : pos + csize], bufsize=usize)
-        elif algo == b"XZ":
-            data = lzma.decompress(payload[pos : pos + csize].tobytes())
+        if pos + csize > end or filled + usize > size:
+            raise _Corrupt(
+                f"compression blocks within the basket ({end - pos} compressed and "
+                f"{size - filled} uncompressed bytes left), found one of {csize} -> {usize}"
+            )
+        block = payload[pos : pos + csize]
+        dest = out[filled : filled + usize]
+        if algo == b"ZS":
+            if base < 0:
+                base, out_base = _address(payload), _address(out)
+            _zstd_into(block, dest, base + pos, out_base + filled)
         else:
-            raise _Unsupported(f"compression {algo!r}")
-        got = np.frombuffer(data, dtype=np.uint8)
-        if len(got) != usize:
-            raise _Unsupported("block size does not match its header")
-        parts.append(got)
+            dest[:] = _other_codec(algo, block, usize)
         filled += usize
         pos += csize
     if filled != size:
-        raise _Unsupported("decompressed size does not match the basket header")
-    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+        raise _Corrupt(f"{size} bytes (the key's fObjlen), the compression blocks hold {filled}")
+    return out
+
+
+def _other_codec(algo: bytes, block: Any, usize: int) -> npt.NDArray[np.uint8]:
+    try:
+        if algo == b"L4":  # an 8-byte xxhash64 checksum precedes the lz4 block
+            data = block[8:]
+            if len(block) < 8 or int.from_bytes(block[:8].tobytes(), "big") != _xxh64(data):
+                raise _Corrupt("the lz4 block's xxhash64 checksum, it does not match")
+            got: Any = cramjam.lz4.decompress_block(data, output_len=usize)
+        elif algo == b"ZL":
+            got = zlib.decompress(block, bufsize=usize)
+        elif algo == b"XZ":
+            got = lzma.decompress(block.tobytes())
+        else:
+            raise _Unsupported(f"compression {algo!r}")
+    except (zlib.error, lzma.LZMAError, cramjam.DecompressionError) as exc:
+        name = algo.decode(errors="replace")
+        raise _Corrupt(
+            f"a {name} block of {len(block)} bytes, it does not decompress: {exc}"
+        ) from exc
+    arr = np.frombuffer(got, dtype=np.uint8)
+    if len(arr) != usize:
+        raise _Corrupt(f"{usize} bytes from a compression block (its header), got {len(arr)}")
+    return arr
 
 
 def _xxh64(block: Any) -> int:
@@ -144,30 +278,139 @@ def _basket(
     buf: Any, nbytes: int, n_entries: int, jagged: bool
 ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64] | None]:
     """(data bytes, entry byte offsets or None) of the basket whose key starts ``buf``."""
-    if len(buf) < _KEY.size:
-        raise _Unsupported("short basket")
+    if len(buf) < nbytes:
+        raise _Corrupt(f"a basket of {nbytes} bytes, the file ends {len(buf)} bytes into it")
+    if nbytes < _KEY.size:
+        raise _Corrupt(f"a basket key of at least {_KEY.size} bytes, fBasketBytes says {nbytes}")
     fnbytes, _, objlen, _, keylen, _ = _KEY.unpack_from(buf, 0)
-    if fnbytes != nbytes or keylen <= _KEY.size or fnbytes <= keylen:
-        raise _Unsupported("basket key does not match the branch")
+    if fnbytes != nbytes or not _KEY.size + _BASKET.size < keylen < fnbytes:
+        raise _Corrupt(
+            f"a basket key of {nbytes} bytes (fBasketBytes), found fNbytes {fnbytes} "
+            f"and fKeylen {keylen}"
+        )
     _, _, _, nevbuf, last = _BASKET.unpack_from(buf, keylen - _BASKET.size - 1)
     if nevbuf != n_entries:
-        raise _Unsupported("basket entry count does not match the branch")
+        raise _Corrupt(f"{n_entries} entries (fBasketEntry), the basket header says {nevbuf}")
+    if objlen < 0:
+        raise _Corrupt(f"a basket size (fObjlen) >= 0, found {objlen}")
     payload = buf[keylen:fnbytes]
     raw = payload if len(payload) == objlen else _decompress(payload, objlen)
     border = last - keylen
     if not 0 <= border <= objlen:
-        raise _Unsupported("basket border out of range")
+        raise _Corrupt(f"the data end (fLast) within the basket's {objlen} bytes, found {border}")
     if not jagged:
         if border != objlen:
             raise _Unsupported("entry offsets in a flat basket")
         return raw, None
     if border == objlen:
         raise _Unsupported("counted list without entry offsets")
-    offs = raw[border:].view(">i4")[1:].astype(np.int64) - keylen
+    tail = raw[border:]
+    if len(tail) % 4:
+        raise _Corrupt(f"entry offsets of 4 bytes each, found {len(tail)} bytes")
+    offs = tail.view(">i4")[1:].astype(np.int64) - keylen
     if len(offs) != n_entries + 1:
-        raise _Unsupported("entry offsets do not match the entry count")
+        raise _Corrupt(f"{n_entries + 1} entry offsets, found {len(offs)}")
     offs[-1] = border
+    if n_entries and (offs[0] != 0 or np.any(offs[1:] < offs[:-1])):
+        raise _Corrupt("entry offsets rising from 0 to the data end, they do not")
     return raw[:border], offs
+
+
+def _take(
+    plan: _Branch,
+    uniq: npt.NDArray[np.int64],
+    which: npt.NDArray[np.int64],
+    ks: list[int],
+    cuts: list[int],
+    baskets: dict[int, tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64] | None]],
+) -> Column:
+    """Rows ``uniq`` of one branch from its decoded baskets (``which``: the basket of each
+    row; ``ks`` / ``cuts``: the distinct baskets and where each one's rows start)."""
+    item = plan.dtype.itemsize
+    values: list[npt.NDArray[Any]] = []
+    counts: list[npt.NDArray[np.int64]] = []
+    starts = plan.starts
+    for lo, hi, k in zip(cuts[:-1], cuts[1:], ks, strict=True):
+        data, offs = baskets[k]
+        first_entry = int(starts[k])
+        if offs is None:
+            if len(data) != (int(starts[k + 1]) - first_entry) * item:
+                nent = int(starts[k + 1]) - first_entry
+                raise _Corrupt(f"{nent * item} bytes for {nent} entries, found {len(data)}", k)
+            view = data.view(plan.dtype)
+            values.append(
+                view[int(uniq[lo]) - first_entry : int(uniq[lo]) - first_entry + 1]
+                if hi - lo == 1
+                else view[uniq[lo:hi] - first_entry]
+            )
+            continue
+        if hi - lo == 1:  # one entry of this basket: a slice
+            j = int(uniq[lo]) - first_entry
+            a, b = int(offs[j]), int(offs[j + 1])
+            if a % item or b % item:
+                raise _Corrupt(f"entry offsets in steps of {item} bytes, found {a}, {b}", k)
+            values.append(data[a:b].view(plan.dtype))
+            counts.append(np.array([(b - a) // item], dtype=np.int64))
+            continue
+        local = uniq[lo:hi] - first_entry
+        first, stop = offs[local], offs[local + 1]
+        if np.any(first % item) or np.any(stop % item):
+            raise _Corrupt(f"entry offsets in steps of {item} bytes, they are not", k)
+        first, stop = first // item, stop // item
+        n = stop - first
+        shift = np.repeat(first - np.concatenate(([0], np.cumsum(n)[:-1])), n)
+        values.append(data.view(plan.dtype)[shift + np.arange(int(n.sum()), dtype=np.int64)])
+        counts.append(n)
+    native = plan.dtype.newbyteorder("=")
+    if not values:
+        flat = np.zeros(0, native)
+    elif len(values) == 1:
+        flat = values[0].astype(native)
+    else:
+        flat = np.concatenate(values).astype(native, copy=False)
+    if not plan.jagged:
+        return Column(flat)
+    return Column(flat, np.concatenate(counts) if counts else np.zeros(0, np.int64))
+
+
+def _decode(
+    plans: list[_Branch],
+    uniq: npt.NDArray[np.int64],
+    get: Callable[[int, int], npt.NDArray[np.uint8]],
+    where: Any,
+) -> dict[str, Column]:
+    """``plans``' rows ``uniq``, each needed basket taken as ``get(seek, nbytes)``."""
+    groups: dict[int, tuple[npt.NDArray[np.int64], list[int], list[int]]] = {}
+    out: dict[str, Column] = {}
+    for plan in plans:
+        group = groups.get(id(plan.starts))
+        if group is None:
+            which = np.searchsorted(plan.starts, uniq, side="right") - 1
+            cut = np.flatnonzero(which[1:] != which[:-1]) + 1
+            cuts = [0, *cut.tolist(), len(uniq)] if len(uniq) else [0]
+            group = groups[id(plan.starts)] = (which, which[cuts[:-1]].tolist(), cuts)
+        which, ks, cuts = group
+        baskets = {}
+        k = -1
+        try:
+            for k in ks:
+                n_entries = int(plan.starts[k + 1] - plan.starts[k])
+                seek, nbytes = int(plan.seek[k]), int(plan.nbytes[k])
+                baskets[k] = _basket(get(seek, nbytes), nbytes, n_entries, plan.jagged)
+            out[plan.name] = _take(plan, uniq, which, ks, cuts, baskets)
+        except _Corrupt as exc:
+            k = k if exc.basket is None else exc.basket
+            first, stop = int(plan.starts[k]), int(plan.starts[k + 1])
+            raise FormatError(
+                f"basket {k} of branch '{plan.name}' (entries {first}-{stop - 1}) is "
+                f"damaged: expected {exc}",
+                path=where,
+                offset=int(plan.seek[k]),
+            ) from None
+    return out
+
+
+# --- remote files: through uproot's source -----------------------------------------------
 
 
 def _ranges(spans: list[tuple[int, int]]) -> list[tuple[int, int, list[int]]]:
@@ -185,80 +428,165 @@ def _ranges(spans: list[tuple[int, int]]) -> list[tuple[int, int, list[int]]]:
     return out
 
 
-def _take(
-    plan: _Branch,
-    uniq: npt.NDArray[np.int64],
-    which: npt.NDArray[np.int64],
-    baskets: dict[int, tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64] | None]],
-) -> Column:
-    item = plan.dtype.itemsize
-    values: list[npt.NDArray[Any]] = []
-    counts: list[npt.NDArray[np.int64]] = []
-    starts = plan.starts
-    cuts = (np.flatnonzero(which[1:] != which[:-1]) + 1).tolist()
-    for lo, hi in zip([0, *cuts], [*cuts, len(uniq)], strict=True) if len(uniq) else ():
-        k = int(which[lo])
-        data, offs = baskets[k]
-        local = uniq[lo:hi] - starts[k]
-        if offs is None:
-            if len(data) != (starts[k + 1] - starts[k]) * item:
-                raise _Unsupported("flat basket size does not match its entries")
-            values.append(data.view(plan.dtype)[local])
-            continue
-        first, stop = offs[local], offs[local + 1]
-        if hi - lo == 1:  # one entry of this basket: a slice
-            a, b = int(first[0]), int(stop[0])
-            if b < a or a % item or b % item:
-                raise _Unsupported("entry offsets not aligned to the item size")
-            values.append(data[a:b].view(plan.dtype))
-            counts.append(np.array([(b - a) // item], dtype=np.int64))
-            continue
-        if np.any(stop < first) or np.any(first % item) or np.any(stop % item):
-            raise _Unsupported("entry offsets not aligned to the item size")
-        first, stop = first // item, stop // item
-        n = stop - first
-        shift = np.repeat(first - np.concatenate(([0], np.cumsum(n)[:-1])), n)
-        values.append(data.view(plan.dtype)[shift + np.arange(int(n.sum()), dtype=np.int64)])
-        counts.append(n)
-    native = plan.dtype.newbyteorder("=")
-    flat = np.concatenate(values).astype(native) if values else np.zeros(0, native)
-    if not plan.jagged:
-        return Column(flat)
-    return Column(flat, np.concatenate(counts) if counts else np.zeros(0, np.int64))
-
-
 def read_rows(
-    tree: Any, branches: list[str], uniq: npt.NDArray[np.int64]
+    tree: Any, branches: list[str], uniq: npt.NDArray[np.int64], path: Any = None
 ) -> dict[str, Column] | None:
-    """``branches`` of the sorted, distinct entries ``uniq`` of ``tree``, decoded from the
-    baskets that hold them (each basket read and decompressed once). None when a branch
-    or a basket is not one this module decodes (then read through uproot)."""
+    """``branches`` of the sorted, distinct entries ``uniq`` of the open uproot ``tree``,
+    decoded from the baskets that hold them (each basket read and decompressed once).
+    None when a branch or a basket is not one this module decodes (then read through
+    uproot). Raises FormatError for a damaged basket."""
     plans = []
     for name in branches:
         plan = _plan(tree[name])
         if plan is None:
             return None
         plans.append(plan)
-    whiches = [np.searchsorted(p.starts, uniq, side="right") - 1 for p in plans]
-    wanted: list[tuple[int, int]] = []  # (branch, basket)
-    for b, which in enumerate(whiches):
-        wanted.extend((b, int(k)) for k in np.unique(which))
-    spans = [(int(plans[b].seek[k]), int(plans[b].seek[k] + plans[b].nbytes[k])) for b, k in wanted]
+    spans: list[tuple[int, int]] = []
+    for p in plans:
+        which = np.unique(np.searchsorted(p.starts, uniq, side="right") - 1)
+        spans.extend((int(p.seek[k]), int(p.seek[k] + p.nbytes[k])) for k in which)
     source = tree.file.source
-    decoded: list[dict[int, Any]] = [{} for _ in plans]
+    chunks: dict[int, npt.NDArray[np.uint8]] = {}
+    for start, stop, members in _ranges(spans):
+        chunk = np.asarray(source.chunk(start, stop).raw_data, dtype=np.uint8)
+        for i in members:
+            lo, hi = spans[i]
+            chunks[lo] = chunk[lo - start : hi - start]
     try:
-        for start, stop, members in _ranges(spans):
-            chunk = np.asarray(source.chunk(start, stop).raw_data, dtype=np.uint8)
-            for i in members:
-                b, k = wanted[i]
-                p = plans[b]
-                at = spans[i][0] - start
-                n_entries = int(p.starts[k + 1] - p.starts[k])
-                buf = chunk[at : at + int(p.nbytes[k])]
-                decoded[b][k] = _basket(buf, int(p.nbytes[k]), n_entries, p.jagged)
-        return {
-            p.name: _take(p, uniq, which, decoded[b])
-            for b, (p, which) in enumerate(zip(plans, whiches, strict=True))
-        }
+        return _decode(plans, uniq, lambda seek, n: chunks[seek], path or tree.file.file_path)
+    except _Unsupported:
+        return None
+
+
+# --- local files: a kept layout and memory map ---------------------------------------------
+
+
+@dataclass
+class Layout:
+    """What entry reads need of one file's tree: its entry count and the basket plans of
+    the branches asked for so far (None: not decoded here)."""
+
+    key: tuple[Any, ...]
+    n_entries: int
+    plans: dict[str, _Branch | None]
+
+    @property
+    def nbytes(self) -> int:
+        return sum(
+            p.seek.nbytes + p.nbytes.nbytes + p.starts.nbytes
+            for p in self.plans.values()
+            if p is not None
+        )
+
+
+_LAYOUT_BYTES = 64 << 20  # layouts kept, by the size of their arrays (~100 kB per RTRAW file)
+_MAPS_MAX = 32  # memory maps kept (each holds a file descriptor)
+_lock = threading.Lock()
+_layouts: OrderedDict[tuple[Any, ...], Layout] = OrderedDict()
+_layout_bytes = 0
+_maps: OrderedDict[tuple[Any, ...], npt.NDArray[np.uint8]] = OrderedDict()
+
+
+def clear_cache() -> None:
+    """Forget every kept layout and memory map."""
+    global _layout_bytes
+    with _lock:
+        _layouts.clear()
+        _maps.clear()
+        _layout_bytes = 0
+
+
+def _file_key(path: str | os.PathLike[str], tree: str) -> tuple[Any, ...]:
+    st = os.stat(path)
+    return (os.path.abspath(path), tree, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def layout(
+    path: str | os.PathLike[str], tree: str, branches: list[str], open_tree: Callable[[], Any]
+) -> Layout:
+    """The kept layout of ``tree`` in the local file ``path`` with the plans of
+    ``branches``; the tree is opened (``open_tree()``: a context manager yielding the
+    uproot tree) only when the file is not known yet, has changed on disk or lacks one of
+    ``branches``' plans. Raises OSError when the file cannot be stat'ed."""
+    global _layout_bytes
+    key = _file_key(path, tree)
+    with _lock:
+        lay = _layouts.get(key)
+        if lay is not None:
+            _layouts.move_to_end(key)
+    if lay is not None and all(b in lay.plans for b in branches):
+        return lay
+    with open_tree() as t:
+        plans = dict(lay.plans) if lay is not None else {}
+        for b in branches:
+            if b not in plans:
+                plans[b] = _plan(t[b]) if b in t else None
+        new = Layout(key, int(t.num_entries), plans)
+    _share_starts(new)
+    with _lock:
+        old = _layouts.pop(key, None)
+        _layout_bytes -= 0 if old is None else old.nbytes
+        _layouts[key] = new
+        _layout_bytes += new.nbytes
+        while _layout_bytes > _LAYOUT_BYTES and len(_layouts) > 1:
+            _layout_bytes -= _layouts.popitem(last=False)[1].nbytes
+    return new
+
+
+def _share_starts(lay: Layout) -> None:
+    """Branches with the same basket boundaries share one ``starts`` array, so that the
+    baskets of the requested entries are looked up once per boundary set."""
+    seen: list[npt.NDArray[np.int64]] = []
+    for plan in lay.plans.values():
+        if plan is None:
+            continue
+        for s in seen:
+            if len(s) == len(plan.starts) and np.array_equal(s, plan.starts):
+                plan.starts = s
+                break
+        else:
+            seen.append(plan.starts)
+
+
+def _mapped(lay: Layout, path: str | os.PathLike[str]) -> npt.NDArray[np.uint8] | None:
+    """The bytes of ``path`` as kept for ``lay``; None when the file on disk is no longer
+    the one the layout was read from (replaced meanwhile)."""
+    with _lock:
+        view = _maps.get(lay.key)
+        if view is not None:
+            _maps.move_to_end(lay.key)
+            return view
+    with open(path, "rb") as f:
+        st = os.fstat(f.fileno())
+        size = st.st_size
+        if (st.st_ino, size, st.st_mtime_ns) != lay.key[2:]:
+            return None
+        if size == 0:
+            view = np.zeros(0, np.uint8)
+        else:
+            view = np.frombuffer(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ), np.uint8)
+    with _lock:
+        _maps[lay.key] = view
+        while len(_maps) > _MAPS_MAX:
+            _maps.popitem(last=False)  # closed when the last view of it is gone
+    return view
+
+
+def read_local(
+    lay: Layout, path: str | os.PathLike[str], branches: list[str], uniq: npt.NDArray[np.int64]
+) -> dict[str, Column] | None:
+    """``branches`` of the sorted, distinct entries ``uniq`` of the local file ``path``
+    whose layout is ``lay``; None when a branch or basket is not decoded here. Raises
+    FormatError for a damaged basket (file, byte offset, branch and what was expected)."""
+    plans = [lay.plans.get(b) for b in branches]
+    if any(p is None for p in plans):
+        return None
+    view = _mapped(lay, path)
+    if view is None:
+        return None
+    try:
+        return _decode(
+            [p for p in plans if p is not None], uniq, lambda s, n: view[s : s + n], path
+        )
     except _Unsupported:
         return None

@@ -47,6 +47,7 @@ import uproot
 from jaas._io import adler32_file, atomic_path
 from jaas._version import __version__
 from jaas.errors import ConfigError, FormatError
+from jaas.formats import _baskets
 from jaas.formats._baskets import Column, read_rows
 from jaas.formats.events import HitEvents
 from jaas.formats.outputs import StepCheck, commit_step, kept_output
@@ -87,6 +88,8 @@ _CODECS: dict[str, tuple[Any, int, int]] = {
 }
 # entry reads decode baskets themselves (False: through uproot's TBasket model, as before)
 _DIRECT = True
+# local entry reads use the kept basket layout and memory map (False: the open uproot tree)
+_LAYOUTS = True
 _UUID_NS = uuid.UUID("5f1b9a1e-6b7e-4c7a-9a55-6a6161730001")  # jaas namespace for file UUIDs
 
 
@@ -312,16 +315,35 @@ def _distinct(
 
 
 def read_columns(
-    tree: Any, branches: Sequence[str], entries: npt.ArrayLike, path: Any = None
+    path: str | os.PathLike[str], tree: str, branches: Sequence[str], entries: npt.ArrayLike
 ) -> tuple[dict[str, Column], npt.NDArray[np.int64]] | None:
-    """``branches`` of ``entries`` (any order, repeats allowed) decoded straight from the
-    baskets holding them (``jaas.formats._baskets``): {branch: Column} of the distinct
-    sorted entries and, for each requested entry, its row there. None when a branch or
-    basket needs uproot's own reader (``read_entries`` then)."""
-    uniq, inverse = _distinct(entries, int(tree.num_entries), path)
+    """``branches`` of ``entries`` (any order, repeats allowed) of ``tree`` in ``path``,
+    decoded straight from the baskets holding them (``jaas.formats._baskets``): {branch:
+    Column} of the distinct sorted entries and, for each requested entry, its row there.
+
+    A local file's basket layout is kept (keyed by inode, size and mtime), so a repeated
+    read does not open the file with uproot. None when a branch or basket needs uproot's
+    own reader (``read_entries`` then), or the file cannot be stat'ed (then opening it
+    names the problem).
+
+    Raises:
+        FormatError: not a ROOT file with ``tree``, an entry out of range, or a damaged
+            basket (file, byte offset, branch and what was expected).
+    """
     if not _DIRECT:
         return None
-    cols = read_rows(tree, list(branches), uniq)
+    names = list(branches)
+    if "://" in os.fspath(path) or not _LAYOUTS:
+        with open_tree(path, tree, keep=True) as t:
+            uniq, inverse = _distinct(entries, int(t.num_entries), path)
+            cols = read_rows(t, names, uniq, path)
+        return None if cols is None else (cols, inverse)
+    try:
+        lay = _baskets.layout(path, tree, names, lambda: open_tree(path, tree))
+    except OSError:
+        return None
+    uniq, inverse = _distinct(entries, lay.n_entries, path)
+    cols = _baskets.read_local(lay, path, names, uniq)
     return None if cols is None else (cols, inverse)
 
 
@@ -489,14 +511,13 @@ def read_rtraw(path: str | os.PathLike[str], entries: npt.ArrayLike | None = Non
         >>> hits = read_rtraw("run000001_0000.rtraw.root", entries=[5, 17])  # doctest: +SKIP
     """
     branches = [*_SCALARS, *_HITS]
-    with open_tree(path, TREE, keep=entries is not None) as tree:
-        direct = None if entries is None else read_columns(tree, branches, entries, path)
-        if direct is None:
-            arr, inverse = read_entries(tree, branches, entries, path)
+    direct = None if entries is None else read_columns(path, TREE, branches, entries)
     if direct is not None:
         cols, inverse = direct
         hits = _columns_hits(cols)
     else:
+        with open_tree(path, TREE, keep=entries is not None) as tree:
+            arr, inverse = read_entries(tree, branches, entries, path)
         hits = _to_hits(arr)
     if entries is None or np.array_equal(inverse, np.arange(len(hits))):
         return hits

@@ -295,6 +295,7 @@ def _fetch_jaas(
     hit_rows: list[np.ndarray] = []
     for fid in file_ids:
         rows = np.flatnonzero(want[:, 0] == fid)
+        rows = rows[np.argsort(want[rows, 1], kind="stable")]  # in file order: no reordering
         entries = want[rows, 1]
         esd_path, rtraw_path = known[fid]
         esd = _read(read_esd, esd_path, entries, fid, columns=read_names)
@@ -317,9 +318,9 @@ def _fetch_jaas(
         hit_parts.append(hits)
         hit_rows.append(rows)
 
-    frame = pd.DataFrame({"file_id": want[:, 0], "entry": want[:, 1]})
-    for c in names:
-        frame[c] = esd_cols[c]
+    frame = pd.DataFrame(
+        {"file_id": want[:, 0], "entry": want[:, 1], **{c: esd_cols[c] for c in names}}
+    )
     hits_out = None
     if with_hits:
         joined = HitEvents.concatenate(hit_parts)
