@@ -253,11 +253,14 @@ def test_layout_is_kept_and_renewed_when_the_file_changes(
     assert len(opened) == 1
 
 
-def test_libzstd_and_cramjam_agree(rtraw: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    entries = [0, 1, 77, 600, 699, 77]
-    fast = read_rtraw(rtraw, entries=entries)
-    monkeypatch.setattr(_baskets, "_ZSTD", None)
-    assert_same_hits(read_rtraw(rtraw, entries=entries), fast)
+def test_one_zstd_context_per_thread_is_reused(tmp_path: Path) -> None:
+    raw = write_raw(tmp_path / "run000001_0000.raw", make_hits(300, seed=8), run=1)
+    path = convert_raw(raw, compression="zstd", progress=False, basket_hits=450).output
+    full = read_rtraw(path)
+    assert_same_hits(read_rtraw(path, entries=[3, 150]), take_hits(full, [3, 150]))
+    ctx = _baskets._local.zstd
+    assert_same_hits(read_rtraw(path, entries=[299, 0, 3]), take_hits(full, [299, 0, 3]))
+    assert _baskets._local.zstd is ctx
 
 
 def _basket_of(path: Path, branch: str, k: int) -> tuple[int, int, int]:

@@ -16,9 +16,9 @@ kept read-only memory map (32 files at most). A file changed on disk gets a new 
 is opened anew. Remote files (``read_rows`` on an open uproot tree) read the byte ranges
 of the baskets through uproot's source, neighbouring ones merged into one read.
 
-zstd (ROOT's default codec, and ours) is decompressed with one reusable decompression
-context per thread from the system's libzstd when it can be loaded (creating a context
-costs ~13 us, as much as decompressing a 16 kB basket), else with cramjam.
+zstd (ROOT's default codec, and ours) is decompressed with one reusable python-zstandard
+decompression context per thread (creating a context costs ~13 us, as much as
+decompressing a 16 kB basket).
 
 Only what this module can decode exactly is decoded: flat numbers and counted lists of
 numbers (``AsDtype``, ``AsJagged`` of ``AsDtype`` without a header) in free baskets. For
@@ -32,8 +32,6 @@ naming the file, the basket's byte offset, the branch and what was expected.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import lzma
 import mmap
 import os
@@ -49,6 +47,7 @@ import cramjam
 import numpy as np
 import numpy.typing as npt
 import uproot
+import zstandard
 
 from jaas.errors import FormatError
 
@@ -129,82 +128,24 @@ def _make_plan(branch: Any) -> _Branch | None:
 
 # --- zstd with a reusable context -----------------------------------------------------
 
-
-def _load_libzstd() -> Any:
-    """The system's libzstd (>= 1.4) through ctypes, None when it cannot be loaded."""
-    try:
-        lib = ctypes.CDLL(ctypes.util.find_library("zstd") or "libzstd.so.1")
-        lib.ZSTD_versionNumber.restype = ctypes.c_uint
-        if lib.ZSTD_versionNumber() < 10400:
-            return None
-        lib.ZSTD_createDCtx.restype = ctypes.c_void_p
-        lib.ZSTD_freeDCtx.argtypes = [ctypes.c_void_p]
-        lib.ZSTD_decompressDCtx.restype = ctypes.c_size_t
-        lib.ZSTD_decompressDCtx.argtypes = [
-            ctypes.c_void_p,
-            ctypes.c_void_p,
-            ctypes.c_size_t,
-            ctypes.c_void_p,
-            ctypes.c_size_t,
-        ]
-        lib.ZSTD_isError.restype = ctypes.c_uint
-        lib.ZSTD_isError.argtypes = [ctypes.c_size_t]
-        lib.ZSTD_getErrorName.restype = ctypes.c_char_p
-        lib.ZSTD_getErrorName.argtypes = [ctypes.c_size_t]
-    except (OSError, AttributeError):
-        return None
-    return lib
-
-
-_ZSTD = _load_libzstd()  # None: cramjam (a new context per call)
-
-
-class _DCtx:
-    """One thread's zstd decompression context (freed with the thread's locals)."""
-
-    def __init__(self, lib: Any) -> None:
-        self.lib = lib
-        self.ptr = lib.ZSTD_createDCtx()
-        if not self.ptr:
-            raise MemoryError("ZSTD_createDCtx failed")
-
-    def __del__(self) -> None:
-        with contextlib.suppress(Exception):
-            self.lib.ZSTD_freeDCtx(self.ptr)
-
-
 _local = threading.local()
 
 
-def _dctx() -> _DCtx:
-    ctx: _DCtx | None = getattr(_local, "zstd", None)
-    if ctx is None:
-        ctx = _local.zstd = _DCtx(_ZSTD)
-    return ctx
-
-
-def _address(arr: npt.NDArray[np.uint8]) -> int:
-    return int(arr.__array_interface__["data"][0])
-
-
-def _zstd_into(src: Any, out: npt.NDArray[np.uint8], src_at: int, out_at: int) -> None:
-    """Decompress the zstd frame ``src`` (a uint8 array starting at address ``src_at``)
-    into exactly all of ``out`` (starting at ``out_at``)."""
-    if _ZSTD is None:
-        raw: Any = cramjam.zstd.decompress(src, output_len=len(out))
-        got = np.frombuffer(raw, np.uint8)
-        if len(got) != len(out):
-            raise _Corrupt(f"{len(out)} bytes from a zstd block (its header), got {len(got)}")
-        out[:] = got
-        return
+def _zstd_into(src: Any, out: npt.NDArray[np.uint8]) -> None:
+    """Decompress the zstd frame ``src`` into exactly all of ``out``, with this thread's
+    reusable decompression context (creating one per call, as cramjam and pyarrow do,
+    costs as much as decompressing a 16 kB basket)."""
+    dctx: zstandard.ZstdDecompressor | None = getattr(_local, "zstd", None)
+    if dctx is None:
+        dctx = _local.zstd = zstandard.ZstdDecompressor()
     want = len(out)
-    n = _ZSTD.ZSTD_decompressDCtx(_dctx().ptr, out_at, want, src_at, len(src))
-    if n == want:
-        return
-    if _ZSTD.ZSTD_isError(n):
-        reason = _ZSTD.ZSTD_getErrorName(n).decode()
-        raise _Corrupt(f"a zstd block of {len(src)} bytes, zstd says: {reason}")
-    raise _Corrupt(f"{want} bytes from a zstd block (its header), got {n}")
+    try:
+        got = dctx.decompress(src, max_output_size=want)
+    except zstandard.ZstdError as exc:
+        raise _Corrupt(f"a zstd block of {len(src)} bytes, zstd says: {exc}") from exc
+    if len(got) != want:
+        raise _Corrupt(f"{want} bytes from a zstd block (its header), got {len(got)}")
+    out[:] = np.frombuffer(got, np.uint8)
 
 
 # --- one basket -------------------------------------------------------------------------
@@ -215,7 +156,6 @@ def _decompress(payload: npt.NDArray[np.uint8], size: int) -> npt.NDArray[np.uin
     out = np.empty(size, dtype=np.uint8)
     pos = filled = 0
     end = len(payload)
-    base = out_base = -1
     while pos < end:
         if pos + _BLOCK > end:
             raise _Corrupt(f"a {_BLOCK}-byte compression block header, found {end - pos} bytes")
@@ -232,9 +172,7 @@ def _decompress(payload: npt.NDArray[np.uint8], size: int) -> npt.NDArray[np.uin
         block = payload[pos : pos + csize]
         dest = out[filled : filled + usize]
         if algo == b"ZS":
-            if base < 0:
-                base, out_base = _address(payload), _address(out)
-            _zstd_into(block, dest, base + pos, out_base + filled)
+            _zstd_into(block, dest)
         else:
             dest[:] = _other_codec(algo, block, usize)
         filled += usize
