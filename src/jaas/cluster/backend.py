@@ -315,16 +315,15 @@ def run(
     limit = 0  # attempts: 2 + the number of workers of the first one
     retry = False  # the last attempt counts (workers changed), not a direct-path error
     direct = cluster.direct  # tried first, once; the task path is the fallback
+    cuts: list[int] | None = None  # by default: one partition per worker's run of files
     with progress(total=0, desc=desc, unit="part") as bar:
         while True:
             if retry:
                 info.attempts += 1
             owners, now_lost, alive = cluster.assignment(triples, local, cached=direct)
-            if not limit:
+            planning = not limit
+            if planning:
                 limit = 2 + max(len(alive), 1)
-                if partition_events is None and partition_ns is None and ds.files:
-                    biggest = max(f.n_events for f in ds.files)
-                    partition_events = min(biggest, -(-ds.n_events // (2 * max(len(alive), 1))))
             if set(now_lost) - set(lost):
                 out.clear()  # the good time changes: every partition is redone
             lost.update(now_lost)
@@ -335,9 +334,13 @@ def run(
             query = Query(names, exprs, spec, segments, before, after, keep=token)
             # zero-row files hold no rows and no time: they take no part in the plan
             files = [f for f in sub.files if f.n_events > 0] or sub.files
+            if planning and partition_events is None and partition_ns is None:
+                # one partition per worker's run of files, kept for the retries: a
+                # partition's result does not depend on where it runs
+                cuts = _plan.block_cuts(files, [owners.get(os.path.abspath(f.path)) for f in files])
             parts = _plan.plan(
                 files, before, after, partition_ns=partition_ns,
-                partition_events=partition_events,
+                partition_events=partition_events, cuts=cuts,
             )  # fmt: skip
             bar.reset(total=len(parts))
             bar.update(len(out))
@@ -503,7 +506,8 @@ class DaskBackend:
     Args:
         target: a ``jaas.cluster.Cluster``, a ``distributed.Client``, a scheduler
             address or scheduler file, or None for the cluster of ``jaas cluster up``.
-        partition_ns: core duration of a partition (default: by events, two per worker).
+        partition_ns: core duration of a partition (default: one partition per run of
+            consecutive files a worker owns, see ``plan.block_cuts``).
         local_storage: files are on node-local storage: a lost worker's files are
             reported as lost data instead of being read by another worker (default: the
             cluster handle's setting).

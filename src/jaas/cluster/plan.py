@@ -24,7 +24,9 @@ from jaas.engine.session.dataset import Dataset, IndexFile, LostData
 from jaas.errors import ConfigError
 
 __all__ = [
+    "BLOCK_EVENTS",
     "PlannedPartition",
+    "block_cuts",
     "check_time_order",
     "count_lost_time",
     "file_refs",
@@ -60,6 +62,45 @@ def check_time_order(files: list[IndexFile]) -> None:
             )
 
 
+BLOCK_EVENTS = 1 << 25  # at most ~3.4e7 events per partition of an ownership block
+
+
+def block_cuts(
+    files: list[IndexFile], owners: list[str | None], max_events: int = BLOCK_EVENTS
+) -> list[int]:
+    """Cut times of one partition per run of consecutive files with the same owner
+    (``owners[i]`` owns ``files[i]``), so that a worker correlates its time range as one
+    stream (its halo from its neighbours): few partitions, few results to merge. A run
+    holding more than ``max_events`` is cut at file boundaries into about equal parts.
+
+    Example:
+        >>> f = [IndexFile(n, 1, i, 10, 100 * i, 100 * i + 99, i) for i, n in enumerate("abcd")]
+        >>> block_cuts(f, ["w1", "w1", "w2", "w2"])
+        [200]
+    """
+    cuts: list[int] = []
+    run: list[IndexFile] = []
+
+    def close() -> None:
+        n = sum(f.n_events for f in run)
+        k = math.ceil(n / max(max_events, 1))
+        done = 0
+        for a, b in itertools.pairwise(run):
+            part = done * k // n if k > 1 else 0
+            done += a.n_events
+            if k > 1 and done * k // n > part:
+                cuts.append(b.t_min)
+
+    for i, f in enumerate(files):
+        if i and owners[i] != owners[i - 1]:
+            close()
+            cuts.append(f.t_min)
+            run = []
+        run.append(f)
+    close()
+    return cuts
+
+
 def _cuts(
     files: list[IndexFile], partition_ns: int | None, partition_events: int | None
 ) -> list[int]:
@@ -88,6 +129,7 @@ def plan(
     *,
     partition_ns: int | None = None,
     partition_events: int | None = None,
+    cuts: list[int] | None = None,
 ) -> list[PlannedPartition]:
     """Time partitions over ``files`` (time-disjoint, in order) with their halo sources.
 
@@ -97,7 +139,8 @@ def plan(
             many partitions, files and workers.
         partition_ns: core duration; or
         partition_events: about this many events per partition (files are cut at
-            their boundaries and in equal time slices); default: one per file.
+            their boundaries and in equal time slices); default: one per file; or
+        cuts: the cores' boundary times (e.g. ``block_cuts``).
 
     Example:
         >>> f = [IndexFile("a", 1, 0, 10, 0, 99, 0), IndexFile("b", 1, 1, 10, 100, 199, 1)]
@@ -105,7 +148,9 @@ def plan(
         [((0,), 0), ((0, 1), 1)]
     """
     check_time_order(files)
-    cuts = sorted(set(_cuts(files, partition_ns, partition_events)))
+    if cuts is None:
+        cuts = _cuts(files, partition_ns, partition_events)
+    cuts = sorted(set(cuts))
     edges = [-FAR, *cuts, FAR]
     t_min = np.array([f.t_min for f in files], np.int64)
     t_max = np.array([f.t_max for f in files], np.int64)
