@@ -61,8 +61,14 @@ ds.ibd()
 w4 = time.perf_counter()
 ds.ibd(dr_max="1.2 m")
 w5 = time.perf_counter()
+try:  # the threads a query given none runs on (jaas >= wave 6), else one
+    from jaas.engine.session.backend import local_threads
+    threads = local_threads(None, ds.n_events)
+except ImportError:
+    threads = 1
 print(json.dumps({"import": w1 - w0, "query": w2 - w1, "first": w2 - w0, "first_cpu": c2 - c0,
-                  "cold": w4 - w3, "warm": w5 - w4, "pairs": r.n_pairs, "heavy": heavy}))
+                  "cold": w4 - w3, "warm": w5 - w4, "pairs": r.n_pairs, "heavy": heavy,
+                  "threads": threads}))
 """
 
 BOUND = """
@@ -258,7 +264,8 @@ def main() -> None:
     assert len(pairs) == 1, f"old and new differ: {pairs}"
     print(
         f"pairs: {pairs.pop()} (old and new identical); modules loaded by the query: "
-        f"old {runs['old'][0]['heavy']}, new {runs['new'][0]['heavy']}"
+        f"old {runs['old'][0]['heavy']}, new {runs['new'][0]['heavy']}; threads of a query "
+        f"given none: old {runs['old'][0]['threads']}, new {runs['new'][0]['threads']}"
     )
     for what in ("wall", "cpu"):
         print(

@@ -56,6 +56,7 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
         "JAAS_DEBUG": "yes",
         "JAAS_DATA": "runs/sim1",
         "JAAS_SCHEDULER": "tcp://head:8786",
+        "JAAS_THREADS": "3",
     }
     assert set(env) == set(VARIABLES)
     s = settings(env)
@@ -71,6 +72,18 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
     assert s.debug is True
     assert s.data == "runs/sim1"
     assert s.scheduler == "tcp://head:8786"
+    assert s.threads == 3
+
+
+@pytest.mark.parametrize(("text", "value"), [("", None), ("auto", None), ("AUTO", None), ("8", 8)])
+def test_threads_a_number_or_auto(text: str, value: int | None) -> None:
+    assert settings({"JAAS_THREADS": text}).threads == value
+
+
+@pytest.mark.parametrize("text", ["0", "-2", "two", "1.5"])
+def test_bad_threads_value(text: str) -> None:
+    with pytest.raises(ConfigError, match=r"^JAAS_THREADS='.*': give a positive number"):
+        settings({"JAAS_THREADS": text})
 
 
 def test_bad_progress_value() -> None:

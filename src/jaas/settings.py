@@ -16,6 +16,8 @@ variable                      meaning
 ``JAAS_DEBUG``                ``1``: CLI errors show their traceback (as ``jaas --debug``)
 ``JAAS_DATA``                 the dataset ``jaas lab`` opens as ``ds`` in every kernel
 ``JAAS_SCHEDULER``            default backend of queries given none (``tcp://HOST:8786``)
+``JAAS_THREADS``              threads of a local query given none: a positive number, or
+                              ``auto`` (default: one per usable core on large data)
 ============================  ==========================================================
 
 The environment is read when :func:`settings` is called (not at import), so a change
@@ -52,6 +54,7 @@ VARIABLES = (
     "JAAS_DEBUG",
     "JAAS_DATA",
     "JAAS_SCHEDULER",
+    "JAAS_THREADS",
 )
 
 _BYTE_UNITS = {
@@ -118,6 +121,7 @@ class Settings:
     debug: bool = False
     data: str | None = None
     scheduler: str | None = None
+    threads: int | None = None  # None: auto
 
 
 def _pid(text: str | None) -> int | None:
@@ -125,6 +129,14 @@ def _pid(text: str | None) -> int | None:
         return None
     if not (text.isascii() and text.isdigit()) or int(text) <= 0:
         raise ConfigError(f"JAAS_KUP_OWNER_PID={text!r}: give a process id (a positive integer)")
+    return int(text)
+
+
+def _threads(text: str | None) -> int | None:
+    if text is None or text.lower() == "auto":
+        return None
+    if not (text.isascii() and text.isdigit()) or int(text) <= 0:
+        raise ConfigError(f"JAAS_THREADS={text!r}: give a positive number of threads, or auto")
     return int(text)
 
 
@@ -160,4 +172,5 @@ def settings(environ: Mapping[str, str] | None = None) -> Settings:
         debug=False if debug is None else parse_bool(debug, "JAAS_DEBUG"),
         data=text("JAAS_DATA"),
         scheduler=text("JAAS_SCHEDULER"),
+        threads=_threads(text("JAAS_THREADS")),
     )

@@ -45,7 +45,12 @@ _out_opt = click.option(
     "-o", "--out", type=click.Path(file_okay=False, path_type=Path),
     help="Write pairs (Parquet), plots (PNG) and the summary here.",
 )  # fmt: skip
-_threads_opt = click.option("--threads", default=1, show_default=True, help="Worker threads.")
+_threads_opt = click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Threads (default: JAAS_THREADS, else one per core on large data).",
+)
 _backend_opt = click.option(
     "--backend",
     "--scheduler",
@@ -105,7 +110,7 @@ def ibd(
     vetoes: tuple[str, ...],
     no_vetoes: bool,
     offtime: int,
-    threads: int,
+    threads: int | None,
     backend: str | None,
     out: Path | None,
 ) -> None:
@@ -185,7 +190,7 @@ def query(
     since: tuple[str, ...],
     offtime: int,
     label: str,
-    threads: int,
+    threads: int | None,
     backend: str | None,
     out: Path | None,
 ) -> None:

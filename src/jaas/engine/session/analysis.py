@@ -37,7 +37,13 @@ from jaas.engine.core.spec import (
     VetoKind,
 )
 from jaas.engine.lang.expr import Expr, parse, parse_condition, schema_units
-from jaas.engine.session.backend import Backend, BuiltQuery, LocalBackend, resolve_backend
+from jaas.engine.session.backend import (
+    Backend,
+    BuiltQuery,
+    LocalBackend,
+    local_threads,
+    resolve_backend,
+)
 from jaas.errors import ConfigError, SelectionError
 from jaas.formats.schema import INDEX_SCHEMA
 
@@ -366,7 +372,7 @@ def coincidence(
     offtime: OffTime | None = None,
     since: Mapping[str, str] | None = None,
     derived: Mapping[str, str] | None = None,
-    threads: int = 1,
+    threads: int | None = None,
     partition_events: int | None = None,
     label: str = "coincidence",
     backend: Backend | str | None = None,
@@ -388,7 +394,9 @@ def coincidence(
         since: derived "time since last" columns, ``{name: condition}`` (e.g.
             ``{"t_mu": "muon"}``), reported for both events of every pair.
         derived: named derived columns usable in every condition.
-        threads: worker threads (results are identical for any number).
+        threads: threads of a local query (results are identical for any number);
+            default ``JAAS_THREADS``, else one per core on large data (see
+            ``jaas.engine.session.backend.local_threads``).
         partition_events: time-partition size in events (default: one partition per
             thread, or automatic).
         label: a name for the result.
@@ -409,6 +417,7 @@ def coincidence(
         units=dataset_units(ds),
     )  # fmt: skip
     ds.check()
+    threads = local_threads(threads, ds.n_events)
     runner = resolve_backend(backend, client)
     try:
         with _progress(runner, label, progress):
@@ -459,7 +468,7 @@ def ibd(
     ds: Dataset,
     selection: IBDSelection | None = None,
     *,
-    threads: int = 1,
+    threads: int | None = None,
     partition_events: int | None = None,
     backend: Backend | str | None = None,
     client: Any = None,

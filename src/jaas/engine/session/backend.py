@@ -16,7 +16,10 @@ loaded only when first asked for.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import math
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -40,9 +43,42 @@ __all__ = [
     "Execution",
     "LocalBackend",
     "backend_names",
+    "local_threads",
     "register_backend",
     "resolve_backend",
 ]
+
+# Below this many events per thread, a second partition costs about what it saves
+# (its halo, the merge, a thread hand-off): auto threads keep a small query on one.
+AUTO_EVENTS_PER_THREAD = 1_000_000
+
+
+def local_threads(threads: int | None, n_events: int) -> int:
+    """Threads of a local query over ``n_events`` events.
+
+    ``threads`` when given; else ``JAAS_THREADS`` when set to a number; else (auto) one
+    per usable core (the process's CPU affinity, and JupyterHub's ``CPU_LIMIT`` when a
+    spawner set one), as long as each thread gets ``AUTO_EVENTS_PER_THREAD`` events.
+    The result is identical for any number.
+
+    Raises:
+        ConfigError: ``threads`` below 1, or a bad ``JAAS_THREADS``.
+    """
+    from jaas.settings import settings
+
+    if threads is None:
+        threads = settings().threads
+    if threads is not None:
+        if threads < 1:
+            raise ConfigError(f"threads={threads}: give at least 1")
+        return int(threads)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    limit = os.environ.get("CPU_LIMIT", "")
+    # not ours to refuse: JupyterHub's variable, ignored when it is not a number
+    with contextlib.suppress(ValueError, OverflowError):
+        cores = min(cores or 1, max(1, math.floor(float(limit)))) if limit else cores
+    return max(1, min(cores or 1, n_events // AUTO_EVENTS_PER_THREAD))
+
 
 ENTRY_POINT_GROUP = "jaas.backends"
 
@@ -139,7 +175,7 @@ class LocalBackend:
             return run_streaming(ds, query, threads=threads)
         started = time.perf_counter()
         cols = ds.load(list(query.columns))
-        masks = cached_masks(ds.cache, ds._fingerprint(), query.exprs, cols)
+        masks = cached_masks(ds.cache, ds._fingerprint(), query.exprs, cols, threads=threads)
         stream: dict[str, np.ndarray] = {**cols, **masks}
         bad = np.array([[lost.start, lost.end] for lost in ds.lost], np.int64).reshape(-1, 2)
         if partition_events is None and threads > 1:

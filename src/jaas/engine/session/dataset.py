@@ -316,7 +316,7 @@ def _read_files(files: Sequence[IndexFile], columns: list[str]) -> dict[str, np.
     array per column (no per-file array, no concatenation); the files are read
     concurrently (the Parquet decoding and the copies release the GIL).
     """
-    dtypes = {n: _column_dtype(files, n) for n in columns}
+    dtypes = _column_dtypes(files, columns)
     offsets = np.concatenate([[0], np.cumsum([f.n_events for f in files])]).astype(np.int64)
     out = {n: np.empty(int(offsets[-1]), dtype=dtypes[n]) for n in columns}
     workers = max(1, min(len(files), os.cpu_count() or 1))
@@ -352,20 +352,17 @@ def _load_columns(path: str, columns: list[str]) -> dict[str, np.ndarray]:
     return {name: column_to_numpy(table.column(name)) for name in columns}
 
 
-def _column_dtype(files: Sequence[IndexFile], name: str) -> np.dtype[Any]:
-    """The numpy type holding column ``name`` of every file (as ``np.concatenate``
-    would promote it)."""
-    types = []
+def _column_dtypes(files: Sequence[IndexFile], names: Sequence[str]) -> dict[str, np.dtype[Any]]:
+    """The numpy type holding each column of ``names`` for every file (as
+    ``np.concatenate`` would promote it); each file's schema is read once."""
+    types: dict[str, list[np.dtype[Any]]] = {name: [] for name in names}
     for f in files:
-        if is_hdf5(f.path):
-            field_type = INDEX_SCHEMA.field(name).type if name in INDEX_SCHEMA.names else None
-        else:
-            schema = pq.read_schema(f.path)
-            field_type = schema.field(name).type if name in schema.names else None
-        if field_type is None:
-            raise FormatError(f"index file has no column {name!r}", path=f.path)
-        types.append(np.dtype(field_type.to_pandas_dtype()))
-    return np.result_type(*types)
+        schema = INDEX_SCHEMA if is_hdf5(f.path) else pq.read_schema(f.path)
+        for name in names:
+            if name not in schema.names:
+                raise FormatError(f"index file has no column {name!r}", path=f.path)
+            types[name].append(np.dtype(schema.field(name).type.to_pandas_dtype()))
+    return {name: np.result_type(*found) for name, found in types.items()}
 
 
 _WARM_LOCK = threading.Lock()
