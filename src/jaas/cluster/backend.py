@@ -2,9 +2,13 @@
 
 For each time partition one ``run_part`` task runs on the worker owning the file that
 holds most of its core (``workers=`` restriction, loose with shared storage so that a
-lost worker's tasks move; strict with node-local storage). Rows of the halo that live in
-files owned by other workers come from ``load_piece`` tasks on those owners, Dask moving
-them worker to worker; a halo may span any number of partitions and workers. The client
+lost worker's tasks move; strict with node-local storage). By default there is one
+partition per run of consecutive files a worker owns (``plan.block_cuts``, planned on the
+first attempt and kept for the retries): each worker correlates its time range as one
+stream, as the local engine does, and the client merges one result per worker, not one
+per file. Rows of the halo that live in files owned by other workers come from
+``load_piece`` tasks on those owners, Dask moving them worker to worker; a halo may span
+any number of partitions and workers. The client
 merges the partial results with the engine's ``merge``: the result is identical to the
 local engine's. The per-event veto bits and the veto intervals stay on the workers that
 computed them (``KeptVetoes``): the result is a ``LazyResult`` fetching them on first
