@@ -85,4 +85,6 @@ def test_block_cuts_follow_owners_and_split_big_runs() -> None:
     assert block_cuts(files, ["a"] * 8) == []
     assert block_cuts(files, ["a"] * 8, max_events=40) == [400]  # 80 events: 2 parts
     assert block_cuts(files, ["a"] * 8, max_events=30) == [300, 600]  # 3 parts
+    assert block_cuts(files, ["a"] * 8, threads={"a": 2}) == [400]  # side by side
+    assert block_cuts(files, owners, threads={"a": 2, "b": 3}) == [200, 300, 400, 500, 700]
     assert block_cuts([], []) == []

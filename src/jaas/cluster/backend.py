@@ -341,7 +341,8 @@ def run(
             if planning and partition_events is None and partition_ns is None:
                 # one partition per worker's run of files, kept for the retries: a
                 # partition's result does not depend on where it runs
-                cuts = _plan.block_cuts(files, [owners.get(os.path.abspath(f.path)) for f in files])
+                owner = [owners.get(os.path.abspath(f.path)) for f in files]
+                cuts = _plan.block_cuts(files, owner, threads=getattr(cluster, "threads", None))
             parts = _plan.plan(
                 files, before, after, partition_ns=partition_ns,
                 partition_events=partition_events, cuts=cuts,

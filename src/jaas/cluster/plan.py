@@ -13,6 +13,7 @@ import dataclasses
 import itertools
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,12 +67,17 @@ BLOCK_EVENTS = 1 << 25  # at most ~3.4e7 events per partition of an ownership bl
 
 
 def block_cuts(
-    files: list[IndexFile], owners: list[str | None], max_events: int = BLOCK_EVENTS
+    files: list[IndexFile],
+    owners: list[str | None],
+    max_events: int = BLOCK_EVENTS,
+    *,
+    threads: Mapping[str, int] | None = None,
 ) -> list[int]:
     """Cut times of one partition per run of consecutive files with the same owner
     (``owners[i]`` owns ``files[i]``), so that a worker correlates its time range as one
     stream (its halo from its neighbours): few partitions, few results to merge. A run
-    holding more than ``max_events`` is cut at file boundaries into about equal parts.
+    is cut at file boundaries into about equal parts when it holds more than
+    ``max_events``, or into as many as its owner has ``threads`` (run side by side).
 
     Example:
         >>> f = [IndexFile(n, 1, i, 10, 100 * i, 100 * i + 99, i) for i, n in enumerate("abcd")]
@@ -79,26 +85,24 @@ def block_cuts(
         [200]
     """
     cuts: list[int] = []
-    run: list[IndexFile] = []
-
-    def close() -> None:
+    runs: list[tuple[str | None, list[IndexFile]]] = []
+    for i, f in enumerate(files):
+        if not runs or owners[i] != runs[-1][0]:
+            if runs:
+                cuts.append(f.t_min)
+            runs.append((owners[i], []))
+        runs[-1][1].append(f)
+    for owner, run in runs:
         n = sum(f.n_events for f in run)
-        k = math.ceil(n / max(max_events, 1))
+        want = (threads or {}).get(owner, 1) if owner is not None else 1
+        k = max(math.ceil(n / max(max_events, 1)), want, 1)
         done = 0
         for a, b in itertools.pairwise(run):
-            part = done * k // n if k > 1 else 0
+            part = done * k // max(n, 1)
             done += a.n_events
-            if k > 1 and done * k // n > part:
+            if k > 1 and done * k // max(n, 1) > part:
                 cuts.append(b.t_min)
-
-    for i, f in enumerate(files):
-        if i and owners[i] != owners[i - 1]:
-            close()
-            cuts.append(f.t_min)
-            run = []
-        run.append(f)
-    close()
-    return cuts
+    return sorted(cuts)
 
 
 def _cuts(
