@@ -8,13 +8,12 @@ first attempt and kept for the retries): each worker correlates its time range a
 stream, as the local engine does, and the client merges one result per worker, not one
 per file. Rows of the halo that live in files owned by other workers come from
 ``load_piece`` tasks on those owners, Dask moving them worker to worker; a halo may span
-any number of partitions and workers. The client
-merges the partial results with the engine's ``merge``: the result is identical to the
-local engine's. The per-event veto bits and the veto intervals stay on the workers that
-computed them (``KeptVetoes``): the result is a ``LazyResult`` fetching them on first
-access (recomputed if a worker dropped or lost them). With node-local storage, files
-whose worker is lost are cut from the dataset, reported as ``LostData`` and the query
-reruns on the rest (warm caches).
+any number of partitions and workers. The client merges the partial results with the
+engine's ``merge``: the result is identical to the local engine's. The per-event veto
+bits and the veto intervals stay on the workers that computed them (``KeptVetoes``): the
+result is a ``LazyResult`` fetching them on first access (recomputed if a worker dropped
+or lost them). With node-local storage, files whose worker is lost are cut from the
+dataset, reported as ``LostData`` and the query reruns on the rest (warm caches).
 """
 
 from __future__ import annotations
