@@ -2,15 +2,18 @@
 
 For each time partition one ``run_part`` task runs on the worker owning the file that
 holds most of its core (``workers=`` restriction, loose with shared storage so that a
-lost worker's tasks move; strict with node-local storage). Rows of the halo that live in
-files owned by other workers come from ``load_piece`` tasks on those owners, Dask moving
-them worker to worker; a halo may span any number of partitions and workers. The client
-merges the partial results with the engine's ``merge``: the result is identical to the
-local engine's. The per-event veto bits and the veto intervals stay on the workers that
-computed them (``KeptVetoes``): the result is a ``LazyResult`` fetching them on first
-access (recomputed if a worker dropped or lost them). With node-local storage, files
-whose worker is lost are cut from the dataset, reported as ``LostData`` and the query
-reruns on the rest (warm caches).
+lost worker's tasks move; strict with node-local storage). By default there is one
+partition per run of consecutive files a worker owns (``plan.block_cuts``, planned on the
+first attempt and kept for the retries): each worker correlates its time range as one
+stream, as the local engine does, and the client merges one result per worker, not one
+per file. Rows of the halo that live in files owned by other workers come from
+``load_piece`` tasks on those owners, Dask moving them worker to worker; a halo may span
+any number of partitions and workers. The client merges the partial results with the
+engine's ``merge``: the result is identical to the local engine's. The per-event veto
+bits and the veto intervals stay on the workers that computed them (``KeptVetoes``): the
+result is a ``LazyResult`` fetching them on first access (recomputed if a worker dropped
+or lost them). With node-local storage, files whose worker is lost are cut from the
+dataset, reported as ``LostData`` and the query reruns on the rest (warm caches).
 """
 
 from __future__ import annotations
@@ -315,16 +318,15 @@ def run(
     limit = 0  # attempts: 2 + the number of workers of the first one
     retry = False  # the last attempt counts (workers changed), not a direct-path error
     direct = cluster.direct  # tried first, once; the task path is the fallback
+    cuts: list[int] | None = None  # by default: one partition per worker's run of files
     with progress(total=0, desc=desc, unit="part") as bar:
         while True:
             if retry:
                 info.attempts += 1
             owners, now_lost, alive = cluster.assignment(triples, local, cached=direct)
-            if not limit:
+            planning = not limit
+            if planning:
                 limit = 2 + max(len(alive), 1)
-                if partition_events is None and partition_ns is None and ds.files:
-                    biggest = max(f.n_events for f in ds.files)
-                    partition_events = min(biggest, -(-ds.n_events // (2 * max(len(alive), 1))))
             if set(now_lost) - set(lost):
                 out.clear()  # the good time changes: every partition is redone
             lost.update(now_lost)
@@ -335,9 +337,14 @@ def run(
             query = Query(names, exprs, spec, segments, before, after, keep=token)
             # zero-row files hold no rows and no time: they take no part in the plan
             files = [f for f in sub.files if f.n_events > 0] or sub.files
+            if planning and partition_events is None and partition_ns is None:
+                # one partition per worker's run of files, kept for the retries: a
+                # partition's result does not depend on where it runs
+                owner = [owners.get(os.path.abspath(f.path)) for f in files]
+                cuts = _plan.block_cuts(files, owner, threads=getattr(cluster, "threads", None))
             parts = _plan.plan(
                 files, before, after, partition_ns=partition_ns,
-                partition_events=partition_events,
+                partition_events=partition_events, cuts=cuts,
             )  # fmt: skip
             bar.reset(total=len(parts))
             bar.update(len(out))
@@ -503,7 +510,8 @@ class DaskBackend:
     Args:
         target: a ``jaas.cluster.Cluster``, a ``distributed.Client``, a scheduler
             address or scheduler file, or None for the cluster of ``jaas cluster up``.
-        partition_ns: core duration of a partition (default: by events, two per worker).
+        partition_ns: core duration of a partition (default: one partition per run of
+            consecutive files a worker owns, see ``plan.block_cuts``).
         local_storage: files are on node-local storage: a lost worker's files are
             reported as lost data instead of being read by another worker (default: the
             cluster handle's setting).

@@ -47,6 +47,7 @@ class Cluster:
         self.paths: Counter[str] = Counter()
         self._lazy: list[weakref.ref[Any]] = []  # results whose veto arrays are remote
         self._assigned: dict[Any, tuple[Any, ...]] = {}  # (files, local) -> assignment
+        self.threads: dict[str, int] = {}  # worker -> its threads (last scheduler answer)
         self._lock = threading.Lock()
         try:  # ownership changes on the scheduler drop the cached assignments
             client.subscribe_topic(_registry.CHANGED_TOPIC, self._ownership_changed)
@@ -115,7 +116,9 @@ class Cluster:
             if got is not None:
                 return got
         value = self.client.run_on_scheduler(_registry.assign_with_workers, files, local)
-        owners, lost, alive = value
+        owners, lost, alive = value[:3]
+        if len(value) > 3:
+            self.threads = dict(value[3])
         if not lost and all(owners.values()):  # only a complete answer is reused
             with self._lock:
                 if len(self._assigned) > 64:

@@ -31,9 +31,8 @@ from jaas.cluster.worker import (
     PartTask,
     Query,
     _run_one,
-    _slice,
     _state,
-    file_stream,
+    owned_piece,
 )
 
 __all__ = ["Job", "WorkerGone", "install", "run_jobs"]
@@ -73,7 +72,7 @@ def install(worker: Any) -> None:
         st = state()
 
         def work() -> Any:
-            return _slice(ref.path, ref.offset, file_stream(st.cache, ref, query), lo, hi)
+            return owned_piece(st.cache, ref, query, lo, hi)
 
         # its own thread: served while this worker's threads run its partitions
         loop = asyncio.get_running_loop()
@@ -84,7 +83,12 @@ def install(worker: Any) -> None:
 
         token, indices = payload
         store = state().kept
-        return to_serialize([store.get(token, i) for i in indices])
+
+        def work() -> Any:  # packed here, off the event loop
+            return [store.get(token, i) for i in indices]
+
+        loop = asyncio.get_running_loop()
+        return to_serialize(await loop.run_in_executor(pieces_pool, work))
 
     worker.handlers.update({RUN: run, PIECE: piece, KEPT: kept})
 

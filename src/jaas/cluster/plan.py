@@ -13,6 +13,7 @@ import dataclasses
 import itertools
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +25,9 @@ from jaas.engine.session.dataset import Dataset, IndexFile, LostData
 from jaas.errors import ConfigError
 
 __all__ = [
+    "BLOCK_EVENTS",
     "PlannedPartition",
+    "block_cuts",
     "check_time_order",
     "count_lost_time",
     "file_refs",
@@ -60,6 +63,48 @@ def check_time_order(files: list[IndexFile]) -> None:
             )
 
 
+BLOCK_EVENTS = 1 << 25  # at most ~3.4e7 events per partition of an ownership block
+
+
+def block_cuts(
+    files: list[IndexFile],
+    owners: list[str | None],
+    max_events: int = BLOCK_EVENTS,
+    *,
+    threads: Mapping[str, int] | None = None,
+) -> list[int]:
+    """Cut times of one partition per run of consecutive files with the same owner
+    (``owners[i]`` owns ``files[i]``), so that a worker correlates its time range as one
+    stream (its halo from its neighbours): few partitions, few results to merge. A run
+    is cut at file boundaries into about equal parts when it holds more than
+    ``max_events``, or into as many as its owner has ``threads`` (run side by side).
+
+    Example:
+        >>> f = [IndexFile(n, 1, i, 10, 100 * i, 100 * i + 99, i) for i, n in enumerate("abcd")]
+        >>> block_cuts(f, ["w1", "w1", "w2", "w2"])
+        [200]
+    """
+    cuts: list[int] = []
+    runs: list[tuple[str | None, list[IndexFile]]] = []
+    for i, f in enumerate(files):
+        if not runs or owners[i] != runs[-1][0]:
+            if runs:
+                cuts.append(f.t_min)
+            runs.append((owners[i], []))
+        runs[-1][1].append(f)
+    for owner, run in runs:
+        n = sum(f.n_events for f in run)
+        want = (threads or {}).get(owner, 1) if owner is not None else 1
+        k = max(math.ceil(n / max(max_events, 1)), want, 1)
+        done = 0
+        for a, b in itertools.pairwise(run):
+            part = done * k // max(n, 1)
+            done += a.n_events
+            if k > 1 and done * k // max(n, 1) > part:
+                cuts.append(b.t_min)
+    return sorted(cuts)
+
+
 def _cuts(
     files: list[IndexFile], partition_ns: int | None, partition_events: int | None
 ) -> list[int]:
@@ -88,6 +133,7 @@ def plan(
     *,
     partition_ns: int | None = None,
     partition_events: int | None = None,
+    cuts: list[int] | None = None,
 ) -> list[PlannedPartition]:
     """Time partitions over ``files`` (time-disjoint, in order) with their halo sources.
 
@@ -97,7 +143,8 @@ def plan(
             many partitions, files and workers.
         partition_ns: core duration; or
         partition_events: about this many events per partition (files are cut at
-            their boundaries and in equal time slices); default: one per file.
+            their boundaries and in equal time slices); default: one per file; or
+        cuts: the cores' boundary times (e.g. ``block_cuts``).
 
     Example:
         >>> f = [IndexFile("a", 1, 0, 10, 0, 99, 0), IndexFile("b", 1, 1, 10, 100, 199, 1)]
@@ -105,7 +152,9 @@ def plan(
         [((0,), 0), ((0, 1), 1)]
     """
     check_time_order(files)
-    cuts = sorted(set(_cuts(files, partition_ns, partition_events)))
+    if cuts is None:
+        cuts = _cuts(files, partition_ns, partition_events)
+    cuts = sorted(set(cuts))
     edges = [-FAR, *cuts, FAR]
     t_min = np.array([f.t_min for f in files], np.int64)
     t_max = np.array([f.t_max for f in files], np.int64)

@@ -227,11 +227,14 @@ def assign(
 
 def assign_with_workers(
     files: list[tuple[str, int, int]], local: bool = False, *, dask_scheduler: Any = None
-) -> tuple[dict[str, str | None], dict[str, str], list[str]]:
-    """(owners, lost, worker addresses): ``assign`` and the worker list in one round trip."""
+) -> tuple[dict[str, str | None], dict[str, str], list[str], dict[str, int]]:
+    """(owners, lost, worker addresses, their threads): ``assign`` and the workers in one
+    round trip."""
     owners, lost_files, _ = assign(files, local, dask_scheduler=dask_scheduler)
     quick_streams(dask_scheduler)
-    return owners, lost_files, sorted(dask_scheduler.workers)
+    workers = dask_scheduler.workers
+    threads = {w: int(getattr(ws, "nthreads", 1) or 1) for w, ws in workers.items()}
+    return owners, lost_files, sorted(workers), threads
 
 
 STREAM_INTERVAL = 0.001  # s; distributed batches messages for 2-10 ms

@@ -5,11 +5,19 @@ memory-bounded ``ColumnCache``, filled lazily on first use. Two tasks run there:
 ``load_piece`` returns the rows of one owned file inside a time range (the halo a
 neighbouring partition borrows), ``run_part`` assembles core and halo rows of one time
 partition and runs the engine's ``run_partition`` on them.
+
+A partition usually spans all the files a worker owns (``plan.block_cuts``): its rows
+are assembled once, kept in the same cache (read-only) and reused by warm queries, so
+that the veto phase (``Phases``) and the candidate sub-streams remembered on it apply
+as for the local engine's one stream. The per-event veto arrays stay here
+(``KeptVetoes``) and are packed only when a client fetches them.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -45,11 +53,13 @@ __all__ = [
     "JaasWorkerPlugin",
     "PartOutput",
     "PartTask",
+    "Phases",
     "Piece",
     "Query",
     "fetch_kept",
     "load_files",
     "load_piece",
+    "owned_piece",
     "pack_bits",
     "pack_intervals",
     "run_part",
@@ -94,7 +104,7 @@ class JaasWorkerPlugin(WorkerPlugin):
         self.local = local
         self.cache = ColumnCache(budget or _default_budget(None))
         self.address = ""
-        self.phases: dict[tuple[Any, ...], VetoPhase] = {}  # veto work per partition
+        self.phases = Phases()  # veto work per partition (see _phase_key)
         self.kept = KeptVetoes()  # per-event veto arrays of recent queries (fetch_kept)
 
     def _init(self, worker: Any) -> None:
@@ -204,11 +214,14 @@ class PartTask:
 
 @dataclass
 class Piece:
-    """Rows of one file in a time range; ``start`` is the first row's global index."""
+    """Rows of one file in a time range; ``start`` is the first row's global index;
+    ``fkey`` the file's identity on its owner (``ColumnCache.file_key``), if known: the
+    receiving worker then remembers the rows it assembles with it (see ``_rows_key``)."""
 
     path: str
     start: int
     columns: dict[str, np.ndarray]
+    fkey: tuple[str, int, int] | None = None
 
     @property
     def stop(self) -> int:
@@ -270,20 +283,26 @@ KEEP_BYTES = 256 * 1024**2  # per worker: veto arrays of recent queries kept for
 
 class KeptVetoes:
     """Veto bits and intervals of recent queries' partitions, least recently stored
-    dropped first beyond ``budget`` bytes (a client then recomputes what is missing)."""
+    dropped first beyond ``budget`` bytes (a client then recomputes what is missing).
+
+    ``put`` stores them packed (``Kept``); ``put_raw`` stores the arrays as the
+    partition left them (read-only views of a remembered veto phase: no copy) and
+    ``get`` packs them when they are asked for (most results never are)."""
 
     def __init__(self, budget: int = KEEP_BYTES) -> None:
         self.budget = budget
         self.nbytes = 0
-        self._items: OrderedDict[tuple[str, int], tuple[Kept, int]] = OrderedDict()
+        self._items: OrderedDict[tuple[str, int], tuple[Kept | Raw, int]] = OrderedDict()
 
     @staticmethod
-    def _size(item: Kept) -> int:
+    def _size(item: Kept | Raw) -> int:
+        if isinstance(item, Raw):
+            return item.bits.nbytes + item.intervals.nbytes
         packed, iv, raw = item
         arrays = [*(packed if isinstance(packed, tuple) else (packed,)), raw]
         return sum(a.nbytes for a in arrays) + (iv[1].nbytes if iv is not None else 0)
 
-    def put(self, token: str, index: int, item: Kept) -> None:
+    def put(self, token: str, index: int, item: Kept | Raw) -> None:
         old = self._items.pop((token, index), None)
         if old is not None:
             self.nbytes -= old[1]
@@ -294,9 +313,28 @@ class KeptVetoes:
             _, (_, n) = self._items.popitem(last=False)
             self.nbytes -= n
 
+    def put_raw(self, token: str, index: int, bits: np.ndarray, intervals: np.ndarray) -> None:
+        """Store a partition's veto bits (core events) and intervals unpacked."""
+        self.put(token, index, Raw(bits, intervals))
+
     def get(self, token: str, index: int) -> Kept | None:
         got = self._items.get((token, index))
-        return None if got is None else got[0]
+        if got is None:
+            return None
+        item = got[0]
+        if not isinstance(item, Raw):
+            return item
+        packed = pack_bits(item.bits)
+        iv = pack_intervals(item.intervals)
+        return packed, iv, item.intervals[:0] if iv is not None else item.intervals
+
+
+@dataclass(frozen=True)
+class Raw:
+    """A partition's veto bits and intervals as computed (see ``KeptVetoes.put_raw``)."""
+
+    bits: np.ndarray
+    intervals: np.ndarray
 
 
 def fetch_kept(token: str, indices: Sequence[int]) -> list[Kept | None]:
@@ -319,14 +357,27 @@ def file_stream(cache: ColumnCache, ref: FileRef, query: Query) -> dict[str, np.
     return _file_stream(cache, ref.path, ref.n_events, query.names, query.exprs)
 
 
-def _slice(path: str, offset: int, cols: dict[str, np.ndarray], lo: int, hi: int) -> Piece:
+def _slice(
+    path: str,
+    offset: int,
+    cols: dict[str, np.ndarray],
+    lo: int,
+    hi: int,
+    fkey: tuple[str, int, int] | None = None,
+) -> Piece:
     i0, rows = rows_between(cols, lo, hi)
-    return Piece(path, offset + i0, rows)
+    return Piece(path, offset + i0, rows, fkey)
+
+
+def owned_piece(cache: ColumnCache, ref: FileRef, query: Query, lo: int, hi: int) -> Piece:
+    """Rows of ``ref`` with ``lo <= t <= hi``, with the file's identity (on its owner)."""
+    fkey = cache.file_key(ref.path)
+    return _slice(ref.path, ref.offset, file_stream(cache, ref, query), lo, hi, fkey)
 
 
 def load_piece(ref: FileRef, query: Query, lo: int, hi: int) -> Piece:
     """Rows of ``ref`` with ``lo <= t <= hi`` (run on the file's owner)."""
-    return _slice(ref.path, ref.offset, file_stream(_state().cache, ref, query), lo, hi)
+    return owned_piece(_state().cache, ref, query, lo, hi)
 
 
 def _concat(pieces: list[Piece], names: Sequence[str]) -> tuple[int, dict[str, np.ndarray]]:
@@ -342,36 +393,146 @@ def _concat(pieces: list[Piece], names: Sequence[str]) -> tuple[int, dict[str, n
     return pieces[0].start, {n: np.concatenate([p.columns[n] for p in pieces]) for n in names}
 
 
-MAX_PHASES = 4096  # remembered veto phases per worker (bits of its halo events each)
+MAX_PHASES = 4096  # remembered veto phases per worker
+PHASE_BYTES = 512 * 1024**2  # and their estimated bytes (see Phases)
 
 
-def _phase_key(task: PartTask, query: Query) -> tuple[Any, ...] | None:
-    """What a partition's veto phase depends on: its rows (files read here, by their
-    size and mtime) and the vetoes; None when rows come from other workers."""
-    refs = [s for s in task.sources if isinstance(s, FileRef)]
-    if len(refs) != len(task.sources):
+class Phases:
+    """The veto phases a worker remembers, by ``_phase_key``: least recently used
+    dropped first beyond ``max_items`` or ``budget`` bytes (estimated: the bits and
+    intervals, and as much again three times for the candidate sub-streams a phase
+    may hold). The last one stored is always kept."""
+
+    def __init__(self, budget: int = PHASE_BYTES, max_items: int = MAX_PHASES) -> None:
+        self.budget, self.max_items = budget, max_items
+        self.nbytes = 0
+        self._items: OrderedDict[tuple[Any, ...], tuple[VetoPhase, int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get(self, key: tuple[Any, ...]) -> VetoPhase | None:
+        with self._lock:  # a worker with several threads runs partitions at once
+            got = self._items.get(key)
+            if got is None:
+                return None
+            self._items.move_to_end(key)
+            return got[0]
+
+    def put(self, key: tuple[Any, ...], vp: VetoPhase) -> None:
+        size = 4 * vp.bits.nbytes + vp.union.nbytes
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self.nbytes -= old[1]
+            self._items[key] = (vp, size)
+            self.nbytes += size
+            while len(self._items) > 1 and (
+                self.nbytes > self.budget or len(self._items) > self.max_items
+            ):
+                _, (_, n) = self._items.popitem(last=False)
+                self.nbytes -= n
+
+
+MASK = "mask:"  # cache names of the masks of assembled rows: by their condition text
+FIRST = "__first"  # cache name of the assembled rows' first global index (one int64)
+
+
+def _rows_key(task: PartTask, remote: Mapping[int, Piece]) -> tuple[Any, ...] | None:
+    """What a partition's rows are: ``[lo, hi]`` and, per source in time order, the file
+    read here (global offset, rows, identity) or the rows of another worker's file
+    (its identity, first and end row); None when such a piece has no identity."""
+    sources: list[tuple[Any, ...]] = []
+    for s in task.sources:
+        if isinstance(s, FileRef):
+            sources.append((s.offset, s.n_events, ColumnCache.file_key(s.path)))
+            continue
+        piece = remote[s]
+        if piece.fkey is None:
+            return None
+        sources.append((piece.fkey, piece.start, piece.stop))
+    return (task.lo, task.hi, tuple(sources))
+
+
+def _rows(
+    state: JaasWorkerPlugin, task: PartTask, query: Query, remote: Sequence[Piece]
+) -> tuple[int, dict[str, np.ndarray], tuple[Any, ...] | None]:
+    """The partition's rows ``[lo, hi]`` over its sources: the first global row, the
+    columns and masks (by the query's mask names), and their key (``_rows_key``).
+
+    With a key the rows are assembled once and kept in the worker's column cache
+    (read-only, masks by their condition text): a partition over many files of this
+    worker costs no copy in warm queries, and its arrays keep their identity, which the
+    candidate sub-streams remembered on a veto phase need (``run_partition``)."""
+    cut = {
+        s: _slice(p.path, p.start, p.columns, task.lo, task.hi, p.fkey)
+        for s in task.sources
+        if isinstance(s, int)
+        for p in (remote[s],)
+    }
+
+    def pieces() -> list[Piece]:
+        return [
+            cut[s]
+            if isinstance(s, int)
+            else _slice(s.path, s.offset, file_stream(state.cache, s, query), task.lo, task.hi)
+            for s in task.sources
+        ]
+
+    names = list(dict.fromkeys(["t", *query.names]))
+    key = _rows_key(task, cut)
+    if key is None or not task.sources:
+        g0, cols = _assembled(pieces(), [*names, *query.exprs])
+        return g0, cols, None
+    texts = {name: str(expr) for name, expr in query.exprs.items()}
+    by_text = {MASK + text: name for name, text in texts.items()}
+
+    def load(missing: list[str]) -> dict[str, np.ndarray]:
+        src = {m: by_text.get(m, m) for m in missing if m != FIRST}
+        g0, cols = _assembled(pieces(), list(dict.fromkeys(src.values())))
+        out = {m: cols[n] for m, n in src.items()}
+        out[FIRST] = np.array([g0], np.int64)
+        return out
+
+    digest = hashlib.sha1(repr(key).encode()).hexdigest()
+    wanted = [FIRST, *names, *by_text]
+    got = state.cache.get_keyed((f"rows:{digest}", 0, 0), wanted, load, derived=True)
+    cols = {n: got[n] for n in names}
+    cols.update({name: got[MASK + text] for name, text in texts.items()})
+    return int(got[FIRST][0]), cols, key
+
+
+def _assembled(pieces: list[Piece], names: Sequence[str]) -> tuple[int, dict[str, np.ndarray]]:
+    """The first global row and the columns ``names`` of ``pieces`` (time order)."""
+    if not pieces:
+        return 0, {n: np.zeros(0, np.int64 if n == "t" else np.float64) for n in names}
+    g0, cols = _concat(pieces, names)
+    return g0, {n: cols[n] for n in names}
+
+
+def _phase_key(
+    task: PartTask, query: Query, rows: tuple[Any, ...] | None
+) -> tuple[Any, ...] | None:
+    """What a partition's veto phase depends on: its rows (``_rows_key``), the vetoes,
+    their condition texts, the MC settings and the segments; None for rows without a key."""
+    if rows is None:
         return None
     spec = query.spec
-    files = tuple((s.offset, s.n_events, ColumnCache.file_key(s.path)) for s in refs)
     ex = query.exprs
     triggers = tuple(str(ex[v.trigger]) if v.trigger in ex else v.trigger for v in spec.vetoes)
     return (
-        task.t_lo, task.t_hi, task.lo, task.hi, files, spec.vetoes, triggers, spec.gap_veto,
+        task.t_lo, task.t_hi, rows, spec.vetoes, triggers, spec.gap_veto,
         spec.fiducial_radius, spec.mc_samples, spec.mc_seed,
         np.ascontiguousarray(query.segments).tobytes(),
     )  # fmt: skip
 
 
-def _assemble(
-    task: PartTask, query: Query, pieces: list[Piece], cache: ColumnCache
-) -> tuple[int, dict[str, np.ndarray], int, int, dict[str, np.ndarray], Partition, Any]:
-    """The partition's rows (``pieces`` in time order) cut to its core and halo: the first
-    global row, the columns, the core bounds, the stream, the partition, its MC samples."""
-    names = list(dict.fromkeys(["t", *query.names, *query.exprs]))
-    if not pieces:
-        g0, cols = 0, {n: np.zeros(0, np.int64 if n == "t" else np.float64) for n in names}
-    else:
-        g0, cols = _concat(pieces, names)
+def _cut(
+    task: PartTask, query: Query, g0: int, cols: dict[str, np.ndarray], cache: ColumnCache
+) -> tuple[int, int, dict[str, np.ndarray], Partition, Any]:
+    """The partition's rows cut to its core and halo: the core bounds (into ``cols``),
+    the stream, the partition, its MC samples."""
     t = cols["t"].astype(np.int64, copy=False)
     h0, a, b, h1 = halo_bounds(t, task.t_lo, task.t_hi, query.before, query.after)
     part = Partition(task.index, g0 + h0, g0 + a, g0 + b, g0 + h1, task.t_lo, task.t_hi)
@@ -380,7 +541,7 @@ def _assemble(
     samples = None
     if any(v.kind != "detector" for v in query.spec.vetoes):
         samples = cache.veto_memo.samples(query.segments, query.spec)
-    return g0, cols, a, b, stream, part, samples_between(samples, task.t_lo, task.t_hi)
+    return a, b, stream, part, samples_between(samples, task.t_lo, task.t_hi)
 
 
 def run_pieces(
@@ -388,7 +549,9 @@ def run_pieces(
 ) -> tuple[PartialResult, dict[str, np.ndarray]]:
     """The engine's partition step on the partition's rows (``pieces`` in time order):
     its partial result and the core rows of the gathered columns (the Spark executor)."""
-    _, cols, a, b, stream, part, sub = _assemble(task, query, pieces, cache)
+    names = list(dict.fromkeys(["t", *query.names, *query.exprs]))
+    g0, cols = _assembled(pieces, names)
+    a, b, stream, part, sub = _cut(task, query, g0, cols, cache)
     partial = run_partition(stream, part, query.spec, query.segments, sub)
     core = {n: np.ascontiguousarray(cols[n][a:b]) for n in query.gather}
     return partial, core
@@ -397,33 +560,26 @@ def run_pieces(
 def _run_one(
     state: JaasWorkerPlugin, task: PartTask, query: Query, remote: Sequence[Piece]
 ) -> PartOutput:
-    pieces = [
-        _slice(remote[s].path, remote[s].start, remote[s].columns, task.lo, task.hi)
-        if isinstance(s, int)
-        else _slice(s.path, s.offset, file_stream(state.cache, s, query), task.lo, task.hi)
-        for s in task.sources
-    ]
-    g0, cols, _, _, stream, part, sub = _assemble(task, query, pieces, state.cache)
+    g0, cols, rows_key = _rows(state, task, query, remote)
+    _, _, stream, part, sub = _cut(task, query, g0, cols, state.cache)
     spec = query.spec
-    key = _phase_key(task, query)
+    key = _phase_key(task, query, rows_key)
     vp = state.phases.get(key) if key is not None else None
-    if vp is None:
+    if vp is None and key is not None:
         vp = run_vetoes(stream, part, spec, query.segments, sub)
-        if key is not None:
-            if len(state.phases) >= MAX_PHASES:
-                state.phases.clear()
-            state.phases[key] = vp
+        vp.bits.setflags(write=False)  # shared with the outputs and kept arrays: no copy
+        vp.union.setflags(write=False)
+        state.phases.put(key, vp)
     partial = run_partition(stream, part, spec, query.segments, sub, vp)
-    packed: Packed | None = pack_bits(partial.veto_bits)
+    packed: Packed | None = None
+    intervals: tuple[int, np.ndarray] | None = None
+    if query.keep:  # stays here until fetched (lazy on the client), packed then
+        state.kept.put_raw(query.keep, task.index, partial.veto_bits, partial.veto_intervals)
+    else:
+        packed = pack_bits(partial.veto_bits)
+        intervals = pack_intervals(partial.veto_intervals)
     partial.veto_bits = partial.veto_bits[:0]
-    intervals = pack_intervals(partial.veto_intervals)
-    if intervals is not None:
-        partial.veto_intervals = partial.veto_intervals[:0]
-    if query.keep and packed is not None:  # stays here until fetched (lazy on the client)
-        if isinstance(packed, np.ndarray):
-            packed = packed.copy()  # not a view pinning the halo's bits
-        state.kept.put(query.keep, task.index, (packed, intervals, partial.veto_intervals))
-        packed, intervals = None, None
+    if query.keep or intervals is not None:
         partial.veto_intervals = partial.veto_intervals[:0]
     p = partial
     rows = np.unique(np.concatenate([p.prompt, p.delayed, p.off_prompt, p.off_delayed]))

@@ -86,9 +86,12 @@ class ColumnCache:
         fkey: tuple[str, int, int],
         columns: Sequence[str],
         load: Callable[[list[str]], dict[str, np.ndarray]],
+        *,
+        derived: bool = False,
     ) -> dict[str, np.ndarray]:
         """Like ``get_columns`` for any source identified by ``fkey`` (e.g. a whole
-        dataset: the key must change whenever the content can)."""
+        dataset: the key must change whenever the content can). ``derived``: what
+        ``load`` returns is assembled from arrays already counted (not bytes read)."""
         out: dict[str, np.ndarray] = {}
         missing: list[str] = []
         with self._lock:
@@ -109,7 +112,8 @@ class ColumnCache:
                     arr = loaded[name]
                     arr.setflags(write=False)  # shared between queries: never mutated
                     out[name] = arr
-                    self._bytes_read += arr.nbytes
+                    if not derived:
+                        self._bytes_read += arr.nbytes
                     self._put((*fkey, name), arr)
         return out
 
