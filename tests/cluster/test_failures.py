@@ -85,6 +85,10 @@ def test_killed_worker_local_storage_reports_lost_livetime(
     with connect(three_workers.address, local_storage=True) as c:
         c.coincidence(ds, **QUERY)
         victim, pid, files = _victim(c, ds)
+        # frozen until the first partition of another worker is in, then killed: its own
+        # partitions cannot have come back first (a fast warm worker on a loaded machine
+        # could otherwise finish them all before the client sees the first result)
+        os.kill(pid, signal.SIGSTOP)
         res = coincidence(
             ds, client=c, partition_ns=500_000_000, on_progress=_killer(c, victim, pid),
             **QUERY,  # type: ignore[arg-type]
