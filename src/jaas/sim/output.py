@@ -12,6 +12,7 @@ number of threads.
 from __future__ import annotations
 
 import os
+import zlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,7 +26,13 @@ from jaas.formats.index import INDEX_PARQUET_OPTIONS, ROW_GROUP_SIZE
 from jaas.formats.schema import INDEX_SCHEMA, TRUTH_SCHEMA
 from jaas.sim.truth import ROLES, SOURCES, TRACK_COLUMNS, Events
 
-__all__ = ["INDEX_PARQUET", "TRUTH_PARQUET", "write_index_chunks", "write_truth_chunks"]
+__all__ = [
+    "INDEX_PARQUET",
+    "TRUTH_PARQUET",
+    "Written",
+    "write_index_chunks",
+    "write_truth_chunks",
+]
 
 # Index files: the shared reader-friendly settings of jaas.formats.index (lz4, delta-
 # encoded t and entry, dictionaries only on few-valued columns), except that min/max
@@ -36,11 +43,15 @@ INDEX_PARQUET: dict[str, Any] = {
     "write_statistics": ["run", "file_id", "entry", "t"],
 }
 
-# Truth files: read rarely (matching, efficiencies). lz4; the increasing integer columns
-# are delta-encoded (smaller and cheaper to write than plain + codec); constant columns
-# (run, file_seq) and the two categorical columns use a dictionary (run-length encoded).
+# Truth files: read rarely (matching, efficiencies). The increasing integer columns are
+# delta-encoded (smaller and cheaper to write than plain + codec); constant columns (run,
+# file_seq) and the two categorical columns use a dictionary (run-length encoded). lz4 only
+# where it pays: corr_id (-1 for most events) and the track points (NaN but for muons)
+# shrink 3-5x; the energies and vertices are random float32s (lz4 saves < 10 % of their
+# bytes at 3x their write cost), so they are stored plain.
+_TRUTH_PLAIN = ("E_true", "x", "y", "z")
 TRUTH_PARQUET: dict[str, Any] = {
-    "compression": "lz4",
+    "compression": {f.name: "none" if f.name in _TRUTH_PLAIN else "lz4" for f in TRUTH_SCHEMA},
     "write_statistics": ["event_id", "t"],
     "use_dictionary": ["run", "file_seq", "source", "role"],
     "column_encoding": {
@@ -68,6 +79,24 @@ def _constant(n: int, value: int, dtype: type) -> npt.NDArray[Any]:
     return np.full(n, value, dtype)
 
 
+Written = tuple[int, str]  # (bytes, adler32 as 8 hex digits) of a written file
+
+
+def _write(table: pa.Table, path: str | os.PathLike[str], opts: dict[str, Any]) -> Written:
+    """Write ``table`` to ``path`` (atomically) from memory; its size and adler32.
+
+    The file is encoded into a buffer first, so its checksum needs no second read of it;
+    zlib and the file write release the GIL.
+    """
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, row_group_size=ROW_GROUP_SIZE, **opts)
+    buf = sink.getvalue()
+    view = memoryview(buf)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        f.write(view)
+    return buf.size, f"{zlib.adler32(view) & 0xFFFFFFFF:08x}"
+
+
 def write_index_chunks(
     path: str | os.PathLike[str],
     cols: Sequence[dict[str, npt.NDArray[Any]]],
@@ -75,7 +104,7 @@ def write_index_chunks(
     run: int,
     file_id: int,
     metadata: dict[str, str],
-) -> None:
+) -> Written:
     """Write the time-sorted index rows ``cols`` (one dict per batch) as one index file.
 
     ``cols`` hold the INDEX_SCHEMA columns except run, file_id and entry, which are
@@ -94,8 +123,7 @@ def write_index_chunks(
     meta = dict(INDEX_SCHEMA.metadata or {})
     meta.update({k.encode(): v.encode() for k, v in metadata.items()})
     table = pa.table(arrays, schema=INDEX_SCHEMA.with_metadata(meta))
-    with atomic_path(path) as tmp:
-        pq.write_table(table, tmp, row_group_size=ROW_GROUP_SIZE, **INDEX_PARQUET)
+    return _write(table, path, INDEX_PARQUET)
 
 
 def write_truth_chunks(
@@ -105,7 +133,7 @@ def write_truth_chunks(
     run: int,
     first_id: int,
     file_seq: int,
-) -> None:
+) -> Written:
     """Write the truth events ``parts`` (in file order) as one truth file of TRUTH_SCHEMA.
 
     Event ids run from ``first_id`` on, entries from 0: the rows are the file's events.
@@ -123,5 +151,4 @@ def write_truth_chunks(
     for name in plain:
         arrays[name] = _chunked([p[name] for p in parts], TRUTH_SCHEMA.field(name).type)
     table = pa.table({f.name: arrays[f.name] for f in TRUTH_SCHEMA}, schema=TRUTH_SCHEMA)
-    with atomic_path(path) as tmp:
-        pq.write_table(table, tmp, row_group_size=ROW_GROUP_SIZE, **TRUTH_PARQUET)
+    return _write(table, path, TRUTH_PARQUET)

@@ -32,7 +32,7 @@ from jaas._version import __version__
 from jaas.errors import ConfigError
 from jaas.progress import progress
 from jaas.sim.indexlevel import index_columns
-from jaas.sim.output import write_index_chunks, write_truth_chunks
+from jaas.sim.output import Written, write_index_chunks, write_truth_chunks
 from jaas.sim.params import SimConfig, validated
 from jaas.sim.stream import generate_truth, prefetch, rng_for
 from jaas.sim.truth import ROLES, SOURCES, Events, truth_table
@@ -102,9 +102,21 @@ def _name(cfg: SimConfig, seq: int) -> str:
     return f"run{cfg.run:06d}_{seq:04d}"
 
 
-def _record(outdir: Path, kind: str, path: Path, seq: int, t: list[np.ndarray]) -> FileRecord:
-    """The record of a written file whose event times are the concatenated parts ``t``."""
+def _record(
+    outdir: Path,
+    kind: str,
+    path: Path,
+    seq: int,
+    t: list[np.ndarray],
+    written: Written | None = None,
+) -> FileRecord:
+    """The record of a written file whose event times are the concatenated parts ``t``.
+
+    ``written`` is the file's (bytes, adler32) when the writer knows them; else the file
+    is read back for them.
+    """
     t = [p for p in t if len(p)]
+    size, adler = written if written is not None else (path.stat().st_size, adler32_file(path))
     return FileRecord(
         kind=kind,
         path=path.relative_to(outdir).as_posix(),
@@ -112,8 +124,8 @@ def _record(outdir: Path, kind: str, path: Path, seq: int, t: list[np.ndarray]) 
         n_events=sum(len(p) for p in t),
         t_first=int(t[0][0]) if t else 0,
         t_last=int(t[-1][-1]) if t else 0,
-        bytes=path.stat().st_size,
-        adler32=adler32_file(path),
+        bytes=size,
+        adler32=adler,
     )
 
 
@@ -143,8 +155,8 @@ class _Sink:
         if not self.cfg.write_truth:
             return None
         path = self.outdir / "truth" / f"{_name(self.cfg, seq)}.truth.parquet"
-        write_truth_chunks(path, parts, run=self.cfg.run, first_id=first_id, file_seq=seq)
-        return _record(self.outdir, "truth", path, seq, [p["t"] for p in parts])
+        written = write_truth_chunks(path, parts, run=self.cfg.run, first_id=first_id, file_seq=seq)
+        return _record(self.outdir, "truth", path, seq, [p["t"] for p in parts], written)
 
 
 class _IndexSink(_Sink):
@@ -196,9 +208,9 @@ class _IndexSink(_Sink):
     def _write_index(self, cols: list[dict[str, np.ndarray]], seq: int) -> FileRecord:
         path = self.outdir / "index" / f"{_name(self.cfg, seq)}.parquet"
         meta = {"jaas.run": str(self.cfg.run), "jaas.file_seq": str(seq)}
-        write_index_chunks(path, cols, run=self.cfg.run, file_id=seq,
-                           metadata={**meta, "jaas.version": __version__})  # fmt: skip
-        return _record(self.outdir, "index", path, seq, [c["t"] for c in cols])
+        written = write_index_chunks(path, cols, run=self.cfg.run, file_id=seq,
+                                     metadata={**meta, "jaas.version": __version__})  # fmt: skip
+        return _record(self.outdir, "index", path, seq, [c["t"] for c in cols], written)
 
     def _wait(self) -> None:
         pending, self._pending = self._pending, []

@@ -15,8 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from jaas.sim import _kernels
 from jaas.sim.params import PhysicsParams
 from jaas.sim.spectra import (
+    _INVERSE_CELLS,
     beta_spectrum,
     geo_prompt_spectrum,
     reactor_prompt_spectrum,
@@ -129,6 +131,8 @@ def _ibd(
         block: Block, rng: np.random.Generator, p: PhysicsParams, scale: float, muons: Events
     ) -> Events:
         n = rng.poisson(base_rate(p) * scale * block.length * 1e-9)
+        if n == 0:  # most blocks of the rare sources: nothing more is drawn either way
+            return Events.empty()
         t = block.times(rng, n)
         spectrum = spectrum_of(p)
         e_prompt = spectrum.sample(rng, n)  # type: ignore[attr-defined]
@@ -160,18 +164,12 @@ def singles(
 ) -> Events:
     """Radioactivity: internal (uniform) + external gammas (near the edge, most of 208Tl)."""
     n = rng.poisson(p.singles_hz * scale * block.length * 1e-9)
-    t = block.times(rng, n)
+    t = block.times(rng, n)  # numpy's sort is much faster than numba's
     internal_spec, external_spec = singles_components(p.singles_threshold)
-    ext = rng.random(n) < p.singles_external_fraction
-    n_ext = int(ext.sum())
-    energy = np.empty(n)
-    energy[~ext] = internal_spec.sample(rng, n - n_ext)
-    energy[ext] = external_spec.sample(rng, n_ext)
-    x, y, z = np.empty(n), np.empty(n), np.empty(n)
-    xi, yi, zi = uniform_ball(rng, n - n_ext, p.R_ls)
-    xe, ye, ze = near_edge(rng, n_ext, p.R_ls, p.external_length_m)
-    x[~ext], y[~ext], z[~ext] = xi, yi, zi
-    x[ext], y[ext], z[ext] = xe, ye, ze
+    energy, x, y, z = _kernels.singles(
+        rng, n, p.singles_external_fraction, internal_spec.inverse,
+        external_spec.inverse, _INVERSE_CELLS, p.R_ls, p.external_length_m,
+    )  # fmt: skip
     return Events.make(n, t=t, uid=block.uid("singles", "single", n), src=_S["singles"],
                        role=_R["single"], E_true=energy, x=x, y=y, z=z)  # fmt: skip
 
@@ -182,28 +180,10 @@ def muon(
     """Muons crossing the LS sphere: cos^2(zenith) from above, uniform impact parameter."""
     n = rng.poisson(p.muon_hz * scale * block.length * 1e-9)
     t = block.times(rng, n)
-    cos_t = np.cbrt(rng.random(n))  # pdf ~ cos^2 on [0, 1]
-    sin_t = np.sqrt(1 - cos_t**2)
-    phi = 2 * np.pi * rng.random(n)
-    cos_p, sin_p = np.cos(phi), np.sin(phi)
-    # direction d (downward), e1 = horizontal normal, e2 = d x e1: an orthonormal frame
-    d = (sin_t * cos_p, sin_t * sin_p, -cos_t)
-    e2 = (cos_t * cos_p, cos_t * sin_p, sin_t)
-    b = p.R_ls * np.sqrt(rng.random(n))
-    alpha = 2 * np.pi * rng.random(n)
-    u, v = b * np.cos(alpha), b * np.sin(alpha)
-    # impact point u e1 + v e2 with e1 = (-sin phi, cos phi, 0) horizontal
-    mid = (v * e2[0] - u * sin_p, u * cos_p + v * e2[1], v * e2[2])
-    half = np.sqrt(np.clip(p.R_ls**2 - b**2, 0.0, None))
-    entry = [m - half * dk for m, dk in zip(mid, d, strict=True)]
-    exit_ = [m + half * dk for m, dk in zip(mid, d, strict=True)]
-    # Landau-like fluctuation: Moyal variate -ln(Z^2), truncated (E)
-    moyal = np.minimum(-np.log(rng.standard_normal(n) ** 2 + 1e-300), 15.0)
-    energy = p.muon_dedx_mev_per_m * 2 * half * np.clip(1 + 0.04 * moyal, 0.5, None)
-    showering = rng.random(n) < p.showering_fraction
     lo, hi = np.log(p.showering_extra_gev[0] * 1e3), np.log(p.showering_extra_gev[1] * 1e3)
-    extra = np.exp(lo + (hi - lo) * rng.random(n))
-    energy = np.where(showering, energy + extra, energy)
+    mid, entry, exit_, energy, showering = _kernels.muons(
+        rng, n, p.R_ls, p.muon_dedx_mev_per_m, p.showering_fraction, lo, hi
+    )
     uid = block.uid("muon", "muon", n)
     return Events.make(
         n, t=t, uid=uid, src=_S["muon"], role=_R["muon"], corr_id=uid, E_true=energy,
@@ -247,6 +227,8 @@ def spall_n(
     """Spallation neutrons: Poisson per muon (many after showering muons), near the track."""
     parents = _per_muon(rng, muons, p.spall_n_mean * scale, p.spall_n_mean_showering * scale)
     n = len(parents)
+    if n == 0:
+        return Events.empty()
     pos = _near_track(rng, parents, p.spall_sigma_m, p)
     t, energy, (x, y, z) = _capture(rng, parents["t"], pos, 0.0, p)
     return Events.make(n, t=t, uid=block.uid("spall_n", "neutron", n), src=_S["spall_n"],
@@ -264,6 +246,8 @@ def li9he8(
     mean = per_mu * (1 - share) / (1 - f) if f < 1 else 0.0
     parents = _per_muon(rng, muons, mean, mean_sh)
     n = len(parents)
+    if n == 0:
+        return Events.empty()
     he8 = rng.random(n) < p.he8_fraction
     tau = np.where(he8, p.he8_tau_ms, p.li9_tau_ms) * 1e6
     t = parents["t"] + rng.exponential(tau).astype(np.int64) + 1
@@ -287,6 +271,8 @@ def _bipo(
         block: Block, rng: np.random.Generator, p: PhysicsParams, scale: float, muons: Events
     ) -> Events:
         n = rng.poisson(getattr(p, f"{src}_hz") * scale * block.length * 1e-9)
+        if n == 0:
+            return Events.empty()
         t = block.times(rng, n)
         e_beta = beta_spectrum(getattr(p, q), p.trigger_threshold).sample(rng, n)
         x, y, z = uniform_ball(rng, n, p.R_ls)
