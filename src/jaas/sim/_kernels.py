@@ -32,7 +32,10 @@ def index_response(
     x,
     y,
     z,
-    is_mu,
+    src,
+    mu_src,
+    wp_src,
+    classes,
     showering,
     track_in,
     untracked_fraction,
@@ -50,10 +53,18 @@ def index_response(
     the 6 float32 columns) one normal per tracked row.
 
     Returns:
-        (energy, x, y, z, r, pe, tracked, track): float32 arrays, a bool array and a
-        (6, n) float32 array (NaN where not tracked).
+        (energy, x, y, z, r, pe, cls, muon, tracked, track): float32 arrays, the class
+        (``classes``: the codes of point-like, muon and water-pool-only events, chosen by
+        ``src`` against the muon and water-pool-muon source codes), the muon tag, the
+        tracked flag and a (6, n) float32 array (NaN where not tracked).
     """
     n = len(e_true)
+    cls = np.empty(n, np.uint8)
+    muon = np.empty(n, np.bool_)
+    for i in range(n):
+        is_mu, is_wp = src[i] == mu_src, src[i] == wp_src
+        cls[i] = classes[1] if is_mu else (classes[2] if is_wp else classes[0])
+        muon[i] = is_mu or is_wp
     energy = np.empty(n, np.float32)
     pe = np.empty(n, np.float32)
     sigma = np.empty(n)
@@ -80,7 +91,7 @@ def index_response(
     tracked = np.empty(n, np.bool_)
     for i in range(n):
         u = rng.random()  # drawn for every row
-        tracked[i] = is_mu[i] and not (showering[i] and u < untracked_fraction)
+        tracked[i] = src[i] == mu_src and not (showering[i] and u < untracked_fraction)
     track = np.full((6, n), np.nan, np.float32)
     for c in range(6):
         col = track_in[c]
@@ -88,7 +99,8 @@ def index_response(
             if tracked[i]:
                 track[c, i] = np.float64(col[i]) + track_res * rng.standard_normal()
     f32 = np.float32
-    return energy, vx.astype(f32), vy.astype(f32), vz.astype(f32), r, pe, tracked, track
+    vx32, vy32, vz32 = vx.astype(f32), vy.astype(f32), vz.astype(f32)
+    return energy, vx32, vy32, vz32, r, pe, cls, muon, tracked, track
 
 
 @njit(cache=True, nogil=True, inline="always")

@@ -18,6 +18,7 @@ __all__ = ["energy_resolution", "index_columns"]
 
 _MUON = SOURCES.index("muon")
 _MUON_WP = SOURCES.index("muon_wp")
+_CLASSES = np.array([EventClass.POINT, EventClass.MUON, EventClass.WP_ONLY], np.uint8)
 
 
 def energy_resolution(energy: npt.ArrayLike, p: PhysicsParams) -> npt.NDArray[np.float64]:
@@ -41,16 +42,13 @@ def index_columns(
         True
     """
     n = len(events)
-    src = events["src"]
-    is_mu = src == _MUON
-    is_wp = src == _MUON_WP
     showering = events["showering"]
-    energy, x, y, z, r, pe, tracked, track = index_response(
-        rng, events["E_true"], events["x"], events["y"], events["z"], is_mu, showering,
-        tuple(events[c] for c in TRACK_COLUMNS), p.untracked_showering_fraction,
-        p.res_a**2, p.res_b**2, p.res_c, p.vertex_res_1mev, p.track_res, p.light_yield,
+    energy, x, y, z, r, pe, cls, muon, tracked, track = index_response(
+        rng, events["E_true"], events["x"], events["y"], events["z"], events["src"], _MUON,
+        _MUON_WP, _CLASSES, showering, tuple(events[c] for c in TRACK_COLUMNS),
+        p.untracked_showering_fraction, p.res_a**2, p.res_b**2, p.res_c, p.vertex_res_1mev,
+        p.track_res, p.light_yield,
     )  # fmt: skip
-    cls = np.where(is_mu, EventClass.MUON, np.where(is_wp, EventClass.WP_ONLY, EventClass.POINT))
     return {
         "t": events["t"],
         "E": energy,
@@ -59,8 +57,8 @@ def index_columns(
         "z": z,
         "r": r,
         "pe": pe,
-        "cls": cls.astype(np.uint8),
-        "muon": is_mu | is_wp,
+        "cls": cls,
+        "muon": muon,
         "wp": events["wp"],
         "showering": showering,
         "tracked": tracked,
