@@ -32,7 +32,7 @@ from jaas._version import __version__
 from jaas.errors import ConfigError
 from jaas.progress import progress
 from jaas.sim.indexlevel import index_columns
-from jaas.sim.output import Written, write_index_chunks, write_truth_chunks
+from jaas.sim.output import Scratch, Written, write_index_chunks, write_truth_chunks
 from jaas.sim.params import SimConfig, validated
 from jaas.sim.stream import generate_truth, prefetch, rng_for
 from jaas.sim.truth import ROLES, SOURCES, Events, truth_table
@@ -140,6 +140,7 @@ class _Sink:
         self.truth: list[Events] = []
         self.first_id = 0  # event id of the file's first event
         self.n_file = 0
+        self.scratch = Scratch()  # output buffers kept from file to file
 
     def _write_truth(self) -> list[np.ndarray]:
         """Write the buffered truth as this file's truth table; return its times."""
@@ -208,8 +209,10 @@ class _IndexSink(_Sink):
     def _write_index(self, cols: list[dict[str, np.ndarray]], seq: int) -> FileRecord:
         path = self.outdir / "index" / f"{_name(self.cfg, seq)}.parquet"
         meta = {"jaas.run": str(self.cfg.run), "jaas.file_seq": str(seq)}
-        written = write_index_chunks(path, cols, run=self.cfg.run, file_id=seq,
-                                     metadata={**meta, "jaas.version": __version__})  # fmt: skip
+        meta["jaas.version"] = __version__
+        written = write_index_chunks(
+            path, cols, run=self.cfg.run, file_id=seq, metadata=meta, scratch=self.scratch
+        )
         return _record(self.outdir, "index", path, seq, [c["t"] for c in cols], written)
 
     def _wait(self) -> None:
