@@ -16,7 +16,7 @@ from jaas.formats.schema import INDEX_SCHEMA, TRUTH_SCHEMA
 from jaas.sim import output
 from jaas.sim.params import SimConfig
 from jaas.sim.run import simulate
-from jaas.sim.stream import generate_truth, prefetch
+from jaas.sim.stream import generate_batches, generate_truth, prefetch
 from jaas.sim.truth import Events
 
 
@@ -65,6 +65,18 @@ def test_chunks_are_the_same_with_prefetch_and_any_chunk_size() -> None:
     assert len(one) > 0
     for name in one.cols:
         assert np.array_equal(one[name], many[name], equal_nan=True), name
+
+
+def test_batches_are_the_chunks_rows_cut_at_fixed_sizes() -> None:
+    cfg = SimConfig(duration_s=3 * 600, seed=4, block_s=600, chunk_s=600)
+    rows = Events.concat(c.events for c in generate_truth(cfg))
+    for size in (1, 999, 4096, len(rows), len(rows) + 5):
+        batches = list(generate_batches(cfg, size))
+        assert [len(b) for b in batches[:-1]] == [size] * (len(batches) - 1)
+        assert 0 < len(batches[-1]) <= size
+        joined = Events.concat(batches)
+        for name in rows.cols:
+            assert np.array_equal(rows[name], joined[name], equal_nan=True), (size, name)
 
 
 def _tree(folder: Path) -> dict[str, bytes]:

@@ -34,7 +34,7 @@ from jaas.progress import progress
 from jaas.sim.indexlevel import index_columns
 from jaas.sim.output import Scratch, Written, write_index_chunks, write_truth_chunks
 from jaas.sim.params import SimConfig, validated
-from jaas.sim.stream import generate_truth, prefetch, rng_for
+from jaas.sim.stream import generate_batches, prefetch, rng_for
 from jaas.sim.truth import ROLES, SOURCES, Events, truth_table
 
 __all__ = ["FileRecord", "SimSummary", "simulate"]
@@ -381,29 +381,20 @@ def simulate(
     )
     batch = BATCH_INDEX if cfg.mode == "index" else BATCH_HIT
     counts = np.zeros((len(SOURCES), len(ROLES)), np.int64)
-    carry, n_done, k = Events.empty(), 0, 0
+    n_done, k, done_ns = 0, 0, cfg.start_ns
     with progress(total=cfg.duration_s, desc=f"sim run {cfg.run}", unit="s") as bar:
-        chunks = generate_truth(cfg)
-        for chunk in prefetch(chunks) if threads > 1 else chunks:
-            ev = chunk.events
+        # batches of a fixed size whatever the chunks, each with its own response seed
+        batches = generate_batches(cfg, batch)
+        for ev in prefetch(batches) if threads > 1 else batches:
             key = ev["src"].astype(np.intp) * len(ROLES) + ev["role"]
             counts += np.bincount(key, minlength=counts.size).reshape(counts.shape)
-            # batches of a fixed size whatever the chunks: the carried rows start the first
-            pos = min(batch - len(carry), len(ev))
-            carry = Events.concat([carry, ev.take(slice(0, pos))])
-            if len(carry) == batch:
-                sink.add(carry, n_done, rng_for(cfg.seed, "response", k))
-                carry, n_done, k = Events.empty(), n_done + batch, k + 1
-                while len(ev) - pos >= batch:
-                    batch_ev = ev.take(slice(pos, pos + batch))
-                    sink.add(batch_ev, n_done, rng_for(cfg.seed, "response", k))
-                    pos, n_done, k = pos + batch, n_done + batch, k + 1
-                carry = ev.take(slice(pos, None))
-            step = (chunk.t1 - chunk.t0) * 1e-9
+            sink.add(ev, n_done, rng_for(cfg.seed, "response", k))
+            n_done, k = n_done + len(ev), k + 1
+            t_last = min(int(ev["t"][-1]), cfg.end_ns)
+            step = max(t_last - done_ns, 0) * 1e-9
+            done_ns = max(done_ns, t_last)
             bar.update(min(step, cfg.duration_s - bar.n))  # float sums must not overshoot
-        if len(carry):
-            sink.add(carry, n_done, rng_for(cfg.seed, "response", k))
-            n_done += len(carry)
+        bar.update(max(cfg.duration_s - bar.n, 0.0))
         sink.close()
     summary = SimSummary(
         config=cfg,
