@@ -156,7 +156,9 @@ class _Sink:
         if not self.cfg.write_truth:
             return None
         path = self.outdir / "truth" / f"{_name(self.cfg, seq)}.truth.parquet"
-        written = write_truth_chunks(path, parts, run=self.cfg.run, first_id=first_id, file_seq=seq)
+        written = write_truth_chunks(
+            path, parts, run=self.cfg.run, first_id=first_id, file_seq=seq, scratch=self.scratch
+        )
         return _record(self.outdir, "truth", path, seq, [p["t"] for p in parts], written)
 
 
