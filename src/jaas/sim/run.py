@@ -32,7 +32,7 @@ from jaas._version import __version__
 from jaas.errors import ConfigError
 from jaas.progress import progress
 from jaas.sim.indexlevel import index_columns
-from jaas.sim.output import Scratch, Written, write_index_chunks, write_truth_chunks
+from jaas.sim.output import Written, write_index_chunks, write_truth_chunks
 from jaas.sim.params import SimConfig, validated
 from jaas.sim.stream import generate_batches, prefetch, rng_for
 from jaas.sim.truth import ROLES, SOURCES, Events, truth_table
@@ -112,8 +112,8 @@ def _record(
 ) -> FileRecord:
     """The record of a written file whose event times are the concatenated parts ``t``.
 
-    ``written`` is the file's (bytes, adler32) when the writer knows them; else the file
-    is read back for them.
+    ``written`` is the file's (bytes, adler32) when the writer gave them; else they are
+    read from the file.
     """
     t = [p for p in t if len(p)]
     size, adler = written if written is not None else (path.stat().st_size, adler32_file(path))
@@ -140,7 +140,6 @@ class _Sink:
         self.truth: list[Events] = []
         self.first_id = 0  # event id of the file's first event
         self.n_file = 0
-        self.scratch = Scratch()  # output buffers kept from file to file
 
     def _write_truth(self) -> list[np.ndarray]:
         """Write the buffered truth as this file's truth table; return its times."""
@@ -156,9 +155,7 @@ class _Sink:
         if not self.cfg.write_truth:
             return None
         path = self.outdir / "truth" / f"{_name(self.cfg, seq)}.truth.parquet"
-        written = write_truth_chunks(
-            path, parts, run=self.cfg.run, first_id=first_id, file_seq=seq, scratch=self.scratch
-        )
+        written = write_truth_chunks(path, parts, run=self.cfg.run, first_id=first_id, file_seq=seq)
         return _record(self.outdir, "truth", path, seq, [p["t"] for p in parts], written)
 
 
@@ -212,9 +209,7 @@ class _IndexSink(_Sink):
         path = self.outdir / "index" / f"{_name(self.cfg, seq)}.parquet"
         meta = {"jaas.run": str(self.cfg.run), "jaas.file_seq": str(seq)}
         meta["jaas.version"] = __version__
-        written = write_index_chunks(
-            path, cols, run=self.cfg.run, file_id=seq, metadata=meta, scratch=self.scratch
-        )
+        written = write_index_chunks(path, cols, run=self.cfg.run, file_id=seq, metadata=meta)
         return _record(self.outdir, "index", path, seq, [c["t"] for c in cols], written)
 
     def _wait(self) -> None:
