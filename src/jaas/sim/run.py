@@ -42,6 +42,9 @@ __all__ = ["FileRecord", "SimSummary", "simulate"]
 BATCH_INDEX = 1 << 16  # events per response batch (index mode)
 BATCH_HIT = 512  # events per response batch (hit mode)
 _WRITE_SLICE = 64  # hit mode: events per write_batch call (granularity of byte splitting)
+# batches generated ahead on the prefetch thread: it keeps generating while the main
+# thread waits for the previous file's writers (~40 MB of batches; 3 % faster than 1)
+_PREFETCH = 8
 _PRIMARY_ROLES = ("single", "prompt", "muon", "neutron", "beta")  # one per group
 
 
@@ -382,7 +385,7 @@ def simulate(
     with progress(total=cfg.duration_s, desc=f"sim run {cfg.run}", unit="s") as bar:
         # batches of a fixed size whatever the chunks, each with its own response seed
         batches = generate_batches(cfg, batch)
-        for ev in prefetch(batches) if threads > 1 else batches:
+        for ev in prefetch(batches, _PREFETCH) if threads > 1 else batches:
             key = ev["src"].astype(np.intp) * len(ROLES) + ev["role"]
             counts += np.bincount(key, minlength=counts.size).reshape(counts.shape)
             sink.add(ev, n_done, rng_for(cfg.seed, "response", k))
