@@ -8,6 +8,11 @@ in memory, written with the same settings on two threads. ``--old SRC`` adds an 
 against another source tree (e.g. /work/main/src): fresh ``jaas sim`` processes, old and
 new alternated ``--rounds`` times, wall time and the child's CPU seconds.
 
+The generation and response kernels are numba (``cache=True``): the measured runs follow a
+warm-up simulation in the same process, so they run warm. The first-call cost is printed
+too: a fresh process's first small simulation with the on-disk cache (warm) and with an
+empty cache directory (``NUMBA_CACHE_DIR``, a cold compile).
+
 Peers measured in the same run: a per-event Python generator of the same event mix (the
 obvious way to write a simulation) and, as hardware bounds, numpy's raw random-number rate
 (the draws an event needs) and an uncompressed write of the same index bytes to disk.
@@ -166,6 +171,26 @@ def ab_rounds(old: str, days: float, rounds: int, scratch: Path) -> None:
     )
 
 
+_FIRST = (
+    "import time, sys; t0 = time.perf_counter(); from jaas.sim.run import simulate; "
+    "simulate({'duration_s': 600, 'block_s': 600, 'chunk_s': 600}, sys.argv[1]); "
+    "print(time.perf_counter() - t0)"
+)
+
+
+def first_call(scratch: Path, cold: bool) -> float:
+    """Wall seconds of a fresh process's import + first 600 s simulation (numba cache
+    as it is, or an empty cache directory: every kernel compiled)."""
+    env = {**os.environ, "JAAS_PROGRESS": "0"}
+    if cold:
+        env["NUMBA_CACHE_DIR"] = str(scratch / "numba-cold")
+    out = scratch / ("first_cold" if cold else "first_warm")
+    proc = subprocess.run([sys.executable, "-c", _FIRST, str(out)], env=env,
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    shutil.rmtree(out)
+    return float(proc.stdout.split()[-1])
+
+
 def _load() -> str:
     with open("/proc/loadavg") as f:
         return " ".join(f.read().split()[:3])
@@ -213,6 +238,9 @@ def main() -> None:
         rows.append(("  truth bytes on disk per event", mb_t * 1e6 / n, "B"))
         for sub in ("idx_truth", "idx", "one_thread"):
             shutil.rmtree(scratch / sub)
+        rows.append(("first call (fresh process, 600 s): numba cache", first_call(scratch, False),
+                     "s"))  # fmt: skip
+        rows.append(("  same, empty numba cache (compile)", first_call(scratch, True), "s"))
 
         peer_s = min(3600.0, days * 86400)
         n_peer, dt_peer = timed(python_peer, peer_s)

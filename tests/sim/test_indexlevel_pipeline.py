@@ -10,11 +10,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from jaas._io import adler32_file
 from jaas.errors import ConfigError
 from jaas.formats.schema import INDEX_SCHEMA, TRUTH_SCHEMA
 from jaas.sim.params import SimConfig
 from jaas.sim.run import simulate
-from jaas.sim.stream import generate_truth, prefetch
+from jaas.sim.stream import generate_batches, generate_truth, prefetch
 from jaas.sim.truth import Events
 
 
@@ -65,6 +66,18 @@ def test_chunks_are_the_same_with_prefetch_and_any_chunk_size() -> None:
         assert np.array_equal(one[name], many[name], equal_nan=True), name
 
 
+def test_batches_are_the_chunks_rows_cut_at_fixed_sizes() -> None:
+    cfg = SimConfig(duration_s=3 * 600, seed=4, block_s=600, chunk_s=600)
+    rows = Events.concat(c.events for c in generate_truth(cfg))
+    for size in (1, 999, 4096, len(rows), len(rows) + 5):
+        batches = list(generate_batches(cfg, size))
+        assert [len(b) for b in batches[:-1]] == [size] * (len(batches) - 1)
+        assert 0 < len(batches[-1]) <= size
+        joined = Events.concat(batches)
+        for name in rows.cols:
+            assert np.array_equal(rows[name], joined[name], equal_nan=True), (size, name)
+
+
 def _tree(folder: Path) -> dict[str, bytes]:
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
             if p.is_file()}  # fmt: skip
@@ -104,3 +117,12 @@ def test_other_seed_gives_other_files_and_threads_must_be_positive(tmp_path: Pat
     assert (tmp_path / "a" / name).read_bytes() != (tmp_path / "b" / name).read_bytes()
     with pytest.raises(ConfigError, match="threads"):
         simulate(cfg, tmp_path / "c", threads=0)
+
+
+def test_records_give_the_size_and_checksum_of_the_files(tmp_path: Path) -> None:
+    cfg = {"duration_s": 600.0, "block_s": 300.0, "chunk_s": 600.0, "max_events_per_file": 4000}
+    summary = simulate(cfg, tmp_path / "a")
+    assert len(summary.files) >= 4
+    for rec in summary.files:  # as the writers report them
+        path = tmp_path / "a" / rec.path
+        assert rec.bytes == path.stat().st_size and rec.adler32 == adler32_file(path)

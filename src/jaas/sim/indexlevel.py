@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from jaas.formats.schema import EventClass
+from jaas.sim._kernels import index_response
 from jaas.sim.params import PhysicsParams
 from jaas.sim.truth import SOURCES, TRACK_COLUMNS, Events
 
@@ -17,6 +18,7 @@ __all__ = ["energy_resolution", "index_columns"]
 
 _MUON = SOURCES.index("muon")
 _MUON_WP = SOURCES.index("muon_wp")
+_CLASSES = np.array([EventClass.POINT, EventClass.MUON, EventClass.WP_ONLY], np.uint8)
 
 
 def energy_resolution(energy: npt.ArrayLike, p: PhysicsParams) -> npt.NDArray[np.float64]:
@@ -40,38 +42,26 @@ def index_columns(
         True
     """
     n = len(events)
-    e_true = events["E_true"].astype(np.float64)
-    energy = e_true * (1 + energy_resolution(e_true, p) * rng.standard_normal(n))
-    energy = np.clip(energy, 0.0, None)
-    src = events["src"]
-    is_mu = src == _MUON
-    is_wp = src == _MUON_WP
-    sigma_v = p.vertex_res_1mev / np.sqrt(np.maximum(e_true, 0.1))
-    vertex = [events[c] + sigma_v * rng.standard_normal(n) for c in ("x", "y", "z")]
-    r = np.sqrt(vertex[0] ** 2 + vertex[1] ** 2 + vertex[2] ** 2)
     showering = events["showering"]
-    untracked = showering & (rng.random(n) < p.untracked_showering_fraction)
-    tracked = is_mu & ~untracked
-    rows = np.flatnonzero(tracked)  # track points are smeared only where reconstructed
-    track = {}
-    for c in TRACK_COLUMNS:
-        col = np.full(n, np.nan, np.float32)
-        col[rows] = events[c][rows] + p.track_res * rng.standard_normal(len(rows))
-        track[c] = col
-    cls = np.where(is_mu, EventClass.MUON, np.where(is_wp, EventClass.WP_ONLY, EventClass.POINT))
+    energy, x, y, z, r, pe, cls, muon, tracked, track = index_response(
+        rng, events["E_true"], events["x"], events["y"], events["z"], events["src"], _MUON,
+        _MUON_WP, _CLASSES, showering, tuple(events[c] for c in TRACK_COLUMNS),
+        p.untracked_showering_fraction, p.res_a**2, p.res_b**2, p.res_c, p.vertex_res_1mev,
+        p.track_res, p.light_yield,
+    )  # fmt: skip
     return {
         "t": events["t"],
-        "E": energy.astype(np.float32),
-        "x": vertex[0].astype(np.float32),
-        "y": vertex[1].astype(np.float32),
-        "z": vertex[2].astype(np.float32),
-        "r": r.astype(np.float32),
-        "pe": (energy * p.light_yield).astype(np.float32),
-        "cls": cls.astype(np.uint8),
-        "muon": is_mu | is_wp,
-        "wp": events["wp"].copy(),
-        "showering": showering.copy(),
+        "E": energy,
+        "x": x,
+        "y": y,
+        "z": z,
+        "r": r,
+        "pe": pe,
+        "cls": cls,
+        "muon": muon,
+        "wp": events["wp"],
+        "showering": showering,
         "tracked": tracked,
-        **track,
+        **dict(zip(TRACK_COLUMNS, track, strict=True)),
         "quality": np.zeros(n, np.uint8),
     }

@@ -32,9 +32,9 @@ from jaas._version import __version__
 from jaas.errors import ConfigError
 from jaas.progress import progress
 from jaas.sim.indexlevel import index_columns
-from jaas.sim.output import write_index_chunks, write_truth_chunks
+from jaas.sim.output import Written, write_index_chunks, write_truth_chunks
 from jaas.sim.params import SimConfig, validated
-from jaas.sim.stream import generate_truth, prefetch, rng_for
+from jaas.sim.stream import generate_batches, prefetch, rng_for
 from jaas.sim.truth import ROLES, SOURCES, Events, truth_table
 
 __all__ = ["FileRecord", "SimSummary", "simulate"]
@@ -42,6 +42,9 @@ __all__ = ["FileRecord", "SimSummary", "simulate"]
 BATCH_INDEX = 1 << 16  # events per response batch (index mode)
 BATCH_HIT = 512  # events per response batch (hit mode)
 _WRITE_SLICE = 64  # hit mode: events per write_batch call (granularity of byte splitting)
+# batches generated ahead on the prefetch thread: it keeps generating while the main
+# thread waits for the previous file's writers (~40 MB of batches; 3 % faster than 1)
+_PREFETCH = 8
 _PRIMARY_ROLES = ("single", "prompt", "muon", "neutron", "beta")  # one per group
 
 
@@ -102,9 +105,21 @@ def _name(cfg: SimConfig, seq: int) -> str:
     return f"run{cfg.run:06d}_{seq:04d}"
 
 
-def _record(outdir: Path, kind: str, path: Path, seq: int, t: list[np.ndarray]) -> FileRecord:
-    """The record of a written file whose event times are the concatenated parts ``t``."""
+def _record(
+    outdir: Path,
+    kind: str,
+    path: Path,
+    seq: int,
+    t: list[np.ndarray],
+    written: Written | None = None,
+) -> FileRecord:
+    """The record of a written file whose event times are the concatenated parts ``t``.
+
+    ``written`` is the file's (bytes, adler32) when the writer gave them; else they are
+    read from the file.
+    """
     t = [p for p in t if len(p)]
+    size, adler = written if written is not None else (path.stat().st_size, adler32_file(path))
     return FileRecord(
         kind=kind,
         path=path.relative_to(outdir).as_posix(),
@@ -112,8 +127,8 @@ def _record(outdir: Path, kind: str, path: Path, seq: int, t: list[np.ndarray]) 
         n_events=sum(len(p) for p in t),
         t_first=int(t[0][0]) if t else 0,
         t_last=int(t[-1][-1]) if t else 0,
-        bytes=path.stat().st_size,
-        adler32=adler32_file(path),
+        bytes=size,
+        adler32=adler,
     )
 
 
@@ -143,8 +158,8 @@ class _Sink:
         if not self.cfg.write_truth:
             return None
         path = self.outdir / "truth" / f"{_name(self.cfg, seq)}.truth.parquet"
-        write_truth_chunks(path, parts, run=self.cfg.run, first_id=first_id, file_seq=seq)
-        return _record(self.outdir, "truth", path, seq, [p["t"] for p in parts])
+        written = write_truth_chunks(path, parts, run=self.cfg.run, first_id=first_id, file_seq=seq)
+        return _record(self.outdir, "truth", path, seq, [p["t"] for p in parts], written)
 
 
 class _IndexSink(_Sink):
@@ -196,9 +211,9 @@ class _IndexSink(_Sink):
     def _write_index(self, cols: list[dict[str, np.ndarray]], seq: int) -> FileRecord:
         path = self.outdir / "index" / f"{_name(self.cfg, seq)}.parquet"
         meta = {"jaas.run": str(self.cfg.run), "jaas.file_seq": str(seq)}
-        write_index_chunks(path, cols, run=self.cfg.run, file_id=seq,
-                           metadata={**meta, "jaas.version": __version__})  # fmt: skip
-        return _record(self.outdir, "index", path, seq, [c["t"] for c in cols])
+        meta["jaas.version"] = __version__
+        written = write_index_chunks(path, cols, run=self.cfg.run, file_id=seq, metadata=meta)
+        return _record(self.outdir, "index", path, seq, [c["t"] for c in cols], written)
 
     def _wait(self) -> None:
         pending, self._pending = self._pending, []
@@ -366,29 +381,20 @@ def simulate(
     )
     batch = BATCH_INDEX if cfg.mode == "index" else BATCH_HIT
     counts = np.zeros((len(SOURCES), len(ROLES)), np.int64)
-    carry, n_done, k = Events.empty(), 0, 0
+    n_done, k, done_ns = 0, 0, cfg.start_ns
     with progress(total=cfg.duration_s, desc=f"sim run {cfg.run}", unit="s") as bar:
-        chunks = generate_truth(cfg)
-        for chunk in prefetch(chunks) if threads > 1 else chunks:
-            ev = chunk.events
+        # batches of a fixed size whatever the chunks, each with its own response seed
+        batches = generate_batches(cfg, batch)
+        for ev in prefetch(batches, _PREFETCH) if threads > 1 else batches:
             key = ev["src"].astype(np.intp) * len(ROLES) + ev["role"]
             counts += np.bincount(key, minlength=counts.size).reshape(counts.shape)
-            # batches of a fixed size whatever the chunks: the carried rows start the first
-            pos = min(batch - len(carry), len(ev))
-            carry = Events.concat([carry, ev.take(slice(0, pos))])
-            if len(carry) == batch:
-                sink.add(carry, n_done, rng_for(cfg.seed, "response", k))
-                carry, n_done, k = Events.empty(), n_done + batch, k + 1
-                while len(ev) - pos >= batch:
-                    batch_ev = ev.take(slice(pos, pos + batch))
-                    sink.add(batch_ev, n_done, rng_for(cfg.seed, "response", k))
-                    pos, n_done, k = pos + batch, n_done + batch, k + 1
-                carry = ev.take(slice(pos, None))
-            step = (chunk.t1 - chunk.t0) * 1e-9
+            sink.add(ev, n_done, rng_for(cfg.seed, "response", k))
+            n_done, k = n_done + len(ev), k + 1
+            t_last = min(int(ev["t"][-1]), cfg.end_ns)
+            step = max(t_last - done_ns, 0) * 1e-9
+            done_ns = max(done_ns, t_last)
             bar.update(min(step, cfg.duration_s - bar.n))  # float sums must not overshoot
-        if len(carry):
-            sink.add(carry, n_done, rng_for(cfg.seed, "response", k))
-            n_done += len(carry)
+        bar.update(max(cfg.duration_s - bar.n, 0.0))
         sink.close()
     summary = SimSummary(
         config=cfg,

@@ -5,6 +5,9 @@ source's rate factor). Primaries are
 Poisson in the block; correlated followers (delayed captures, 9Li decays, alphas) may fall
 after the block end and are carried by the caller. Muon-induced sources draw per muon of
 the same block, so their rates scale with both their own and the muon scale factor.
+
+The draws after a block's count and times, and the arithmetic on them, run in numba
+kernels (:mod:`jaas.sim._kernels`) that take the source's Generator.
 """
 
 from __future__ import annotations
@@ -15,14 +18,16 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from jaas.sim import _kernels
 from jaas.sim.params import PhysicsParams
 from jaas.sim.spectra import (
+    _INVERSE_CELLS,
     beta_spectrum,
     geo_prompt_spectrum,
     reactor_prompt_spectrum,
     singles_components,
 )
-from jaas.sim.truth import ROLES, SOURCES, Events
+from jaas.sim.truth import ROLES, SOURCES, TRACK_COLUMNS, Events
 
 __all__ = ["GENERATORS", "Block", "expected_rate_hz"]
 
@@ -70,53 +75,39 @@ def expected_rate_hz(source: str, p: PhysicsParams, scale: Callable[[str], float
     return base * scale(source)
 
 
-# --- geometry -------------------------------------------------------------------------
+# --- helpers (geometry, captures and decays are drawn by the kernels in jaas.sim._kernels)
 
 
-def uniform_ball(rng: np.random.Generator, n: int, radius: float) -> tuple[F64, F64, F64]:
-    """Points uniform in a ball of ``radius``."""
-    r = radius * np.cbrt(rng.random(n))
-    return _on_shell(rng, r)
+def _pair(
+    block: Block,
+    src: str,
+    roles: tuple[str, str],
+    cols: tuple[npt.NDArray[np.int64], F64, F64, F64, F64],
+    corr: npt.NDArray[np.int64] | None = None,
+) -> Events:
+    """Events of n pairs from a kernel's 2n rows (first members, then second members);
+    ``corr`` links each pair (default: the first member's uid)."""
+    t, energy, x, y, z = cols
+    n = len(t) // 2
+    first = block.uid(src, roles[0], n)
+    corr = first if corr is None else corr
+    return Events.make(
+        2 * n,
+        t=t,
+        uid=np.concatenate([first, block.uid(src, roles[1], n)]),
+        src=_S[src],
+        role=np.repeat(np.array([_R[roles[0]], _R[roles[1]]], np.int8), n),
+        corr_id=np.concatenate([corr, corr]),
+        E_true=energy,
+        x=x,
+        y=y,
+        z=z,
+    )
 
 
-def _on_shell(rng: np.random.Generator, r: F64) -> tuple[F64, F64, F64]:
-    n = len(r)
-    cos_t = 2 * rng.random(n) - 1
-    sin_t = np.sqrt(1 - cos_t**2)
-    phi = 2 * np.pi * rng.random(n)
-    return r * sin_t * np.cos(phi), r * sin_t * np.sin(phi), r * cos_t
-
-
-def near_edge(rng: np.random.Generator, n: int, radius: float, length: float) -> tuple[F64, ...]:
-    """Points with depth below the sphere surface ~ exponential(``length``) (external gammas)."""
-    depth = np.mod(rng.exponential(length, n), radius)
-    return _on_shell(rng, radius - depth)
-
-
-def reflect_inside(x: F64, y: F64, z: F64, radius: float) -> tuple[F64, F64, F64]:
-    """Mirror points outside the sphere radially back inside (r -> 2R - r)."""
-    r = np.sqrt(x * x + y * y + z * z)
-    out = r > radius
-    if np.any(out):
-        f = np.ones_like(r)
-        f[out] = np.clip(2 * radius - r[out], 0.0, radius) / r[out]
-        x, y, z = x * f, y * f, z * f
-    return x, y, z
-
-
-def _capture(
-    rng: np.random.Generator,
-    t: npt.NDArray[np.int64],
-    pos: tuple[F64, F64, F64],
-    sigma: float,
-    p: PhysicsParams,
-) -> tuple[npt.NDArray[np.int64], F64, tuple[F64, F64, F64]]:
-    """Neutron capture after ``t`` near ``pos``: time, energy (H or C), vertex."""
-    n = len(t)
-    dt = rng.exponential(p.capture_tau_us * 1e3, n).astype(np.int64) + 1
-    energy = np.where(rng.random(n) < p.capture_c_fraction, p.e_capture_c, p.e_capture_h)
-    x, y, z = (c + rng.normal(0.0, sigma, n) for c in pos)
-    return t + dt, energy, reflect_inside(x, y, z, p.R_ls)
+def _capture_args(p: PhysicsParams) -> tuple[float, float, float, float, float]:
+    """(radius, capture tau in ns, C fraction, E on C, E on H) for the capture kernels."""
+    return p.R_ls, p.capture_tau_us * 1e3, p.capture_c_fraction, p.e_capture_c, p.e_capture_h
 
 
 # --- sources ------------------------------------------------------------------------
@@ -129,28 +120,14 @@ def _ibd(
         block: Block, rng: np.random.Generator, p: PhysicsParams, scale: float, muons: Events
     ) -> Events:
         n = rng.poisson(base_rate(p) * scale * block.length * 1e-9)
+        if n == 0:  # most blocks of the rare sources: nothing more is drawn either way
+            return Events.empty()
         t = block.times(rng, n)
         spectrum = spectrum_of(p)
-        e_prompt = spectrum.sample(rng, n)  # type: ignore[attr-defined]
-        pos = uniform_ball(rng, n, p.R_ls)
-        td, e_del, pos_d = _capture(rng, t, pos, p.neutron_sigma_m, p)
-        uid = block.uid(src, "prompt", n)
-        prompt = Events.make(
-            n,
-            t=t,
-            uid=uid,
-            src=_S[src],
-            role=_R["prompt"],
-            corr_id=uid,
-            E_true=e_prompt,
-            x=pos[0],
-            y=pos[1],
-            z=pos[2],
-        )
-        delayed = Events.make(n, t=td, uid=block.uid(src, "delayed", n), src=_S[src],
-                              role=_R["delayed"], corr_id=uid, E_true=e_del,
-                              x=pos_d[0], y=pos_d[1], z=pos_d[2])  # fmt: skip
-        return Events.concat([prompt, delayed])
+        radius, tau, c_frac, e_c, e_h = _capture_args(p)
+        cols = _kernels.ibd_pairs(rng, t, spectrum.inverse, _INVERSE_CELLS,  # type: ignore[attr-defined]
+                                  radius, p.neutron_sigma_m, tau, c_frac, e_c, e_h)  # fmt: skip
+        return _pair(block, src, ("prompt", "delayed"), cols)
 
     return generate
 
@@ -160,18 +137,12 @@ def singles(
 ) -> Events:
     """Radioactivity: internal (uniform) + external gammas (near the edge, most of 208Tl)."""
     n = rng.poisson(p.singles_hz * scale * block.length * 1e-9)
-    t = block.times(rng, n)
+    t = block.times(rng, n)  # numpy's sort is much faster than numba's
     internal_spec, external_spec = singles_components(p.singles_threshold)
-    ext = rng.random(n) < p.singles_external_fraction
-    n_ext = int(ext.sum())
-    energy = np.empty(n)
-    energy[~ext] = internal_spec.sample(rng, n - n_ext)
-    energy[ext] = external_spec.sample(rng, n_ext)
-    x, y, z = np.empty(n), np.empty(n), np.empty(n)
-    xi, yi, zi = uniform_ball(rng, n - n_ext, p.R_ls)
-    xe, ye, ze = near_edge(rng, n_ext, p.R_ls, p.external_length_m)
-    x[~ext], y[~ext], z[~ext] = xi, yi, zi
-    x[ext], y[ext], z[ext] = xe, ye, ze
+    energy, x, y, z = _kernels.singles(
+        rng, n, p.singles_external_fraction, internal_spec.inverse,
+        external_spec.inverse, _INVERSE_CELLS, p.R_ls, p.external_length_m,
+    )  # fmt: skip
     return Events.make(n, t=t, uid=block.uid("singles", "single", n), src=_S["singles"],
                        role=_R["single"], E_true=energy, x=x, y=y, z=z)  # fmt: skip
 
@@ -182,28 +153,10 @@ def muon(
     """Muons crossing the LS sphere: cos^2(zenith) from above, uniform impact parameter."""
     n = rng.poisson(p.muon_hz * scale * block.length * 1e-9)
     t = block.times(rng, n)
-    cos_t = np.cbrt(rng.random(n))  # pdf ~ cos^2 on [0, 1]
-    sin_t = np.sqrt(1 - cos_t**2)
-    phi = 2 * np.pi * rng.random(n)
-    cos_p, sin_p = np.cos(phi), np.sin(phi)
-    # direction d (downward), e1 = horizontal normal, e2 = d x e1: an orthonormal frame
-    d = (sin_t * cos_p, sin_t * sin_p, -cos_t)
-    e2 = (cos_t * cos_p, cos_t * sin_p, sin_t)
-    b = p.R_ls * np.sqrt(rng.random(n))
-    alpha = 2 * np.pi * rng.random(n)
-    u, v = b * np.cos(alpha), b * np.sin(alpha)
-    # impact point u e1 + v e2 with e1 = (-sin phi, cos phi, 0) horizontal
-    mid = (v * e2[0] - u * sin_p, u * cos_p + v * e2[1], v * e2[2])
-    half = np.sqrt(np.clip(p.R_ls**2 - b**2, 0.0, None))
-    entry = [m - half * dk for m, dk in zip(mid, d, strict=True)]
-    exit_ = [m + half * dk for m, dk in zip(mid, d, strict=True)]
-    # Landau-like fluctuation: Moyal variate -ln(Z^2), truncated (E)
-    moyal = np.minimum(-np.log(rng.standard_normal(n) ** 2 + 1e-300), 15.0)
-    energy = p.muon_dedx_mev_per_m * 2 * half * np.clip(1 + 0.04 * moyal, 0.5, None)
-    showering = rng.random(n) < p.showering_fraction
     lo, hi = np.log(p.showering_extra_gev[0] * 1e3), np.log(p.showering_extra_gev[1] * 1e3)
-    extra = np.exp(lo + (hi - lo) * rng.random(n))
-    energy = np.where(showering, energy + extra, energy)
+    mid, entry, exit_, energy, showering = _kernels.muons(
+        rng, n, p.R_ls, p.muon_dedx_mev_per_m, p.showering_fraction, lo, hi
+    )
     uid = block.uid("muon", "muon", n)
     return Events.make(
         n, t=t, uid=uid, src=_S["muon"], role=_R["muon"], corr_id=uid, E_true=energy,
@@ -223,34 +176,22 @@ def muon_wp(
                        wp=True)  # fmt: skip
 
 
-def _near_track(
-    rng: np.random.Generator, mu: Events, sigma: float, p: PhysicsParams
-) -> tuple[F64, F64, F64]:
-    """Points uniform along each muon's chord, Gaussian-spread by ``sigma`` around it."""
-    u = rng.random(len(mu))
-    pts = []
-    for a, b in (("mx0", "mx1"), ("my0", "my1"), ("mz0", "mz1")):
-        c0, c1 = mu[a].astype(np.float64), mu[b].astype(np.float64)
-        pts.append(c0 + u * (c1 - c0) + rng.normal(0.0, sigma, len(mu)))
-    return reflect_inside(pts[0], pts[1], pts[2], p.R_ls)
-
-
-def _per_muon(rng: np.random.Generator, muons: Events, mean: float, mean_sh: float) -> Events:
-    lam = np.where(muons["showering"], mean_sh, mean)
-    counts = rng.poisson(lam)
-    return muons.take(np.repeat(np.arange(len(muons)), counts))
-
-
 def spall_n(
     block: Block, rng: np.random.Generator, p: PhysicsParams, scale: float, muons: Events
 ) -> Events:
     """Spallation neutrons: Poisson per muon (many after showering muons), near the track."""
-    parents = _per_muon(rng, muons, p.spall_n_mean * scale, p.spall_n_mean_showering * scale)
-    n = len(parents)
-    pos = _near_track(rng, parents, p.spall_sigma_m, p)
-    t, energy, (x, y, z) = _capture(rng, parents["t"], pos, 0.0, p)
+    rows = _kernels.per_muon(
+        rng, muons["showering"], p.spall_n_mean * scale, p.spall_n_mean_showering * scale
+    )
+    n = len(rows)
+    if n == 0:
+        return Events.empty()
+    track = tuple(muons[c][rows] for c in TRACK_COLUMNS)
+    radius, tau, c_frac, e_c, e_h = _capture_args(p)
+    t, energy, x, y, z = _kernels.spallation(rng, muons["t"][rows], track, p.spall_sigma_m,
+                                             radius, tau, c_frac, e_c, e_h)  # fmt: skip
     return Events.make(n, t=t, uid=block.uid("spall_n", "neutron", n), src=_S["spall_n"],
-                       role=_R["neutron"], corr_id=parents["corr_id"], E_true=energy,
+                       role=_R["neutron"], corr_id=muons["corr_id"][rows], E_true=energy,
                        x=x, y=y, z=z)  # fmt: skip
 
 
@@ -262,22 +203,19 @@ def li9he8(
     per_mu = p.li9he8_per_day / DAY / p.muon_hz * scale if p.muon_hz > 0 else 0.0
     mean_sh = per_mu * share / f if f > 0 else 0.0
     mean = per_mu * (1 - share) / (1 - f) if f < 1 else 0.0
-    parents = _per_muon(rng, muons, mean, mean_sh)
-    n = len(parents)
-    he8 = rng.random(n) < p.he8_fraction
-    tau = np.where(he8, p.he8_tau_ms, p.li9_tau_ms) * 1e6
-    t = parents["t"] + rng.exponential(tau).astype(np.int64) + 1
-    e_prompt = beta_spectrum(p.li9_q_vis, p.trigger_threshold).sample(rng, n)
-    pos = _near_track(rng, parents, p.spall_sigma_m, p)
-    td, e_del, pos_d = _capture(rng, t, pos, p.neutron_sigma_m, p)
-    corr = parents["corr_id"]
-    prompt = Events.make(n, t=t, uid=block.uid("li9he8", "prompt", n), src=_S["li9he8"],
-                         role=_R["prompt"], corr_id=corr, E_true=e_prompt,
-                         x=pos[0], y=pos[1], z=pos[2])  # fmt: skip
-    delayed = Events.make(n, t=td, uid=block.uid("li9he8", "delayed", n), src=_S["li9he8"],
-                          role=_R["delayed"], corr_id=corr, E_true=e_del,
-                          x=pos_d[0], y=pos_d[1], z=pos_d[2])  # fmt: skip
-    return Events.concat([prompt, delayed])
+    rows = _kernels.per_muon(rng, muons["showering"], mean, mean_sh)
+    n = len(rows)
+    if n == 0:
+        return Events.empty()
+    track = tuple(muons[c][rows] for c in TRACK_COLUMNS)
+    spectrum = beta_spectrum(p.li9_q_vis, p.trigger_threshold)
+    radius, tau, c_frac, e_c, e_h = _capture_args(p)
+    cols = _kernels.li9he8_pairs(
+        rng, muons["t"][rows], track, p.he8_fraction, p.he8_tau_ms * 1e6, p.li9_tau_ms * 1e6,
+        spectrum.inverse, _INVERSE_CELLS, p.spall_sigma_m, radius, p.neutron_sigma_m, tau,
+        c_frac, e_c, e_h,
+    )  # fmt: skip
+    return _pair(block, "li9he8", ("prompt", "delayed"), cols, muons["corr_id"][rows])
 
 
 def _bipo(
@@ -287,20 +225,14 @@ def _bipo(
         block: Block, rng: np.random.Generator, p: PhysicsParams, scale: float, muons: Events
     ) -> Events:
         n = rng.poisson(getattr(p, f"{src}_hz") * scale * block.length * 1e-9)
+        if n == 0:
+            return Events.empty()
         t = block.times(rng, n)
-        e_beta = beta_spectrum(getattr(p, q), p.trigger_threshold).sample(rng, n)
-        x, y, z = uniform_ball(rng, n, p.R_ls)
-        tau = half_life_ns(p) / np.log(2)
-        ta = t + rng.exponential(tau, n).astype(np.int64) + 1
-        xa, ya, za = (c + rng.normal(0.0, p.bipo_sigma_m, n) for c in (x, y, z))
-        xa, ya, za = reflect_inside(xa, ya, za, p.R_ls)
-        uid = block.uid(src, "beta", n)
-        beta = Events.make(n, t=t, uid=uid, src=_S[src], role=_R["beta"], corr_id=uid,
-                           E_true=e_beta, x=x, y=y, z=z)  # fmt: skip
-        alp = Events.make(n, t=ta, uid=block.uid(src, "alpha", n), src=_S[src],
-                          role=_R["alpha"], corr_id=uid, E_true=getattr(p, alpha),
-                          x=xa, y=ya, z=za)  # fmt: skip
-        return Events.concat([beta, alp])
+        spectrum = beta_spectrum(getattr(p, q), p.trigger_threshold)
+        cols = _kernels.bipo_pairs(rng, t, spectrum.inverse, _INVERSE_CELLS, p.R_ls,
+                                   half_life_ns(p) / np.log(2), p.bipo_sigma_m,
+                                   getattr(p, alpha))  # fmt: skip
+        return _pair(block, src, ("beta", "alpha"), cols)
 
     return generate
 

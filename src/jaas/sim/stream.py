@@ -13,15 +13,16 @@ import threading
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
+import numpy.typing as npt
 
 from jaas.sim.params import SimConfig
 from jaas.sim.sources import GENERATORS, Block
 from jaas.sim.truth import Events
 
-__all__ = ["Chunk", "generate_truth", "prefetch", "rng_for"]
+__all__ = ["Chunk", "generate_batches", "generate_truth", "prefetch", "rng_for"]
 
 _T = TypeVar("_T")
 
@@ -53,20 +54,14 @@ def _separate(t: np.ndarray, last: int, gap: int) -> np.ndarray:
     return np.maximum.accumulate(v) + idx
 
 
-def generate_truth(config: SimConfig) -> Iterator[Chunk]:
-    """Yield the run's truth events chunk by chunk, time-sorted, all ``t`` distinct.
-
-    Example:
-        >>> cfg = SimConfig(duration_s=60, block_s=60, chunk_s=60)
-        >>> sum(len(c.events) for c in generate_truth(cfg)) > 0
-        True
-    """
+def _merged(config: SimConfig) -> Iterator[tuple[Events, npt.NDArray[np.intp], int, int]]:
+    """Per chunk: (its rows and the followers pending from before, the order of the rows
+    with ``t`` in [t0, t1), t0, t1). Ties in ``t`` are not yet moved apart."""
     start, end = config.start_ns, config.end_ns
     block_ns = round(config.block_s * 1e9)
     per_chunk = round(config.chunk_s / config.block_s)
     n_blocks = -(-(end - start) // block_ns)
     pending = Events.empty()
-    last = np.iinfo(np.int64).min // 2
     p = config.physics
     for first in range(0, n_blocks, per_chunk):
         parts = [pending]
@@ -90,11 +85,72 @@ def generate_truth(config: SimConfig) -> Iterator[Chunk]:
         t_sorted = merged["t"][order]
         n_now, n_run = np.searchsorted(t_sorted, (t1, end), side="left")
         pending = merged.take(order[n_now:n_run])
-        out = merged.take(order[:n_now])
+        yield merged, order[:n_now], start + first * block_ns, t1
+
+
+_FIRST_LAST = np.iinfo(np.int64).min // 2  # "time of the previous event" before the first
+
+
+def generate_truth(config: SimConfig) -> Iterator[Chunk]:
+    """Yield the run's truth events chunk by chunk, time-sorted, all ``t`` distinct.
+
+    Example:
+        >>> cfg = SimConfig(duration_s=60, block_s=60, chunk_s=60)
+        >>> sum(len(c.events) for c in generate_truth(cfg)) > 0
+        True
+    """
+    last = _FIRST_LAST
+    for merged, order, t0, t1 in _merged(config):
+        out = merged.take(order)
         out.cols["t"] = _separate(out["t"], last, config.min_trigger_gap_ns)
         if len(out):
             last = int(out["t"][-1])
-        yield Chunk(out, start + first * block_ns, t1)
+        yield Chunk(out, t0, t1)
+
+
+def generate_batches(config: SimConfig, size: int) -> Iterator[Events]:
+    """The events of :func:`generate_truth` in batches of ``size`` (the last one shorter).
+
+    Each batch is gathered from the sorted chunks straight into its own columns, so the
+    rows of a batch that straddles two chunks are not copied twice.
+
+    Example:
+        >>> cfg = SimConfig(duration_s=60, block_s=60, chunk_s=60)
+        >>> sizes = [len(b) for b in generate_batches(cfg, 100)]
+        >>> sizes[0], sizes[-1] <= 100
+        (100, True)
+    """
+    last = _FIRST_LAST
+    gap = config.min_trigger_gap_ns
+    pieces: list[tuple[Events, npt.NDArray[np.intp]]] = []
+    have = 0
+
+    def gather() -> Events:
+        nonlocal last
+        cols: dict[str, npt.NDArray[Any]] = {}
+        for name, arr in pieces[0][0].cols.items():
+            out = np.empty(have, arr.dtype)
+            a = 0
+            for ev, idx in pieces:
+                np.take(ev.cols[name], idx, out=out[a : a + len(idx)], mode="clip")  # unbuffered
+                a += len(idx)
+            cols[name] = out
+        cols["t"] = _separate(cols["t"], last, gap)
+        last = int(cols["t"][-1])
+        return Events(cols)
+
+    for merged, order, _t0, _t1 in _merged(config):
+        pos = 0
+        while pos < len(order):
+            take = min(size - have, len(order) - pos)
+            pieces.append((merged, order[pos : pos + take]))
+            have += take
+            pos += take
+            if have == size:
+                yield gather()
+                pieces, have = [], 0
+    if have:
+        yield gather()
 
 
 _DONE = object()
