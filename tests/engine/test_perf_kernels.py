@@ -138,7 +138,8 @@ def test_veto_phase_is_reused_only_for_the_same_read_only_columns() -> None:
     memo = partition.VetoMemo()
     first = correlate(cols, spec, segs, partition_events=7_000, veto_memo=memo)
     assert memo.phases(cols, spec, np.array(segs, np.int64))  # remembered, for these arrays
-    first.veto_bits[:] = 0  # the caller owns its result: the memo is not affected
+    with pytest.raises(ValueError, match="read-only"):  # shared with the memo: read-only
+        first.veto_bits[:] = 0
     warm = correlate(cols, spec, segs, partition_events=7_000, veto_memo=memo)
     writable = {k: v.copy() for k, v in cols.items()}  # not memoised: computed afresh
     fresh = correlate(writable, spec, segs, partition_events=7_000)

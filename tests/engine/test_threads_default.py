@@ -90,3 +90,23 @@ def test_masks_evaluated_side_by_side_equal_one_by_one(dataset: Any) -> None:
         np.testing.assert_array_equal(side[name], one[name])
         assert side[name].shape == (len(cols["t"]),) and side[name].dtype == np.bool_
     assert 0 < one["m0"].sum() < len(cols["t"])
+
+
+def test_warm_query_on_threads_reuses_the_merged_veto_bits(dataset: Any) -> None:
+    from dataclasses import replace
+
+    from jaas.engine.session.analysis import IBDSelection
+
+    first = dataset.ibd(threads=2)
+    again = dataset.ibd(threads=2, dr_max="1.1 m")  # pair cut only: veto phases reused
+    one = dataset.ibd(threads=1, dr_max="1.1 m")
+    assert first.backend_info.partitions == again.backend_info.partitions
+    assert again.result.veto_bits is first.result.veto_bits  # merged once, not copied
+    assert not again.result.veto_bits.flags.writeable
+    np.testing.assert_array_equal(again.result.veto_bits, one.result.veto_bits)
+    np.testing.assert_array_equal(again.result.delayed, one.result.delayed)
+    mu, *rest = IBDSelection().vetoes
+    other = dataset.ibd(threads=2, vetoes=(replace(mu, window="2 ms"), *rest))
+    alone = dataset.ibd(threads=1, vetoes=(replace(mu, window="2 ms"), *rest))
+    assert other.result.veto_bits is not first.result.veto_bits
+    np.testing.assert_array_equal(other.result.veto_bits, alone.result.veto_bits)

@@ -180,7 +180,7 @@ def correlate(
     partials = run_partitions(
         cols, parts, spec, segs, threads=threads, memo=veto_memo, on_partition=on_partition
     )
-    return merge(partials, spec, segs, bad=bad, threads=threads)
+    return merge(partials, spec, segs, bad=bad, threads=threads, memo=veto_memo)
 
 
 def _check_columns(

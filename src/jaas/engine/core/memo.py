@@ -7,7 +7,7 @@ No global state in the core: a dataset's column cache (or a Dask worker's) holds
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -48,10 +48,14 @@ class VetoMemo:
 
     max_partitions = 64
     max_samples = 4
+    max_joined = 4
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._samples: dict[tuple[bytes, int, float, int], tuple[np.ndarray, ...]] = {}
+        # read-only pieces -> their read-only concatenation (the pieces held: their
+        # memory, hence the key, stays valid)
+        self._joined: dict[tuple[Any, ...], tuple[list[np.ndarray], np.ndarray]] = {}
         self._key: tuple[Any, ...] | None = None
         self._arrays: list[np.ndarray] = []
         self._phases: dict[Partition, VetoPhase] = {}
@@ -107,6 +111,28 @@ class VetoMemo:
                 self._key, self._arrays, self._phases = key, arrays, {}
             return self._phases
 
+    def joined(self, pieces: list[np.ndarray], join: Callable[[], np.ndarray]) -> np.ndarray:
+        """``join()`` (e.g. the concatenation of ``pieces``), remembered when every piece
+        is read-only: a warm query whose partitions reuse their veto phases gets the
+        same merged per-event veto bits without copying them again. The result is then
+        read-only too."""
+        if not all(_frozen(a) for a in pieces):
+            return join()
+        key = tuple(
+            (a.__array_interface__["data"][0], a.shape, a.strides, a.dtype.str) for a in pieces
+        )
+        with self._lock:
+            got = self._joined.get(key)
+        if got is not None:
+            return got[1]
+        out = join()
+        out.setflags(write=False)
+        with self._lock:
+            if len(self._joined) >= self.max_joined:
+                self._joined.pop(next(iter(self._joined)))
+            self._joined[key] = (pieces, out)
+        return out
+
     def known_sorted(self, t: np.ndarray) -> bool:
         """True if the read-only ``t`` was already found time-sorted here; else checks it
         (``first_unsorted``) and remembers it if sorted. Warm queries skip the check."""
@@ -127,3 +153,4 @@ class VetoMemo:
             self._samples.clear()
             self._key, self._arrays, self._phases = None, [], {}
             self._sorted = None
+            self._joined.clear()

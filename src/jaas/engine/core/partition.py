@@ -454,10 +454,13 @@ def merge(
     *,
     bad: npt.ArrayLike | None = None,
     threads: int = 1,
+    memo: VetoMemo | None = None,
 ) -> Result:
     """Combine partial results (in partition order) into one :class:`Result`.
 
-    ``threads`` share the copies of the per-event arrays (identical result).
+    ``threads`` share the copies of the per-event arrays (identical result). With a
+    ``memo``, the merged veto bits of partitions that reused their veto phases are
+    remembered (read-only), not copied again.
     """
 
     def cat(arrays: list[np.ndarray]) -> np.ndarray:
@@ -467,6 +470,12 @@ def merge(
         if len(partials) == 1:
             return getattr(partials[0], attr)
         return cat([getattr(p, attr) for p in partials])
+
+    def veto_bits() -> np.ndarray:
+        pieces = [p.veto_bits for p in partials]
+        if len(pieces) == 1 or memo is None:
+            return col("veto_bits")
+        return memo.joined(pieces, lambda: cat(pieces))
 
     iv = partials[0].veto_intervals
     if len(partials) > 1:  # join pieces cut at partition boundaries (already in order)
@@ -515,7 +524,7 @@ def merge(
         spec=spec,
         prompt=idx["prompt"],
         delayed=idx["delayed"],
-        veto_bits=col("veto_bits"),
+        veto_bits=veto_bits(),
         veto_intervals=iv,
         exposure=exp,
         columns=columns,
