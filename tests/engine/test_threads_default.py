@@ -102,6 +102,8 @@ def test_warm_query_on_threads_reuses_the_merged_veto_bits(dataset: Any) -> None
     one = dataset.ibd(threads=1, dr_max="1.1 m")
     assert first.backend_info.partitions == again.backend_info.partitions
     assert again.result.veto_bits is first.result.veto_bits  # merged once, not copied
+    assert again.result.veto_intervals is first.result.veto_intervals
+    np.testing.assert_array_equal(again.result.veto_intervals, one.result.veto_intervals)
     assert not again.result.veto_bits.flags.writeable
     np.testing.assert_array_equal(again.result.veto_bits, one.result.veto_bits)
     np.testing.assert_array_equal(again.result.delayed, one.result.delayed)

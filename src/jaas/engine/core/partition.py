@@ -423,6 +423,8 @@ def run_partitions(
         vp = phases.get(p)
         if vp is None:
             vp = run_vetoes(sl, p, spec, segments, sub)
+            if not _frozen(vp.union):  # a view of the kernel's larger buffer: own it
+                vp.union = vp.union.copy()
             vp.bits.setflags(write=False)  # shared with results: no copy per query
             vp.union.setflags(write=False)
             if len(phases) >= VetoMemo.max_partitions:  # many plans: bounded memory
@@ -459,8 +461,8 @@ def merge(
     """Combine partial results (in partition order) into one :class:`Result`.
 
     ``threads`` share the copies of the per-event arrays (identical result). With a
-    ``memo``, the merged veto bits of partitions that reused their veto phases are
-    remembered (read-only), not copied again.
+    ``memo``, the merged veto bits and veto intervals of partitions that reused their
+    veto phases are remembered (read-only), not copied again.
     """
 
     def cat(arrays: list[np.ndarray]) -> np.ndarray:
@@ -479,10 +481,12 @@ def merge(
 
     iv = partials[0].veto_intervals
     if len(partials) > 1:  # join pieces cut at partition boundaries (already in order)
-        iv = join_intervals(
-            [p.veto_intervals for p in partials],
-            lambda a: K.union2(a, np.empty((0, 2), np.int64))[0],
-        )
+        pieces = [p.veto_intervals for p in partials]
+
+        def join() -> np.ndarray:
+            return join_intervals(pieces, lambda a: K.union2(a, np.empty((0, 2), np.int64))[0])
+
+        iv = join() if memo is None else memo.joined(pieces, join)
     bad_iv = normalize_intervals(bad if bad is not None else [], what="bad")
     span_ns, gap_ns, bad_ns = gap_exposure(segments, bad_iv)
     veto_ns = sum(p.veto_ns for p in partials)
