@@ -259,16 +259,21 @@ def redirect_rows(
     import jaas.formats._baskets as baskets_mod
 
     fast_read = rtraw_mod._basket_read
-    libzstd = baskets_mod._ZSTD
+    reused_zstd = baskets_mod._zstd_into
+
+    def cramjam_zstd(src: Any, out: np.ndarray) -> None:  # a new zstd context per call
+        import cramjam
+
+        out[:] = np.frombuffer(cramjam.zstd.decompress(src, output_len=len(out)), np.uint8)
 
     def wave5() -> Any:  # wave 5: baskets decoded through open uproot trees, cramjam zstd
         rtraw_mod._LAYOUTS = False
-        baskets_mod._ZSTD = None
+        baskets_mod._zstd_into = cramjam_zstd
         try:
             return via_index()
         finally:
             rtraw_mod._LAYOUTS = True
-            baskets_mod._ZSTD = libzstd
+            baskets_mod._zstd_into = reused_zstd
 
     def previous(per_cluster: bool) -> Callable[[], Any]:
         def fn() -> Any:
