@@ -201,8 +201,8 @@ class _IndexSink(_Sink):
         if not self.n_file:
             return
         # Parquet writing releases the GIL: write this file on threads while the next one
-        # is generated (at most one file in flight, so memory stays bounded)
-        self._wait()
+        # is generated (at most two files in flight, so memory stays bounded)
+        self._wait(keep=1)
         self._submit(self._write_index, self.cols, self.seq)
         self._submit(self._truth_file, self.truth, self.first_id, self.seq)
         self.cols, self.truth, self.n_file = [], [], 0
@@ -215,8 +215,10 @@ class _IndexSink(_Sink):
         written = write_index_chunks(path, cols, run=self.cfg.run, file_id=seq, metadata=meta)
         return _record(self.outdir, "index", path, seq, [c["t"] for c in cols], written)
 
-    def _wait(self) -> None:
-        pending, self._pending = self._pending, []
+    def _wait(self, keep: int = 0) -> None:
+        """Wait for the writes of all files but the last ``keep`` (2 futures per file)."""
+        cut = max(len(self._pending) - 2 * keep, 0)
+        pending, self._pending = self._pending[:cut], self._pending[cut:]
         results = [f.result() for f in pending]  # re-raises a write error here
         self.records.extend(r for r in results if r is not None)
 
