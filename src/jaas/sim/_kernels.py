@@ -295,11 +295,9 @@ def _pair_out(n):
 
 
 @njit(cache=True, nogil=True)
-def ibd_pairs(rng, t, inverse, cells, radius, sigma, tau_ns, c_fraction, e_c, e_h):
-    """Prompt rows 0..n-1 and delayed rows n..2n-1 of n IBD pairs (``sources._ibd``).
-
-    Returns (t, energy, x, y, z) of the 2n rows (times int64, the rest float64).
-    """
+def _first_rows(rng, t, inverse, cells, radius):
+    """The 2n-row output of n pairs with the first n rows filled: times ``t``, energies
+    from the tabulated spectrum, vertices uniform in the ball (drawn in that order)."""
     n = len(t)
     out = _pair_out(n)
     tt, energy, x, y, z = out
@@ -307,6 +305,18 @@ def ibd_pairs(rng, t, inverse, cells, radius, sigma, tau_ns, c_fraction, e_c, e_
     for i in range(n):
         energy[i] = _sample(rng, inverse, cells)
     _ball(rng, n, radius, x[:n], y[:n], z[:n])
+    return out
+
+
+@njit(cache=True, nogil=True)
+def ibd_pairs(rng, t, inverse, cells, radius, sigma, tau_ns, c_fraction, e_c, e_h):
+    """Prompt rows 0..n-1 and delayed rows n..2n-1 of n IBD pairs (``sources._ibd``).
+
+    Returns (t, energy, x, y, z) of the 2n rows (times int64, the rest float64).
+    """
+    n = len(t)
+    out = _first_rows(rng, t, inverse, cells, radius)
+    x, y, z = out[2], out[3], out[4]
     _capture(rng, t, x[:n], y[:n], z[:n], sigma, tau_ns, c_fraction, e_c, e_h, radius, out, n)
     return out
 
@@ -315,12 +325,8 @@ def ibd_pairs(rng, t, inverse, cells, radius, sigma, tau_ns, c_fraction, e_c, e_
 def bipo_pairs(rng, t, inverse, cells, radius, tau_ns, sigma, e_alpha):
     """Beta rows 0..n-1 and alpha rows n..2n-1 of n BiPo decays (``sources._bipo``)."""
     n = len(t)
-    out = _pair_out(n)
+    out = _first_rows(rng, t, inverse, cells, radius)
     tt, energy, x, y, z = out
-    tt[:n] = t
-    for i in range(n):
-        energy[i] = _sample(rng, inverse, cells)
-    _ball(rng, n, radius, x[:n], y[:n], z[:n])
     for i in range(n):
         tt[n + i] = t[i] + np.int64(rng.exponential(tau_ns)) + 1
     energy[n:] = e_alpha
