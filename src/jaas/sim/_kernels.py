@@ -224,15 +224,7 @@ def _ball(rng, n, radius, x, y, z):
     r = np.empty(n)
     for i in range(n):
         r[i] = radius * np.cbrt(rng.random())
-    cos_t = np.empty(n)
-    for i in range(n):
-        cos_t[i] = 2 * rng.random() - 1
-    for i in range(n):
-        sin_t = np.sqrt(1 - cos_t[i] ** 2)
-        phi = 2 * np.pi * rng.random()
-        x[i] = r[i] * sin_t * np.cos(phi)
-        y[i] = r[i] * sin_t * np.sin(phi)
-        z[i] = r[i] * cos_t[i]
+    _on_shell(rng, r, x, y, z, np.arange(n))
 
 
 @njit(cache=True, nogil=True)
