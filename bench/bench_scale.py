@@ -14,7 +14,7 @@ bits and exposure must be identical for both budgets ("same").
 
 Prints the curve (ns/event and peak RSS against days); --plot PATH writes it as a PNG.
 
-Usage: .venv/bin/python bench/bench_scale.py [--days 1 30 90] [--dir DIR] [--threads N]
+Usage: .venv/bin/python bench/bench_scale.py [--days 1 30 90] [--dir DIR] [--threads N|auto]
        [--plot curve.png]
 """
 
@@ -34,7 +34,8 @@ import gc, hashlib, json, resource, sys, time
 import pyarrow as pa
 from jaas.engine.session.cache import ColumnCache
 from jaas.engine.session.dataset import open_dataset
-budget, threads = int(sys.argv[2]), int(sys.argv[3])
+budget = int(sys.argv[2])
+threads = None if sys.argv[3] == "auto" else int(sys.argv[3])  # auto: the library's default
 cache = ColumnCache(budget=budget)
 ds = open_dataset(sys.argv[1], cache=cache)
 import jaas.engine.session.analysis, jaas.engine.core.kernels  # noqa: imports first
@@ -81,7 +82,7 @@ def run_dir(base: Path, days: float) -> Path:
     return out
 
 
-def query(path: Path, budget: int, threads: int) -> dict[str, float]:
+def query(path: Path, budget: int, threads: str) -> dict[str, float]:
     env = {**os.environ, "PYTHONHASHSEED": "0", "JAAS_PROGRESS": "0"}
     cmd = [sys.executable, "-c", _CHILD, str(path), str(budget), str(threads)]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
@@ -136,10 +137,14 @@ def main() -> None:
     ap.add_argument("--days", type=float, nargs="+", default=[1.0, 30.0])
     ap.add_argument("--dir", default="/tmp/jaas_scale")
     ap.add_argument("--small-cache", type=int, default=None, help="bytes (default data/10)")
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument(
+        "--threads", default="auto", help="query threads, or auto (the default: one per core)"
+    )
     ap.add_argument("--no-big", action="store_true", help="never run the in-memory query")
     ap.add_argument("--plot", default=None, help="write the curve to this PNG")
     a = ap.parse_args()
+    if a.threads != "auto" and not (a.threads.isdigit() and int(a.threads) > 0):
+        ap.error(f"--threads {a.threads!r}: give a positive number or auto")
     os.environ.setdefault("JAAS_PROGRESS", "0")
     base = Path(a.dir)
     print(f"load average {os.getloadavg()}, threads {a.threads}")
