@@ -51,7 +51,7 @@ import zstandard
 
 from jaas.errors import FormatError
 
-__all__ = ["Column", "Layout", "clear_cache", "layout", "read_local", "read_rows"]
+__all__ = ["Column", "Layout", "clear_cache", "file_key", "layout", "read_local", "read_rows"]
 
 _KEY = struct.Struct(">ihiIhh")  # fNbytes, key version, fObjlen, fDatime, fKeylen, fCycle
 _BASKET = struct.Struct(">Hiiii")  # fVersion, fBufferSize, fNevBufSize, fNevBuf, fLast
@@ -434,7 +434,9 @@ def clear_cache() -> None:
         _layout_bytes = 0
 
 
-def _file_key(path: str | os.PathLike[str], tree: str) -> tuple[Any, ...]:
+def file_key(path: str | os.PathLike[str], tree: str) -> tuple[Any, ...]:
+    """The identity of ``tree`` in the local file ``path`` as it is on disk now (path,
+    inode, size, mtime): what kept layouts, maps and open trees are keyed by."""
     st = os.stat(path)
     return (os.path.abspath(path), tree, st.st_ino, st.st_size, st.st_mtime_ns)
 
@@ -447,7 +449,7 @@ def layout(
     uproot tree) only when the file is not known yet, has changed on disk or lacks one of
     ``branches``' plans. Raises OSError when the file cannot be stat'ed."""
     global _layout_bytes
-    key = _file_key(path, tree)
+    key = file_key(path, tree)
     with _lock:
         lay = _layouts.get(key)
         if lay is not None:

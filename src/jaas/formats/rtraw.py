@@ -275,15 +275,14 @@ def open_tree(path: str | os.PathLike[str], tree: str, *, keep: bool = False) ->
     file's header and tree metadata; a file changed on disk (inode, size or mtime) is
     opened anew. Reads of one kept file are serialised."""
     try:
-        st = os.stat(path) if keep and "://" not in os.fspath(path) else None
+        key = _baskets.file_key(path, tree) if keep and "://" not in os.fspath(path) else None
     except OSError:
-        st = None  # opened below, which names the problem
-    if st is None:
+        key = None  # opened below, which names the problem
+    if key is None:
         f, t = _open_tree(path, tree)
         with f:
             yield t
         return
-    key = (os.path.abspath(path), tree, st.st_ino, st.st_size, st.st_mtime_ns)
     with _open_lock:
         hit = _open.get(key)
         if hit is not None:
