@@ -124,20 +124,19 @@ class Settings:
     threads: int | None = None  # None: auto
 
 
-def _pid(text: str | None) -> int | None:
+def _positive(name: str, text: str | None, what: str) -> int | None:
+    """``text`` as a positive integer (None when unset); else ConfigError ``give what``."""
     if text is None:
         return None
     if not (text.isascii() and text.isdigit()) or int(text) <= 0:
-        raise ConfigError(f"JAAS_KUP_OWNER_PID={text!r}: give a process id (a positive integer)")
+        raise ConfigError(f"{name}={text!r}: give {what}")
     return int(text)
 
 
 def _threads(text: str | None) -> int | None:
-    if text is None or text.lower() == "auto":
+    if text is not None and text.lower() == "auto":
         return None
-    if not (text.isascii() and text.isdigit()) or int(text) <= 0:
-        raise ConfigError(f"JAAS_THREADS={text!r}: give a positive number of threads, or auto")
-    return int(text)
+    return _positive("JAAS_THREADS", text, "a positive number of threads, or auto")
 
 
 def settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -167,7 +166,9 @@ def settings(environ: Mapping[str, str] | None = None) -> Settings:
         progress=None if progress is None else parse_bool(progress, "JAAS_PROGRESS"),
         kup_catalog=text("JAAS_KUP_CATALOG"),
         kup_state_dir=path("JAAS_KUP_STATE_DIR"),
-        kup_owner_pid=_pid(text("JAAS_KUP_OWNER_PID")),
+        kup_owner_pid=_positive(
+            "JAAS_KUP_OWNER_PID", text("JAAS_KUP_OWNER_PID"), "a process id (a positive integer)"
+        ),
         testdata=path("JAAS_TESTDATA"),
         debug=False if debug is None else parse_bool(debug, "JAAS_DEBUG"),
         data=text("JAAS_DATA"),
